@@ -2,6 +2,13 @@
 //!
 //! See `README.md` and the module map in the design: capture → pipeline →
 //! decode → sip/media → exposure → metrics/findings → http.
+#![forbid(unsafe_code)]
 
+pub mod capture;
+pub mod config;
 pub mod decode;
+pub mod http;
+pub mod metrics;
+pub mod pipeline;
+pub mod report;
 pub mod sip;

@@ -1,0 +1,352 @@
+//! Command line (clap) and TOML configuration file → validated [`Settings`].
+//!
+//! Owner: `config`. Invariant: everything the rest of the program reads is
+//! validated here once; a bad value is an error naming the flag or key, and
+//! every command-line flag overrides the same key of the file.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sipsentinel",
+    version,
+    about = "Passive SIP/RTP sensor: measures how much call metadata and media your network exposes, as Prometheus metrics."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Capture live from an interface (or replay a file) and serve /metrics.
+    Run(RunArgs),
+    /// Read capture files and print a one-shot report (no privileges needed).
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Interface to capture on (a mirror/SPAN port, or `any`).
+    #[arg(short = 'i', long, conflicts_with = "read")]
+    pub interface: Option<String>,
+    /// Replay a pcap/pcapng file through the live pipeline instead of capturing.
+    #[arg(short = 'r', long)]
+    pub read: Option<PathBuf>,
+    /// BPF capture filter (libpcap syntax).
+    #[arg(short = 'f', long)]
+    pub filter: Option<String>,
+    /// Address for /metrics, /healthz and /api/exposures.
+    #[arg(short = 'l', long)]
+    pub listen: Option<SocketAddr>,
+    /// Worker threads (default: number of cores).
+    #[arg(short = 'w', long)]
+    pub workers: Option<usize>,
+    /// TOML configuration file; flags override its keys.
+    #[arg(short = 'c', long)]
+    pub config: Option<PathBuf>,
+    /// With --read: exit when the file is done instead of serving until stopped.
+    #[arg(long, requires = "read")]
+    pub exit_when_done: bool,
+    /// Kernel capture buffer in MiB.
+    #[arg(long)]
+    pub buffer_mib: Option<u32>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// pcap or pcapng files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Worker threads (default: number of cores).
+    #[arg(short = 'w', long)]
+    pub workers: Option<usize>,
+    /// TOML configuration file (bounds, zones).
+    #[arg(short = 'c', long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Prometheus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The TOML file. Unknown keys are errors (`deny_unknown_fields`), so a typo
+/// is reported with its name instead of silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub interface: Option<String>,
+    pub filter: Option<String>,
+    pub listen: Option<String>,
+    pub workers: Option<usize>,
+    pub buffer_mib: Option<u32>,
+    pub log_format: Option<LogFormat>,
+    #[serde(default)]
+    pub limits: FileLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    pub queue_batches: Option<usize>,
+    pub batch_frames: Option<usize>,
+    pub defrag_datagrams: Option<usize>,
+    pub defrag_timeout_secs: Option<u64>,
+    pub tcp_streams: Option<usize>,
+    pub tcp_buffer_bytes: Option<usize>,
+    pub tcp_idle_secs: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("run needs --interface or --read (or `interface` in the config file)")]
+    NoSource,
+}
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Interface(String),
+    Files(Vec<PathBuf>),
+}
+
+/// Bounds on every table and queue; hitting one is counted, never fatal.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Batches queued per worker before capture drops (live) or waits (files).
+    pub queue_batches: usize,
+    /// Frames per batch.
+    pub batch_frames: usize,
+    pub defrag_datagrams: usize,
+    pub defrag_timeout: Duration,
+    pub tcp_streams: usize,
+    pub tcp_buffer_bytes: usize,
+    pub tcp_idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            queue_batches: 256,
+            batch_frames: 64,
+            defrag_datagrams: 4096,
+            defrag_timeout: Duration::from_secs(30),
+            tcp_streams: 65_536,
+            tcp_buffer_bytes: 256 * 1024,
+            tcp_idle: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub source: Source,
+    pub filter: Option<String>,
+    pub listen: SocketAddr,
+    pub workers: usize,
+    pub exit_when_done: bool,
+    pub buffer_mib: u32,
+    pub log_format: LogFormat,
+    pub limits: Limits,
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_file(&text).map_err(|message| ConfigError::Parse {
+        path: path.to_owned(),
+        message,
+    })
+}
+
+/// Parse the TOML text; the message names the offending key.
+pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.message().to_string())
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn workers(n: Option<usize>) -> Result<usize, ConfigError> {
+    match n {
+        None => Ok(default_workers()),
+        Some(n) if (1..=256).contains(&n) => Ok(n),
+        Some(n) => Err(ConfigError::Invalid {
+            key: "workers",
+            message: format!("{n} is not between 1 and 256"),
+        }),
+    }
+}
+
+fn limits(f: &FileLimits) -> Result<Limits, ConfigError> {
+    let d = Limits::default();
+    fn positive(key: &'static str, v: Option<usize>, d: usize) -> Result<usize, ConfigError> {
+        match v {
+            None => Ok(d),
+            Some(0) => Err(ConfigError::Invalid {
+                key,
+                message: "must be at least 1".into(),
+            }),
+            Some(v) => Ok(v),
+        }
+    }
+    Ok(Limits {
+        queue_batches: positive("limits.queue_batches", f.queue_batches, d.queue_batches)?,
+        batch_frames: positive("limits.batch_frames", f.batch_frames, d.batch_frames)?,
+        defrag_datagrams: positive(
+            "limits.defrag_datagrams",
+            f.defrag_datagrams,
+            d.defrag_datagrams,
+        )?,
+        defrag_timeout: f
+            .defrag_timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(d.defrag_timeout),
+        tcp_streams: positive("limits.tcp_streams", f.tcp_streams, d.tcp_streams)?,
+        tcp_buffer_bytes: positive(
+            "limits.tcp_buffer_bytes",
+            f.tcp_buffer_bytes,
+            d.tcp_buffer_bytes,
+        )?,
+        tcp_idle: f
+            .tcp_idle_secs
+            .map(Duration::from_secs)
+            .unwrap_or(d.tcp_idle),
+    })
+}
+
+impl Settings {
+    pub fn from_run(a: &RunArgs) -> Result<Settings, ConfigError> {
+        let file = match &a.config {
+            Some(p) => load_file(p)?,
+            None => FileConfig::default(),
+        };
+        let source = if let Some(r) = &a.read {
+            Source::Files(vec![r.clone()])
+        } else if let Some(i) = a.interface.clone().or(file.interface.clone()) {
+            if i.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "interface",
+                    message: "is empty".into(),
+                });
+            }
+            Source::Interface(i)
+        } else {
+            return Err(ConfigError::NoSource);
+        };
+        let listen = match (a.listen, &file.listen) {
+            (Some(l), _) => l,
+            (None, Some(s)) => s.parse().map_err(|_| ConfigError::Invalid {
+                key: "listen",
+                message: format!("{s:?} is not ADDR:PORT"),
+            })?,
+            (None, None) => DEFAULT_LISTEN.parse().expect("default listen address"),
+        };
+        let buffer_mib = a.buffer_mib.or(file.buffer_mib).unwrap_or(64);
+        if !(1..=4096).contains(&buffer_mib) {
+            return Err(ConfigError::Invalid {
+                key: "buffer_mib",
+                message: format!("{buffer_mib} is not between 1 and 4096"),
+            });
+        }
+        Ok(Settings {
+            source,
+            filter: a.filter.clone().or(file.filter.clone()),
+            listen,
+            workers: workers(a.workers.or(file.workers))?,
+            exit_when_done: a.exit_when_done,
+            buffer_mib,
+            log_format: a.log_format.or(file.log_format).unwrap_or_default(),
+            limits: limits(&file.limits)?,
+        })
+    }
+
+    pub fn from_audit(a: &AuditArgs) -> Result<Settings, ConfigError> {
+        let file = match &a.config {
+            Some(p) => load_file(p)?,
+            None => FileConfig::default(),
+        };
+        Ok(Settings {
+            source: Source::Files(a.files.clone()),
+            filter: None,
+            listen: DEFAULT_LISTEN.parse().expect("default listen address"),
+            workers: workers(a.workers.or(file.workers))?,
+            exit_when_done: true,
+            buffer_mib: 64,
+            log_format: file.log_format.unwrap_or_default(),
+            limits: limits(&file.limits)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse_file("interfac = \"eth0\"").unwrap_err();
+        assert!(e.contains("interfac"), "{e}");
+        let e = parse_file("[limits]\ntcp_stream = 3").unwrap_err();
+        assert!(e.contains("tcp_stream"), "{e}");
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let dir = std::env::temp_dir().join(format!("ss-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("c.toml");
+        std::fs::write(&p, "interface = \"eth9\"\nworkers = 3\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        let cli = Cli::parse_from(["sipsentinel", "run", "-c", p.to_str().unwrap(), "-w", "2"]);
+        let Command::Run(a) = cli.command else { panic!() };
+        let s = Settings::from_run(&a).unwrap();
+        assert_eq!(s.source, Source::Interface("eth9".into()));
+        assert_eq!(s.workers, 2);
+        assert_eq!(s.listen, "127.0.0.1:1".parse().unwrap());
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cli = Cli::parse_from(["sipsentinel", "run", "-i", "lo", "-w", "0"]);
+        let Command::Run(a) = cli.command else { panic!() };
+        let e = Settings::from_run(&a).unwrap_err().to_string();
+        assert!(e.contains("workers"), "{e}");
+    }
+}

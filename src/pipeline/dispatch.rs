@@ -1,0 +1,166 @@
+//! Capture-side batching and dispatch: frames are copied once into a batch
+//! per worker, chosen by a symmetric flow hash so both directions of a flow
+//! meet on one worker.
+//!
+//! Invariant: a live capture never blocks on a worker. When a worker's queue
+//! is full the whole batch is dropped and counted
+//! (`pipeline_dropped_total{reason="queue_full"}`); a file replay waits
+//! instead, because nothing is lost by waiting and every frame must count.
+
+use crate::decode::{self, LinkType};
+use crossbeam_channel::{Sender, TrySendError};
+use prometheus::IntCounter;
+use std::time::Duration;
+
+/// Position of one frame inside a batch buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameMeta {
+    pub ts: Duration,
+    pub off: u32,
+    pub len: u32,
+}
+
+/// Frames for one worker, all of one link type, in one contiguous buffer.
+pub struct Batch {
+    pub link: LinkType,
+    pub frames: Vec<FrameMeta>,
+    pub buf: Vec<u8>,
+}
+
+impl Batch {
+    fn new(link: LinkType, frames: usize) -> Batch {
+        Batch {
+            link,
+            frames: Vec::with_capacity(frames),
+            buf: Vec::with_capacity(frames * 256),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Duration, &[u8])> {
+        self.frames.iter().map(move |f| {
+            let start = f.off as usize;
+            let end = start + f.len as usize;
+            (f.ts, self.buf.get(start..end).unwrap_or(&[]))
+        })
+    }
+}
+
+/// What the capture thread sends to workers.
+pub enum Msg {
+    Batch(Batch),
+    /// Capture time advanced (sent about once a second): expire state,
+    /// publish table sizes.
+    Tick(Duration),
+}
+
+pub struct Dispatcher {
+    senders: Vec<Sender<Msg>>,
+    pending: Vec<Batch>,
+    link: LinkType,
+    batch_frames: usize,
+    blocking: bool,
+    queue_full: IntCounter,
+}
+
+impl Dispatcher {
+    pub fn new(
+        senders: Vec<Sender<Msg>>,
+        link: LinkType,
+        batch_frames: usize,
+        blocking: bool,
+        queue_full: IntCounter,
+    ) -> Dispatcher {
+        let pending = (0..senders.len())
+            .map(|_| Batch::new(link, batch_frames))
+            .collect();
+        Dispatcher {
+            senders,
+            pending,
+            link,
+            batch_frames,
+            blocking,
+            queue_full,
+        }
+    }
+
+    /// A new source may have another link type: flush what is pending first.
+    pub fn set_link(&mut self, link: LinkType) {
+        if link != self.link {
+            self.flush();
+            self.link = link;
+            for b in &mut self.pending {
+                b.link = link;
+            }
+        }
+    }
+
+    pub fn push(&mut self, ts: Duration, data: &[u8]) {
+        let n = self.senders.len();
+        let w = if n <= 1 {
+            0
+        } else {
+            // A frame that does not decode still goes somewhere (worker 0),
+            // where the decode failure is counted once.
+            match decode::decode(self.link, data) {
+                Ok(Some(p)) => (decode::flow_hash(&p) % n as u64) as usize,
+                _ => 0,
+            }
+        };
+        let Some(b) = self.pending.get_mut(w) else {
+            return;
+        };
+        // Frames larger than u32 cannot come from libpcap; clamp defensively.
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let off = u32::try_from(b.buf.len()).unwrap_or(u32::MAX);
+        b.buf.extend_from_slice(&data[..len as usize]);
+        b.frames.push(FrameMeta { ts, off, len });
+        if b.frames.len() >= self.batch_frames {
+            self.send(w);
+        }
+    }
+
+    fn send(&mut self, w: usize) {
+        let link = self.link;
+        let frames = self.batch_frames;
+        let Some(slot) = self.pending.get_mut(w) else {
+            return;
+        };
+        if slot.frames.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(slot, Batch::new(link, frames));
+        let Some(tx) = self.senders.get(w) else {
+            return;
+        };
+        if self.blocking {
+            // Err only when the worker is gone (shutdown): nothing to count.
+            let _ = tx.send(Msg::Batch(batch));
+        } else {
+            match tx.try_send(Msg::Batch(batch)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(Msg::Batch(b))) => {
+                    self.queue_full.inc_by(b.frames.len() as u64)
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Send every partial batch (read timeout, end of file, shutdown).
+    pub fn flush(&mut self) {
+        for w in 0..self.pending.len() {
+            self.send(w);
+        }
+    }
+
+    pub fn tick(&mut self, now: Duration) {
+        for tx in &self.senders {
+            if self.blocking {
+                let _ = tx.send(Msg::Tick(now));
+            } else {
+                // A dropped tick is harmless: the next one comes in a second.
+                let _ = tx.try_send(Msg::Tick(now));
+            }
+        }
+    }
+}

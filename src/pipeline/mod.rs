@@ -1,0 +1,281 @@
+//! The only glue: threads, channels, capture loops, shutdown.
+//!
+//! Shape: one capture thread per source reads frames with libpcap, copies
+//! each once into a per-worker batch (see `dispatch`), and sends batches over
+//! bounded crossbeam channels; N worker threads (see `worker`) decode and
+//! analyse. Files are read with back-pressure (every frame counts); live
+//! interfaces never block (full queue ⇒ counted drop), are polled for
+//! `pcap_stats` about once a second, and are reopened with backoff when they
+//! fail, with `capture_up` following.
+
+pub mod dispatch;
+pub mod worker;
+
+use crate::capture::{CaptureError, LiveOptions, Next, Source};
+use crate::config::{Limits, Settings};
+use crate::decode::LinkType;
+use crate::metrics::{DropReason, Metrics};
+use crossbeam_channel::Sender;
+use dispatch::{Dispatcher, Msg};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Running worker threads and the senders that feed them.
+pub struct Workers {
+    senders: Vec<Sender<Msg>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    pub fn start(n: usize, metrics: &Metrics, limits: &Limits) -> std::io::Result<Workers> {
+        let mut senders = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n.max(1) {
+            let (tx, rx) = crossbeam_channel::bounded(limits.queue_batches);
+            let w = worker::Worker::new(i, metrics, limits);
+            let h = std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || w.run(rx))?;
+            senders.push(tx);
+            handles.push(h);
+        }
+        Ok(Workers { senders, handles })
+    }
+
+    pub fn senders(&self) -> Vec<Sender<Msg>> {
+        self.senders.clone()
+    }
+
+    /// Close the channels and wait until every worker drained its queue.
+    pub fn finish(self) {
+        drop(self.senders);
+        for h in self.handles {
+            // A worker that panicked already lost its frames; the others'
+            // counts still stand, so keep going.
+            let _ = h.join();
+        }
+    }
+}
+
+fn link_of(src: &Source) -> Result<LinkType, CaptureError> {
+    let dlt = src.datalink();
+    LinkType::from_dlt(dlt).ok_or_else(|| CaptureError::UnsupportedLinkType {
+        dlt,
+        name: src.datalink_name(),
+        what: src.describe(),
+    })
+}
+
+/// Outcome of reading files: how many frames, and the first error met
+/// after reading had started (a truncated file), if any.
+pub struct FilesOutcome {
+    pub frames: u64,
+    pub error: Option<CaptureError>,
+}
+
+/// Read capture files through the pipeline, in order, with back-pressure.
+/// Every file is opened and checked before any is read, so a bad argument
+/// fails before any output.
+pub fn read_files(
+    files: &[PathBuf],
+    settings: &Settings,
+    metrics: &Metrics,
+    shutdown: &AtomicBool,
+) -> Result<FilesOutcome, CaptureError> {
+    let mut sources = Vec::with_capacity(files.len());
+    for f in files {
+        let s = Source::open_file(f)?;
+        let link = link_of(&s)?;
+        sources.push((s, link));
+    }
+    let workers = Workers::start(settings.workers, metrics, &settings.limits)
+        .map_err(|e| CaptureError::Live {
+            name: "workers".into(),
+            detail: e.to_string(),
+        })?;
+    let first_link = sources.first().map(|s| s.1).unwrap_or(LinkType::Ethernet);
+    let mut disp = Dispatcher::new(
+        workers.senders(),
+        first_link,
+        settings.limits.batch_frames,
+        true,
+        metrics.dropped(DropReason::QueueFull),
+    );
+    let packets = metrics.capture_packets.with_label_values(&["file"]);
+    let bytes = metrics.capture_bytes.with_label_values(&["file"]);
+    let up = metrics.capture_up.with_label_values(&["file"]);
+    up.set(1);
+    let mut frames = 0u64;
+    let mut error = None;
+    let mut last_tick = Duration::ZERO;
+    'files: for (mut src, link) in sources {
+        disp.set_link(link);
+        loop {
+            if shutdown.load(Ordering::Relaxed) {
+                break 'files;
+            }
+            match src.next() {
+                Ok(Next::Frame { ts, data, .. }) => {
+                    frames += 1;
+                    packets.inc();
+                    bytes.inc_by(data.len() as u64);
+                    disp.push(ts, data);
+                    if ts >= last_tick + Duration::from_secs(1) {
+                        last_tick = ts;
+                        disp.tick(ts);
+                    }
+                }
+                Ok(Next::Timeout) => {}
+                Ok(Next::Eof) => break,
+                Err(e) => {
+                    error.get_or_insert(e);
+                    break;
+                }
+            }
+        }
+    }
+    disp.flush();
+    drop(disp);
+    workers.finish();
+    up.set(0);
+    Ok(FilesOutcome { frames, error })
+}
+
+fn wall_now() -> Duration {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Capture live until `shutdown`. The first open must succeed (a wrong
+/// interface name or missing capability is a startup error); after that,
+/// failures set `capture_up` to 0 and the interface is reopened with
+/// exponential backoff (100 ms … 5 s), never spinning, never exiting.
+pub fn capture_live(
+    iface: &str,
+    settings: &Settings,
+    metrics: &Metrics,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), CaptureError> {
+    let opts = LiveOptions {
+        buffer_bytes: i32::try_from(u64::from(settings.buffer_mib) << 20).unwrap_or(i32::MAX),
+        filter: settings.filter.clone(),
+        ..LiveOptions::default()
+    };
+    let mut src = Source::open_live(iface, &opts)?;
+    let mut link = link_of(&src)?;
+    let workers = Workers::start(settings.workers, metrics, &settings.limits).map_err(|e| {
+        CaptureError::Live {
+            name: "workers".into(),
+            detail: e.to_string(),
+        }
+    })?;
+    let source = iface;
+    let packets = metrics.capture_packets.with_label_values(&[source]);
+    let bytes = metrics.capture_bytes.with_label_values(&[source]);
+    let kdrop = metrics.capture_kernel_dropped.with_label_values(&[source]);
+    let ifdrop = metrics.capture_interface_dropped.with_label_values(&[source]);
+    let up = metrics.capture_up.with_label_values(&[source]);
+    let reopens = metrics.capture_reopens.with_label_values(&[source]);
+    let mut disp = Dispatcher::new(
+        workers.senders(),
+        link,
+        settings.limits.batch_frames,
+        false,
+        metrics.dropped(DropReason::QueueFull),
+    );
+    tracing::info!(datalink = link_name(link), "capturing");
+    up.set(1);
+    let mut last = crate::capture::Stats::default();
+    let mut last_stats = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    'outer: while !shutdown.load(Ordering::Relaxed) {
+        let failure = loop {
+            if shutdown.load(Ordering::Relaxed) {
+                break 'outer;
+            }
+            if last_stats.elapsed() >= Duration::from_secs(1) {
+                last_stats = Instant::now();
+                if let Some(s) = src.stats() {
+                    // pcap_stats counters are u32 and wrap; take deltas.
+                    kdrop.inc_by(u64::from(s.dropped.wrapping_sub(last.dropped)));
+                    ifdrop.inc_by(u64::from(s.if_dropped.wrapping_sub(last.if_dropped)));
+                    last = s;
+                }
+                disp.flush();
+                disp.tick(wall_now());
+            }
+            match src.next() {
+                Ok(Next::Frame { ts, data, .. }) => {
+                    packets.inc();
+                    bytes.inc_by(data.len() as u64);
+                    disp.push(ts, data);
+                    backoff = Duration::from_millis(100);
+                }
+                Ok(Next::Timeout) => disp.flush(),
+                Ok(Next::Eof) => {
+                    break CaptureError::Live {
+                        name: iface.to_owned(),
+                        detail: "capture ended".into(),
+                    }
+                }
+                Err(e) => break e,
+            }
+        };
+        up.set(0);
+        disp.flush();
+        tracing::warn!(error = %failure, "capture failed; reopening");
+        // Reopen with backoff; sleep in small steps so shutdown stays prompt.
+        loop {
+            let until = Instant::now() + backoff;
+            while Instant::now() < until {
+                if shutdown.load(Ordering::Relaxed) {
+                    break 'outer;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            reopens.inc();
+            match Source::open_live(iface, &opts) {
+                Ok(s) => {
+                    src = s;
+                    match link_of(&src) {
+                        Ok(l) => {
+                            link = l;
+                            disp.set_link(link);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reopened with an unsupported link type");
+                            continue;
+                        }
+                    }
+                    last = crate::capture::Stats::default();
+                    up.set(1);
+                    tracing::info!("capture reopened");
+                    continue 'outer;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, retry_in_ms = backoff.as_millis() as u64, "reopen failed");
+                }
+            }
+        }
+    }
+    up.set(0);
+    disp.flush();
+    drop(disp);
+    workers.finish();
+    Ok(())
+}
+
+fn link_name(l: LinkType) -> &'static str {
+    match l {
+        LinkType::Ethernet => "ethernet",
+        LinkType::LinuxSll => "linux_sll",
+        LinkType::LinuxSll2 => "linux_sll2",
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => "raw_ip",
+        LinkType::Null | LinkType::Loop => "loopback",
+    }
+}

@@ -1,0 +1,213 @@
+//! The command line at its edges: bad input gives one clear line on stderr
+//! and a non-zero exit, never a panic or a backtrace; good input serves
+//! Prometheus text that `promtool check metrics` accepts.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sipsentinel"))
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sipsentinel-cli-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// The error contract: exit 1, exactly one line on stderr starting with
+/// `sipsentinel: error:`, no panic text.
+fn assert_clean_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(!err.contains("RUST_BACKTRACE"), "backtrace hint: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "want one line, got: {err}");
+    assert!(lines[0].starts_with("sipsentinel: error: "), "{err}");
+    assert!(err.contains(needle), "want {needle:?} in {err}");
+}
+
+#[test]
+fn missing_file() {
+    let out = bin().args(["audit", "/nonexistent/none.pcap"]).output().unwrap();
+    assert_clean_error(&out, "/nonexistent/none.pcap: no such file");
+}
+
+#[test]
+fn empty_file() {
+    let d = tmpdir("empty");
+    let p = d.join("empty.pcap");
+    std::fs::write(&p, b"").unwrap();
+    let out = bin().arg("audit").arg(&p).output().unwrap();
+    assert_clean_error(&out, "empty file");
+}
+
+#[test]
+fn text_file() {
+    let d = tmpdir("text");
+    let p = d.join("notes.txt");
+    std::fs::write(&p, "INVITE sip:bob@example.invalid SIP/2.0\r\n\r\n").unwrap();
+    let out = bin().arg("audit").arg(&p).output().unwrap();
+    assert_clean_error(&out, "not a pcap or pcapng capture");
+}
+
+#[test]
+fn random_bytes() {
+    let d = tmpdir("random");
+    let p = d.join("random.pcap");
+    // Deterministic xorshift bytes: the same "random" file every run.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let bytes: Vec<u8> = (0..65_536)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&p, bytes).unwrap();
+    let out = bin().arg("audit").arg(&p).output().unwrap();
+    assert_clean_error(&out, "not a pcap or pcapng capture");
+}
+
+#[test]
+fn truncated_pcap() {
+    let src = std::fs::read(fixture("sv_sip_header_multi_val.pcap")).unwrap();
+    let d = tmpdir("trunc");
+    let p = d.join("cut.pcap");
+    // Global header (24) + record header (16) + part of the packet.
+    std::fs::write(&p, &src[..24 + 16 + 100]).unwrap();
+    let out = bin().args(["audit", "--format", "prometheus"]).arg(&p).output().unwrap();
+    assert_clean_error(&out, "truncated or corrupt after 0 packets");
+}
+
+#[test]
+fn directory_is_not_a_capture() {
+    let d = tmpdir("dir");
+    let out = bin().arg("audit").arg(&d).output().unwrap();
+    assert_clean_error(&out, "is a directory");
+}
+
+#[test]
+fn unknown_interface() {
+    let out = bin()
+        .args(["run", "--interface", "nosuchif0", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_clean_error(&out, "interface \"nosuchif0\" does not exist");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = bin().args(["audit"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().args(["run"]).output().unwrap();
+    assert_clean_error(&out, "run needs --interface or --read");
+}
+
+#[test]
+fn bad_config_key_is_named() {
+    let d = tmpdir("cfg");
+    let p = d.join("c.toml");
+    std::fs::write(&p, "interfase = \"eth0\"\n").unwrap();
+    let out = bin().args(["run", "--config"]).arg(&p).output().unwrap();
+    assert_clean_error(&out, "interfase");
+}
+
+#[test]
+fn audit_text_and_json() {
+    let f = fixture("sv_sip_compact_form.pcap");
+    let out = bin().args(["audit"]).arg(&f).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("SIP messages: 1"), "{text}");
+    assert!(text.contains("method=INVITE"), "{text}");
+    let out = bin().args(["audit", "--format", "json"]).arg(&f).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let msgs = &v["metrics"]["sipsentinel_sip_messages_total"];
+    assert_eq!(msgs[0]["labels"]["method"], "INVITE");
+    assert_eq!(msgs[0]["value"], 1.0);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// `run --read` serves the same numbers as `audit --format prometheus`, and
+/// promtool accepts the exposition.
+#[test]
+fn replay_serves_metrics_equal_to_audit() {
+    let f = fixture("sv_sip-tcp.pcap");
+    let port = free_port();
+    let mut child = bin()
+        .args(["run", "--read"])
+        .arg(&f)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut body = None;
+    while Instant::now() < deadline {
+        if let Some(r) = http_get(port, "/metrics") {
+            if r.contains("sipsentinel_sip_messages_total") {
+                body = Some(r);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let health = http_get(port, "/healthz");
+    let _ = child.kill();
+    let _ = child.wait();
+    let body = body.expect("metrics served within 10 s");
+    assert!(health.unwrap().contains("200 OK"));
+    let text = body.split_once("\r\n\r\n").unwrap().1.to_string();
+    let audit = bin().args(["audit", "--format", "prometheus"]).arg(&f).output().unwrap();
+    let audit = String::from_utf8(audit.stdout).unwrap();
+    let pick = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("sipsentinel_sip_messages_total") || l.starts_with("sipsentinel_capture_packets_total"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(pick(&text), pick(&audit));
+    assert!(!pick(&text).is_empty());
+    // promtool is the reference checker for the exposition format.
+    let mut p = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool installed (tests/run.sh installs it)");
+    p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let o = p.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -1,0 +1,185 @@
+//! The third-party capture corpus against tshark.
+//!
+//! For every capture in `$SIPSENTINEL_CORPUS` (default `../shared/corpus`),
+//! `sipsentinel audit FILE --format prometheus` must report
+//! `capture_packets_total` equal to `capinfos -c`, and
+//! `sip_messages_total` equal, label set by label set (kind, method,
+//! status class, transport), to what tshark 4.0 dissects. tshark's numbers
+//! were recorded by `tests/oracle/tshark_sip.py` into
+//! `tests/corpus/expected/FILE.tsv` (see tests/corpus/README.md); they are
+//! tshark's reading of the file, not ours.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+type Key = (String, String, String, String);
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("SIPSENTINEL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    dir.is_dir().then_some(dir)
+}
+
+fn expected_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/expected")
+}
+
+struct Expected {
+    sip: BTreeMap<Key, u64>,
+    total: u64,
+    packets: u64,
+}
+
+fn load_expected(path: &Path) -> Expected {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut sip = BTreeMap::new();
+    let (mut total, mut packets) = (0, 0);
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.as_slice() {
+            ["#total", n] => total = n.parse().unwrap(),
+            ["#packets", n] => packets = n.parse().unwrap(),
+            [k, m, s, t, n] => {
+                sip.insert(
+                    (k.to_string(), m.to_string(), s.to_string(), t.to_string()),
+                    n.parse().unwrap(),
+                );
+            }
+            _ => panic!("bad line in {}: {line:?}", path.display()),
+        }
+    }
+    Expected {
+        sip,
+        total,
+        packets,
+    }
+}
+
+/// Minimal Prometheus text parser: (name, labels, value) per sample line.
+fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (head, value) = line.rsplit_once(' ').unwrap();
+        let value: f64 = value.parse().unwrap();
+        let (name, labels) = match head.split_once('{') {
+            Some((n, rest)) => {
+                let rest = rest.trim_end_matches('}');
+                let mut m = BTreeMap::new();
+                for kv in rest.split("\",") {
+                    if let Some((k, v)) = kv.split_once("=\"") {
+                        m.insert(k.to_string(), v.trim_end_matches('"').to_string());
+                    }
+                }
+                (n.to_string(), m)
+            }
+            None => (head.to_string(), BTreeMap::new()),
+        };
+        out.push((name, labels, value));
+    }
+    out
+}
+
+fn audit(file: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sipsentinel"))
+        .args(["audit", "--format", "prometheus"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "audit {} failed: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Files where tshark's own two counts disagree: `-z sip,stat` leaves out
+/// messages whose dissection threw (malformed headers) while PDML still
+/// shows them. For those the sensor must land between the two.
+fn tolerance(name: &str) -> Option<(u64, u64)> {
+    match name {
+        // nDPI's fuzzer-mutated aaa.pcap: sip,stat 28, PDML 52.
+        "ndpi_fuzz-2006-06-26-2594.pcap" => Some((28, 52)),
+        _ => None,
+    }
+}
+
+#[test]
+fn corpus_matches_tshark() {
+    let Some(dir) = corpus_dir() else {
+        let msg = "corpus not found: set SIPSENTINEL_CORPUS or place it at ../shared/corpus";
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{msg} (required under CI=true)");
+        }
+        eprintln!("SKIPPED: {msg}");
+        return;
+    };
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(expected_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for exp_path in entries {
+        let name = exp_path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end_matches(".tsv")
+            .to_string();
+        let file = dir.join(&name);
+        assert!(file.exists(), "corpus file {name} missing from {}", dir.display());
+        let exp = load_expected(&exp_path);
+        let text = audit(&file);
+        let s = samples(&text);
+        let packets: f64 = s
+            .iter()
+            .filter(|x| x.0 == "sipsentinel_capture_packets_total")
+            .map(|x| x.2)
+            .sum();
+        if packets as u64 != exp.packets {
+            failures.push(format!("{name}: capture_packets_total {packets} != capinfos {}", exp.packets));
+        }
+        let mut got: BTreeMap<Key, u64> = BTreeMap::new();
+        for (n, l, v) in &s {
+            if n == "sipsentinel_sip_messages_total" && *v > 0.0 {
+                let k = (
+                    l["kind"].clone(),
+                    l["method"].clone(),
+                    l["status_class"].clone(),
+                    l["transport"].clone(),
+                );
+                *got.entry(k).or_default() += *v as u64;
+            }
+        }
+        let total: u64 = got.values().sum();
+        match tolerance(&name) {
+            Some((lo, hi)) => {
+                if total < lo || total > hi {
+                    failures.push(format!("{name}: {total} SIP messages, tshark says {lo}..{hi}"));
+                }
+            }
+            None => {
+                if got != exp.sip {
+                    failures.push(format!(
+                        "{name}: sip_messages_total differs (ours {total}, tshark {})\n  ours:   {got:?}\n  tshark: {:?}",
+                        exp.total, exp.sip
+                    ));
+                }
+                let exp_sum: u64 = exp.sip.values().sum();
+                assert_eq!(exp_sum, exp.total, "{name}: expected file inconsistent");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 30, "only {checked} corpus files checked");
+    assert!(failures.is_empty(), "{} of {checked} files differ:\n{}", failures.len(), failures.join("\n"));
+}
