@@ -48,14 +48,14 @@ fn run_scenario(lab: &Lab, s: Scn) -> SipCounts {
         *exp.entry(key(kind, label, tr)).or_default() += n as u64;
     };
     let call_shape = |add: &mut dyn FnMut(&str, &str, &str, u32), tr: &str, n: u32| {
-        // INVITE -> 180 -> 200 -> ACK -> BYE -> 200 (SIPp built-in uas)
+        // INVITE -> 180 -> 200 -> ACK -> BYE -> 200 (tests/sipp/uas_call.xml)
         add("request", "INVITE", tr, n);
         add("request", "ACK", tr, n);
         add("request", "BYE", tr, n);
         add("response", "1xx", tr, n);
         add("response", "2xx", tr, 2 * n);
     };
-    let uas_builtin = |n: u32| SippOpts::new(Scenario::Builtin("uas"), n);
+    let uas_builtin = |n: u32| SippOpts::new(Scenario::File("uas_call.xml"), n);
     match s {
         Scn::BasicCall { calls } => {
             let uac = SippOpts::new(Scenario::File("uac_pcap_call.xml"), calls).rate(10, calls);
