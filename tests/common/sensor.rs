@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use super::{run_bounded, signal, temp_dir, wait_bounded, SipCounts};
 
-/// Path of the binary under test.
+/// Path of the binary under test: `$SIPSENTINEL_BIN` if set (e.g. a release
+/// build, or a stub to check the harness itself), else the cargo-built binary.
 pub fn sensor_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sipsentinel"))
+    std::env::var_os("SIPSENTINEL_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sipsentinel")))
 }
 
 /// A free TCP port on 127.0.0.1 (bind :0, read, release).
