@@ -1,0 +1,227 @@
+//! `Recorder` (tcpdump on the lab bridge) and the tshark oracle.
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{require_tool, run_bounded, signal, wait_bounded, SipCounts};
+
+/// The method labels that are kept verbatim; everything else is `other`.
+pub const METHODS: [&str; 14] = [
+    "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO",
+    "REFER", "MESSAGE", "UPDATE",
+];
+
+pub fn method_label(m: &str) -> String {
+    if METHODS.contains(&m) {
+        m.to_string()
+    } else {
+        "other".to_string()
+    }
+}
+
+pub fn status_class(code: &str) -> String {
+    match code.trim().parse::<u32>() {
+        Ok(c) if (100..700).contains(&c) => format!("{}xx", c / 100),
+        _ => "other".to_string(),
+    }
+}
+
+/// Map a tshark `frame.protocols` string to the sensor's transport label.
+/// Returns None for SIP quoted inside ICMP errors (not a SIP message on the wire).
+pub fn transport_label(protocols: &str) -> Option<&'static str> {
+    let p: Vec<&str> = protocols.split(':').collect();
+    if p.iter().any(|x| *x == "icmp" || *x == "icmpv6") {
+        return None;
+    }
+    let has = |x: &str| p.contains(&x);
+    Some(if has("sctp") {
+        "sctp"
+    } else if has("websocket") {
+        if has("tls") {
+            "wss"
+        } else {
+            "ws"
+        }
+    } else if has("tls") {
+        "tls"
+    } else if has("tcp") {
+        "tcp"
+    } else if has("udp") {
+        "udp"
+    } else {
+        "other"
+    })
+}
+
+pub struct Recorder {
+    child: Option<Child>,
+    pub file: PathBuf,
+    pub iface: String,
+    stderr_lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What tcpdump said when it stopped.
+#[derive(Debug, Clone, Default)]
+pub struct RecordSummary {
+    pub file: PathBuf,
+    /// "N packets captured"
+    pub captured: Option<u64>,
+    /// "N packets dropped by kernel"
+    pub dropped_by_kernel: Option<u64>,
+    pub stderr: String,
+}
+
+impl Recorder {
+    /// Start `tcpdump -i IFACE -w FILE -U --immediate-mode -n` and wait (≤ 10 s)
+    /// until it reports "listening on".
+    pub fn start(iface: &str, file: &Path) -> Recorder {
+        require_tool("tcpdump");
+        let mut child = Command::new("tcpdump")
+            .args(["-i", iface, "-w"])
+            .arg(file)
+            .args(["-U", "--immediate-mode", "-n", "-Z", "root"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tcpdump");
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let l2 = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+                l2.lock().unwrap().push(line);
+            }
+        });
+        let rec =
+            Recorder { child: Some(child), file: file.to_path_buf(), iface: iface.to_string(), stderr_lines: lines, reader: Some(reader) };
+        if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            let err = rec.stderr_text();
+            drop(rec);
+            panic!("tcpdump on {iface} did not start listening within 10 s; stderr:\n{err}");
+        }
+        rec
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr_lines.lock().map(|v| v.join("\n")).unwrap_or_default()
+    }
+
+    /// SIGINT, wait (≤ 10 s), and parse tcpdump's final statistics.
+    pub fn stop(mut self) -> RecordSummary {
+        let mut child = self.child.take().unwrap();
+        signal(&child, libc::SIGINT);
+        if wait_bounded(&mut child, Duration::from_secs(10)).is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tcpdump did not exit within 10 s of SIGINT");
+        }
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let stderr = self.stderr_text();
+        let num = |suffix: &str| {
+            stderr
+                .lines()
+                .find(|l| l.trim_end().ends_with(suffix))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        };
+        RecordSummary {
+            file: self.file.clone(),
+            captured: num("packets captured"),
+            dropped_by_kernel: num("packets dropped by kernel"),
+            stderr,
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn tshark(args: &[&str], file: &Path) -> String {
+    require_tool("tshark");
+    let out = run_bounded(Command::new("tshark").arg("-n").arg("-r").arg(file).args(args), Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "tshark {args:?} on {} failed: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// SIP message counts per (kind, method|status_class, transport) as tshark
+/// dissects the capture (IP defragmentation and TCP reassembly on, the
+/// defaults). Counts message occurrences, so several SIP messages in one TCP
+/// segment count separately. SIP quoted inside ICMP errors is ignored.
+pub fn tshark_sip_counts(file: &Path) -> SipCounts {
+    let text = tshark(
+        &[
+            "-Y", "sip", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-E", "separator=|",
+            "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "frame.protocols",
+        ],
+        file,
+    );
+    let mut counts = SipCounts::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        if f.len() != 3 {
+            continue;
+        }
+        let Some(tr) = transport_label(f[2]) else { continue };
+        for m in f[0].split(',').filter(|s| !s.is_empty()) {
+            *counts.entry(("request".into(), method_label(m), tr.into())).or_default() += 1;
+        }
+        for c in f[1].split(',').filter(|s| !s.is_empty()) {
+            *counts.entry(("response".into(), status_class(c), tr.into())).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// Total from `tshark -q -z sip,stat` ("Number of SIP messages: N"), used to
+/// cross-check `tshark_sip_counts`.
+pub fn tshark_sip_stat_total(file: &Path) -> u64 {
+    let text = tshark(&["-q", "-z", "sip,stat"], file);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Number of SIP messages:").map(|n| n.trim().parse::<u64>()))
+        .and_then(|r| r.ok())
+        .unwrap_or_else(|| panic!("no 'Number of SIP messages' in sip,stat output:\n{text}"))
+}
+
+/// Number of frames in a capture file (`capinfos -c -M`).
+pub fn tshark_packet_count(file: &Path) -> u64 {
+    require_tool("capinfos");
+    let out = run_bounded(Command::new("capinfos").args(["-c", "-M"]).arg(file), Duration::from_secs(30));
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Number of packets:").map(|n| n.trim().parse::<u64>()))
+        .and_then(|r| r.ok())
+        .unwrap_or_else(|| panic!("capinfos -c failed on {}: {text}{}", file.display(), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Protocol hierarchy of a capture (`tshark -q -z io,phs`), for diagnostics.
+pub fn tshark_protocol_hierarchy(file: &Path) -> String {
+    tshark(&["-q", "-z", "io,phs"], file)
+}
+
+/// Number of frames matching a display filter.
+pub fn tshark_count_filter(file: &Path, filter: &str) -> u64 {
+    tshark(&["-Y", filter, "-T", "fields", "-e", "frame.number"], file).lines().filter(|l| !l.is_empty()).count() as u64
+}
