@@ -4,12 +4,84 @@
 //! touches metrics; every failure is a typed [`DecodeError`] whose
 //! `layer`/`reason` strings are the `decode_failures_total` labels.
 //! State (IP defragmentation, TCP streams) lives in `defrag.rs` and `tcp.rs`;
-//! this file holds no state.
+//! this file and the other parser files (`tunnel.rs`, `sctp.rs`) hold no state.
+//!
+//! The decoder is a chain of small functions over one borrowed frame; every
+//! slice in the result points into it (a frame is copied once, at capture).
+//! Header slicing of Ethernet, 802.1Q, IPv4, IPv6 (and its extension headers),
+//! UDP and TCP is done by `etherparse`'s `*HeaderSlice` types, which check the
+//! length once on entry; the link headers etherparse lacks (SLL2, BSD
+//! loopback, PPPoE) and the tunnels (GRE, ERSPAN, VXLAN, Geneve, MPLS) are
+//! read here and in `tunnel.rs` with `get(..)` only, never indexing.
+//!
+//! What is an error and what is not:
+//! - a frame that is not IP (ARP, LLDP, STP, IS-IS, a PPP control frame, a
+//!   tunnel carrying something other than Ethernet/IP) is `Ok(None)`: normal
+//!   traffic on a mirror port, not worth a failure counter;
+//! - a header that is cut (snaplen, or a lying outer length) is
+//!   `Err(layer, Truncated)`; an impossible header is `Malformed` / `BadLength`;
+//! - strict, then lax: when every header is complete but the payload is cut,
+//!   the packet is returned with `truncated: true` and what was captured;
+//! - an inconsistency the decoder can work around (a UDP length larger than
+//!   the IP payload) still returns the packet, and names the problem in
+//!   [`Packet::anomaly`] so the caller can count it (tshark dissects these too).
 
 pub mod defrag;
+mod sctp;
 pub mod tcp;
+mod tunnel;
 
-use std::net::IpAddr;
+pub use sctp::{sctp_data_chunks, SctpData, SctpDataChunks};
+
+use etherparse::{
+    Ethernet2HeaderSlice, IpAuthHeaderSlice, Ipv4HeaderSlice, Ipv6FragmentHeaderSlice,
+    Ipv6HeaderSlice, Ipv6RawExtHeaderSlice, SingleVlanHeaderSlice, TcpHeaderSlice, UdpHeaderSlice,
+};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Tunnel layers (GRE, ERSPAN, VXLAN, Geneve, IP-in-IP, PPPoE, MPLS) removed
+/// before giving up with `TooManyLayers`: a mirror session rarely nests more
+/// than two, and a bound keeps a crafted frame from recursing deeply.
+pub const MAX_TUNNELS: u8 = 4;
+/// 802.1Q/802.1ad tags per Ethernet header (QinQ is 2; more is exotic or hostile).
+pub const MAX_VLANS: u8 = 8;
+/// IPv6 extension headers walked before giving up (RFC 8200 §4.1 recommends
+/// each appear at most once; a few repeats are tolerated).
+const MAX_IPV6_EXTS: u8 = 16;
+
+/// Ethertypes (IEEE registry) the decoder follows.
+mod ethertype {
+    pub const IPV4: u16 = 0x0800;
+    pub const IPV6: u16 = 0x86dd;
+    /// 802.1Q C-tag.
+    pub const VLAN: u16 = 0x8100;
+    /// 802.1ad S-tag (QinQ).
+    pub const QINQ: u16 = 0x88a8;
+    /// Pre-standard QinQ used by some switches.
+    pub const QINQ_OLD: u16 = 0x9100;
+    /// PPPoE session stage (RFC 2516 §4).
+    pub const PPPOE_SESSION: u16 = 0x8864;
+    pub const MPLS_UNICAST: u16 = 0x8847;
+    pub const MPLS_MULTICAST: u16 = 0x8848;
+}
+
+/// IP protocol numbers (IANA) the decoder follows.
+mod ipproto {
+    pub const HOP_BY_HOP: u8 = 0;
+    pub const IPIP: u8 = 4;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const IPV6: u8 = 41;
+    pub const ROUTING: u8 = 43;
+    pub const FRAGMENT: u8 = 44;
+    pub const GRE: u8 = 47;
+    pub const AUTH: u8 = 51;
+    pub const DEST_OPTS: u8 = 60;
+    pub const SCTP: u8 = 132;
+    pub const MOBILITY: u8 = 135;
+    pub const HIP: u8 = 139;
+    pub const SHIM6: u8 = 140;
+}
 
 /// Link types the sensor decodes, mapped from libpcap DLT numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +99,34 @@ pub enum LinkType {
 }
 
 impl LinkType {
+    /// Every variant, for tests and fuzzing.
+    pub const ALL: [LinkType; 8] = [
+        LinkType::Ethernet,
+        LinkType::LinuxSll,
+        LinkType::LinuxSll2,
+        LinkType::Raw,
+        LinkType::Ipv4,
+        LinkType::Ipv6,
+        LinkType::Null,
+        LinkType::Loop,
+    ];
+
     /// Map a libpcap data link type number; `None` for unsupported ones.
+    ///
+    /// DLT_RAW is 12 on most systems and 14 on OpenBSD; both are rewritten
+    /// to LINKTYPE_RAW (101) in savefiles, but live captures report the DLT.
     pub fn from_dlt(dlt: i32) -> Option<LinkType> {
-        let _ = dlt;
-        todo!()
+        match dlt {
+            0 => Some(LinkType::Null),
+            1 => Some(LinkType::Ethernet),
+            12 | 14 | 101 => Some(LinkType::Raw),
+            108 => Some(LinkType::Loop),
+            113 => Some(LinkType::LinuxSll),
+            228 => Some(LinkType::Ipv4),
+            229 => Some(LinkType::Ipv6),
+            276 => Some(LinkType::LinuxSll2),
+            _ => None,
+        }
     }
 }
 
@@ -73,10 +169,22 @@ pub struct Fragment<'a> {
 
 #[derive(Debug, Clone, Copy)]
 pub enum L4<'a> {
-    Udp { src_port: u16, dst_port: u16, payload: &'a [u8] },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+        payload: &'a [u8],
+    },
     Tcp(TcpSegment<'a>),
     /// SCTP: ports and the bytes after the 12-byte common header (the chunks).
-    Sctp { src_port: u16, dst_port: u16, chunks: &'a [u8] },
+    /// [`sctp_data_chunks`] walks the DATA chunks.
+    Sctp {
+        src_port: u16,
+        dst_port: u16,
+        chunks: &'a [u8],
+    },
+    /// A fragment (IPv4 MF or offset != 0, IPv6 Fragment header that is not
+    /// atomic). Do not give a `truncated` fragment to the defragmenter: its
+    /// payload is shorter than the IP header claims.
     Fragment(Fragment<'a>),
     /// Any other IP protocol (ICMP, ESP, ...): not an error, just not ours.
     Other,
@@ -91,6 +199,10 @@ pub struct Packet<'a> {
     pub truncated: bool,
     /// Number of tunnel layers removed (GRE, ERSPAN, VXLAN, IP-in-IP, PPPoE).
     pub tunnels: u8,
+    /// A non-fatal inconsistency the decoder worked around (for example a UDP
+    /// length larger than the IP payload: `Udp`/`BadLength`); the packet is
+    /// still usable, the caller counts it like a failure.
+    pub anomaly: Option<DecodeError>,
 }
 
 /// The layer at which decoding stopped: the `layer` label.
@@ -106,8 +218,26 @@ pub enum Layer {
 }
 
 impl Layer {
+    pub const ALL: [Layer; 7] = [
+        Layer::Link,
+        Layer::Vlan,
+        Layer::Tunnel,
+        Layer::Ip,
+        Layer::Udp,
+        Layer::Tcp,
+        Layer::Sctp,
+    ];
+
     pub fn as_str(&self) -> &'static str {
-        todo!()
+        match self {
+            Layer::Link => "link",
+            Layer::Vlan => "vlan",
+            Layer::Tunnel => "tunnel",
+            Layer::Ip => "ip",
+            Layer::Udp => "udp",
+            Layer::Tcp => "tcp",
+            Layer::Sctp => "sctp",
+        }
     }
 }
 
@@ -123,8 +253,24 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 6] = [
+        Reason::Truncated,
+        Reason::Malformed,
+        Reason::UnsupportedLinkType,
+        Reason::UnsupportedEthertype,
+        Reason::TooManyLayers,
+        Reason::BadLength,
+    ];
+
     pub fn as_str(&self) -> &'static str {
-        todo!()
+        match self {
+            Reason::Truncated => "truncated",
+            Reason::Malformed => "malformed",
+            Reason::UnsupportedLinkType => "unsupported_link_type",
+            Reason::UnsupportedEthertype => "unsupported_ethertype",
+            Reason::TooManyLayers => "too_many_layers",
+            Reason::BadLength => "bad_length",
+        }
     }
 }
 
@@ -135,24 +281,490 @@ pub struct DecodeError {
     pub reason: Reason,
 }
 
-/// Decode one captured frame. Non-IP frames (ARP, LLDP, ...) are
-/// `Err(UnsupportedEthertype)` at layer `Link` only when the caller should
-/// count them; see the module docs for which are silently `Ok(None)`.
-pub fn decode(link: LinkType, frame: &[u8]) -> Result<Option<Packet<'_>>, DecodeError> {
-    let _ = (link, frame);
-    todo!()
+impl DecodeError {
+    pub(crate) const fn new(layer: Layer, reason: Reason) -> Self {
+        DecodeError { layer, reason }
+    }
+}
+
+/// Shorthand for the many early returns.
+const fn err<T>(layer: Layer, reason: Reason) -> Result<T, DecodeError> {
+    Err(DecodeError::new(layer, reason))
+}
+
+type Decoded<'a> = Result<Option<Packet<'a>>, DecodeError>;
+
+/// Read a big-endian u16 at `at`, if present.
+#[inline]
+pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
+    let s = b.get(at..at.checked_add(2)?)?;
+    Some(u16::from_be_bytes([s[0], s[1]]))
+}
+
+/// Read a big-endian u32 at `at`, if present.
+#[inline]
+pub(crate) fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Decode one captured frame.
+///
+/// Non-IP frames (ARP, LLDP, STP, ...) and tunnels carrying something other
+/// than Ethernet or IP are `Ok(None)`: they are not failures. `Err` names the
+/// layer where a header was cut or impossible.
+pub fn decode(link: LinkType, frame: &[u8]) -> Decoded<'_> {
+    match link {
+        LinkType::Ethernet => ethernet(frame, 0),
+        LinkType::LinuxSll => {
+            // Linux cooked v1: packet type, ARPHRD, address length, 8-byte
+            // address, then the protocol (an ethertype for IP) at 14..16.
+            let Some(proto) = be16(frame, 14) else {
+                return err(Layer::Link, Reason::Truncated);
+            };
+            ether_payload(proto, frame.get(16..).unwrap_or(&[]), 0)
+        }
+        LinkType::LinuxSll2 => {
+            // Linux cooked v2: protocol first (0..2), 20-byte header.
+            let Some(proto) = be16(frame, 0) else {
+                return err(Layer::Link, Reason::Truncated);
+            };
+            match frame.get(20..) {
+                Some(rest) => ether_payload(proto, rest, 0),
+                None => err(Layer::Link, Reason::Truncated),
+            }
+        }
+        LinkType::Raw => ip_by_version(frame, 0),
+        LinkType::Ipv4 => ipv4(frame, 0),
+        LinkType::Ipv6 => ipv6(frame, 0),
+        LinkType::Null | LinkType::Loop => {
+            let Some(fam) = frame.get(..4) else {
+                return err(Layer::Link, Reason::Truncated);
+            };
+            let fam = [fam[0], fam[1], fam[2], fam[3]];
+            // DLT_NULL is in the byte order of the capturing host, which we
+            // do not know: families are small, so whichever reading is small
+            // is the right one. DLT_LOOP is network order.
+            let family = if link == LinkType::Loop {
+                u32::from_be_bytes(fam)
+            } else {
+                let le = u32::from_le_bytes(fam);
+                if le <= 0xffff {
+                    le
+                } else {
+                    u32::from_be_bytes(fam)
+                }
+            };
+            let rest = frame.get(4..).unwrap_or(&[]);
+            match family {
+                // AF_INET everywhere.
+                2 => ipv4(rest, 0),
+                // AF_INET6: NetBSD/OpenBSD 24, FreeBSD 28, macOS 30.
+                24 | 28 | 30 => ipv6(rest, 0),
+                _ => Ok(None),
+            }
+        }
+    }
 }
 
 /// Decode the transport of a reassembled IP datagram (after defrag); may
 /// itself contain a tunnel (VXLAN, GRE), hence a full [`Packet`].
-pub fn decode_reassembled(net: Net, payload: &[u8]) -> Result<Option<Packet<'_>>, DecodeError> {
-    let _ = (net, payload);
-    todo!()
+///
+/// For IPv6, `net.proto` may be an extension header that followed the
+/// Fragment header (RFC 8200 §4.5: it is part of the fragmentable part); it
+/// is walked like in a whole packet.
+pub fn decode_reassembled(net: Net, payload: &[u8]) -> Decoded<'_> {
+    let mut net = net;
+    let mut payload = payload;
+    if net.src.is_ipv6() && is_ipv6_ext(net.proto) {
+        match ipv6_exts(net.proto, payload, false)? {
+            Ipv6Walk::Transport { proto, rest } => {
+                net.proto = proto;
+                payload = rest;
+            }
+            // A Fragment header inside a reassembled datagram is nested
+            // fragmentation, which RFC 8200 does not allow.
+            Ipv6Walk::Fragment { .. } => return err(Layer::Ip, Reason::Malformed),
+        }
+    }
+    transport(net, payload, false, 0)
 }
 
 /// A hash equal for both directions of a flow. Fragments hash on the
 /// address pair only, so every fragment of a datagram meets on one worker.
+///
+/// Deterministic across threads, runs and hosts: a fixed-seed ahash over the
+/// endpoints in sorted order, so A→B and B→A feed identical input.
 pub fn flow_hash(pkt: &Packet<'_>) -> u64 {
-    let _ = pkt;
-    todo!()
+    use std::hash::{BuildHasher, Hash, Hasher};
+    // Arbitrary fixed seeds: the hash is for load spreading, not security.
+    let state = ahash::RandomState::with_seeds(
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    );
+    let ports = match pkt.l4 {
+        L4::Udp {
+            src_port, dst_port, ..
+        } => Some((src_port, dst_port)),
+        L4::Tcp(seg) => Some((seg.src_port, seg.dst_port)),
+        L4::Sctp {
+            src_port, dst_port, ..
+        } => Some((src_port, dst_port)),
+        L4::Fragment(_) | L4::Other => None,
+    };
+    let mut h = state.build_hasher();
+    match ports {
+        Some((sp, dp)) => {
+            let a = (pkt.net.src, sp);
+            let b = (pkt.net.dst, dp);
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            pkt.net.proto.hash(&mut h);
+            lo.hash(&mut h);
+            hi.hash(&mut h);
+        }
+        None => {
+            let (lo, hi) = if pkt.net.src <= pkt.net.dst {
+                (pkt.net.src, pkt.net.dst)
+            } else {
+                (pkt.net.dst, pkt.net.src)
+            };
+            lo.hash(&mut h);
+            hi.hash(&mut h);
+        }
+    }
+    h.finish()
 }
+
+// ---------------------------------------------------------------- link ----
+
+/// An Ethernet II frame (possibly inside a tunnel: `tunnels` so far).
+pub(crate) fn ethernet(frame: &[u8], tunnels: u8) -> Decoded<'_> {
+    let Ok(eth) = Ethernet2HeaderSlice::from_slice(frame) else {
+        return err(Layer::Link, Reason::Truncated);
+    };
+    let rest = frame.get(eth.slice().len()..).unwrap_or(&[]);
+    let et = eth.ether_type().0;
+    // Ethertypes below 0x0600 are an 802.3 length field: LLC (STP, CDP, ...).
+    if et < 0x0600 {
+        return Ok(None);
+    }
+    ether_payload(et, rest, tunnels)
+}
+
+/// Dispatch on an ethertype (from Ethernet, a VLAN tag, SLL or a GRE header).
+pub(crate) fn ether_payload(et: u16, bytes: &[u8], tunnels: u8) -> Decoded<'_> {
+    let mut et = et;
+    let mut bytes = bytes;
+    let mut vlans = 0u8;
+    while matches!(et, ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD) {
+        if vlans >= MAX_VLANS {
+            return err(Layer::Vlan, Reason::TooManyLayers);
+        }
+        vlans += 1;
+        let Ok(tag) = SingleVlanHeaderSlice::from_slice(bytes) else {
+            return err(Layer::Vlan, Reason::Truncated);
+        };
+        et = tag.ether_type().0;
+        bytes = bytes.get(tag.slice().len()..).unwrap_or(&[]);
+    }
+    match et {
+        ethertype::IPV4 => ipv4(bytes, tunnels),
+        ethertype::IPV6 => ipv6(bytes, tunnels),
+        ethertype::PPPOE_SESSION => tunnel::pppoe(bytes, tunnels),
+        ethertype::MPLS_UNICAST | ethertype::MPLS_MULTICAST => tunnel::mpls(bytes, tunnels),
+        _ => Ok(None),
+    }
+}
+
+/// Raw IP: the version nibble says which (RFC 791 §3.1, RFC 8200 §3).
+pub(crate) fn ip_by_version(bytes: &[u8], tunnels: u8) -> Decoded<'_> {
+    match bytes.first().map(|b| b >> 4) {
+        Some(4) => ipv4(bytes, tunnels),
+        Some(6) => ipv6(bytes, tunnels),
+        Some(_) => err(Layer::Ip, Reason::Malformed),
+        None => err(Layer::Ip, Reason::Truncated),
+    }
+}
+
+// ------------------------------------------------------------------ ip ----
+
+pub(crate) fn ipv4(bytes: &[u8], tunnels: u8) -> Decoded<'_> {
+    use etherparse::err::ipv4::HeaderSliceError;
+    let ip = match Ipv4HeaderSlice::from_slice(bytes) {
+        Ok(ip) => ip,
+        Err(HeaderSliceError::Len(_)) => return err(Layer::Ip, Reason::Truncated),
+        Err(HeaderSliceError::Content(_)) => return err(Layer::Ip, Reason::Malformed),
+    };
+    let hlen = ip.slice().len();
+    let total = usize::from(ip.total_len());
+    // Total length 0 is what TSO/LRO-offloaded packets look like when
+    // captured on the sending host: trust the captured length then.
+    let total = if total == 0 { bytes.len() } else { total };
+    if total < hlen {
+        return err(Layer::Ip, Reason::BadLength);
+    }
+    let truncated = bytes.len() < total;
+    // `min` also cuts Ethernet padding after short datagrams.
+    let end = total.min(bytes.len());
+    let payload = bytes.get(hlen..end).unwrap_or(&[]);
+    let net = Net {
+        src: IpAddr::V4(Ipv4Addr::from(ip.source())),
+        dst: IpAddr::V4(Ipv4Addr::from(ip.destination())),
+        proto: ip.protocol().0,
+    };
+    // RFC 791 §3.2: a fragment has MF set or a non-zero offset; a datagram
+    // with DF and neither is whole.
+    if ip.more_fragments() || ip.fragments_offset().value() != 0 {
+        let frag = Fragment {
+            id: u32::from(ip.identification()),
+            offset: u32::from(ip.fragments_offset().byte_offset()),
+            more: ip.more_fragments(),
+            payload,
+        };
+        return Ok(Some(Packet {
+            net,
+            l4: L4::Fragment(frag),
+            truncated,
+            tunnels,
+            anomaly: None,
+        }));
+    }
+    transport(net, payload, truncated, tunnels)
+}
+
+pub(crate) fn ipv6(bytes: &[u8], tunnels: u8) -> Decoded<'_> {
+    use etherparse::err::ipv6::HeaderSliceError;
+    let ip = match Ipv6HeaderSlice::from_slice(bytes) {
+        Ok(ip) => ip,
+        Err(HeaderSliceError::Len(_)) => return err(Layer::Ip, Reason::Truncated),
+        Err(HeaderSliceError::Content(_)) => return err(Layer::Ip, Reason::Malformed),
+    };
+    let hlen = ip.slice().len();
+    let claimed = usize::from(ip.payload_length());
+    // Payload length 0 is a jumbogram (RFC 2675) or an offloaded packet:
+    // use what was captured.
+    let claimed = if claimed == 0 {
+        bytes.len().saturating_sub(hlen)
+    } else {
+        claimed
+    };
+    let total = hlen.saturating_add(claimed);
+    let truncated = bytes.len() < total;
+    let payload = bytes.get(hlen..total.min(bytes.len())).unwrap_or(&[]);
+    let mut net = Net {
+        src: IpAddr::V6(Ipv6Addr::from(ip.source())),
+        dst: IpAddr::V6(Ipv6Addr::from(ip.destination())),
+        proto: ip.next_header().0,
+    };
+    match ipv6_exts(net.proto, payload, truncated)? {
+        Ipv6Walk::Transport { proto, rest } => {
+            net.proto = proto;
+            transport(net, rest, truncated, tunnels)
+        }
+        Ipv6Walk::Fragment { proto, frag } => {
+            net.proto = proto;
+            Ok(Some(Packet {
+                net,
+                l4: L4::Fragment(frag),
+                truncated,
+                tunnels,
+                anomaly: None,
+            }))
+        }
+    }
+}
+
+fn is_ipv6_ext(proto: u8) -> bool {
+    matches!(
+        proto,
+        ipproto::HOP_BY_HOP
+            | ipproto::ROUTING
+            | ipproto::FRAGMENT
+            | ipproto::AUTH
+            | ipproto::DEST_OPTS
+            | ipproto::MOBILITY
+            | ipproto::HIP
+            | ipproto::SHIM6
+    )
+}
+
+enum Ipv6Walk<'a> {
+    Transport { proto: u8, rest: &'a [u8] },
+    Fragment { proto: u8, frag: Fragment<'a> },
+}
+
+/// Walk IPv6 extension headers (RFC 8200 §4) up to the transport or a
+/// Fragment header. A cut extension header is `Truncated` when the capture
+/// was cut (`truncated`), else `Malformed` (it overruns the payload length).
+fn ipv6_exts(first: u8, bytes: &[u8], truncated: bool) -> Result<Ipv6Walk<'_>, DecodeError> {
+    let cut = if truncated {
+        Reason::Truncated
+    } else {
+        Reason::Malformed
+    };
+    let mut next = first;
+    let mut rest = bytes;
+    let mut seen = 0u8;
+    while is_ipv6_ext(next) {
+        if seen >= MAX_IPV6_EXTS {
+            return err(Layer::Ip, Reason::TooManyLayers);
+        }
+        seen += 1;
+        let len = match next {
+            ipproto::FRAGMENT => {
+                let Ok(fh) = Ipv6FragmentHeaderSlice::from_slice(rest) else {
+                    return err(Layer::Ip, cut);
+                };
+                let payload = rest.get(fh.slice().len()..).unwrap_or(&[]);
+                let offset = fh.fragment_offset().byte_offset();
+                // RFC 6946: an "atomic fragment" (offset 0, M clear) is a
+                // whole datagram; process it as one.
+                if offset == 0 && !fh.more_fragments() {
+                    next = fh.next_header().0;
+                    rest = payload;
+                    continue;
+                }
+                let frag = Fragment {
+                    id: fh.identification(),
+                    offset: u32::from(offset),
+                    more: fh.more_fragments(),
+                    payload,
+                };
+                return Ok(Ipv6Walk::Fragment {
+                    proto: fh.next_header().0,
+                    frag,
+                });
+            }
+            ipproto::AUTH => {
+                // RFC 4302 §2.2: AH length is in 4-byte units minus 2.
+                let Ok(ah) = IpAuthHeaderSlice::from_slice(rest) else {
+                    return err(Layer::Ip, cut);
+                };
+                next = ah.next_header().0;
+                ah.slice().len()
+            }
+            _ => {
+                // RFC 8200 §4.3-4.6, RFC 6275, 7401, 5533: 8-byte units after the first 8.
+                let Ok(eh) = Ipv6RawExtHeaderSlice::from_slice(rest) else {
+                    return err(Layer::Ip, cut);
+                };
+                next = eh.next_header().0;
+                eh.slice().len()
+            }
+        };
+        rest = rest.get(len..).unwrap_or(&[]);
+    }
+    Ok(Ipv6Walk::Transport { proto: next, rest })
+}
+
+// ----------------------------------------------------------- transport ----
+
+/// The transport (or an IP-carried tunnel) of an IP datagram.
+pub(crate) fn transport<'a>(
+    net: Net,
+    payload: &'a [u8],
+    truncated: bool,
+    tunnels: u8,
+) -> Decoded<'a> {
+    let packet = |l4: L4<'a>| {
+        Ok(Some(Packet {
+            net,
+            l4,
+            truncated,
+            tunnels,
+            anomaly: None,
+        }))
+    };
+    match net.proto {
+        ipproto::UDP => udp(net, payload, truncated, tunnels),
+        ipproto::TCP => {
+            use etherparse::err::tcp::HeaderSliceError;
+            let tcp = match TcpHeaderSlice::from_slice(payload) {
+                Ok(t) => t,
+                Err(HeaderSliceError::Len(_)) => return err(Layer::Tcp, Reason::Truncated),
+                // Data offset below 5 words (RFC 9293 §3.1).
+                Err(HeaderSliceError::Content(_)) => return err(Layer::Tcp, Reason::Malformed),
+            };
+            packet(L4::Tcp(TcpSegment {
+                src_port: tcp.source_port(),
+                dst_port: tcp.destination_port(),
+                seq: tcp.sequence_number(),
+                flags: TcpFlags {
+                    syn: tcp.syn(),
+                    fin: tcp.fin(),
+                    rst: tcp.rst(),
+                    ack: tcp.ack(),
+                },
+                payload: payload.get(tcp.slice().len()..).unwrap_or(&[]),
+            }))
+        }
+        ipproto::SCTP => {
+            // RFC 9260 §3.1: ports, verification tag, checksum; 12 bytes.
+            let (Some(src_port), Some(dst_port), Some(chunks)) =
+                (be16(payload, 0), be16(payload, 2), payload.get(12..))
+            else {
+                return err(Layer::Sctp, Reason::Truncated);
+            };
+            packet(L4::Sctp {
+                src_port,
+                dst_port,
+                chunks,
+            })
+        }
+        ipproto::GRE => tunnel::gre(payload, tunnels),
+        ipproto::IPIP => tunnel::enter(tunnels).and_then(|t| ipv4(payload, t)),
+        ipproto::IPV6 => tunnel::enter(tunnels).and_then(|t| ipv6(payload, t)),
+        _ => packet(L4::Other),
+    }
+}
+
+fn udp(net: Net, payload: &[u8], truncated: bool, tunnels: u8) -> Decoded<'_> {
+    let Ok(udp) = UdpHeaderSlice::from_slice(payload) else {
+        return err(Layer::Udp, Reason::Truncated);
+    };
+    let src_port = udp.source_port();
+    let dst_port = udp.destination_port();
+    let len = usize::from(udp.length());
+    let mut anomaly = None;
+    let mut truncated = truncated;
+    // RFC 768: the length covers header and data. Cases, like tshark:
+    // - 0: jumbogram (RFC 2675) or offload; use what the IP layer gave.
+    // - below 8: impossible; keep the IP payload, flag it.
+    // - beyond the IP payload: if the capture was cut the datagram is just
+    //   truncated; otherwise the field lies, keep what is there and flag it.
+    // - shorter than the IP payload: trailing bytes are not UDP data.
+    let end = if len == 0 {
+        payload.len()
+    } else if len < 8 {
+        anomaly = Some(DecodeError::new(Layer::Udp, Reason::BadLength));
+        payload.len()
+    } else if len > payload.len() {
+        if !truncated {
+            anomaly = Some(DecodeError::new(Layer::Udp, Reason::BadLength));
+        }
+        truncated = true;
+        payload.len()
+    } else {
+        len
+    };
+    let data = payload.get(8..end).unwrap_or(&[]);
+    if let Some(inner) = tunnel::udp_tunnel(dst_port, data, tunnels) {
+        return inner;
+    }
+    Ok(Some(Packet {
+        net,
+        l4: L4::Udp {
+            src_port,
+            dst_port,
+            payload: data,
+        },
+        truncated,
+        tunnels,
+        anomaly,
+    }))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -5,8 +5,30 @@
 //! retransmitted bytes are delivered once; a hole that does not fill is
 //! skipped (a gap, counted) so the consumer can resynchronise. Each stream
 //! carries an application state `A` so the consumer needs no second table.
+//!
+//! How it works. Each stream holds `next_seq`, the sequence number of the
+//! next byte the consumer has not been given, and:
+//! - `buf[rd..]`: in-order bytes not yet consumed, contiguous, ending just
+//!   before `next_seq` (one slice for [`Stream::parts`]; compacted when the
+//!   read offset passes half the vector, so memory stays bounded);
+//! - `ooo`: up to `max_out_of_order_segments` segments beyond `next_seq`,
+//!   released into `buf` when the hole before them fills.
+//!
+//! Sequence numbers are compared modulo 2^32 (RFC 9293 §3.4, RFC 1982 serial
+//! arithmetic): `a` is before `b` when `(a - b) as i32 < 0`.
+//!
+//! A gap (a hole skipped because the out-of-order space or `max_buffer` ran
+//! out) also discards the unconsumed in-order bytes before it: they are the
+//! start of a message whose rest is lost, so no consumer could finish it.
+//! After a gap the consumer sees only post-gap bytes and [`Stream::take_gap`]
+//! is true once, so it restarts framing (a SIP framer looks for a start line).
+//!
+//! Streams first seen without a SYN (capture started mid-connection) begin
+//! at the first data segment, with the gap flag set. Segments without payload
+//! never create a stream (pure ACKs of a direction that sends nothing).
 
 use super::TcpSegment;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -53,55 +75,708 @@ pub struct TcpStats {
     pub closed: u64,
 }
 
+/// `a - b` in sequence space: negative when `a` is before `b`.
+#[inline]
+fn seq_diff(a: u32, b: u32) -> i64 {
+    i64::from(a.wrapping_sub(b) as i32)
+}
+
+/// Compact the read offset away once it passes half the buffer; above this
+/// capacity an emptied buffer is given back to the allocator.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
 pub struct Stream<A> {
     pub app: A,
-    _p: (),
+    buf: Vec<u8>,
+    rd: usize,
+    next_seq: u32,
+    /// Sequence number of the SYN, when seen (to tell a retransmitted SYN
+    /// from a new connection reusing the ports).
+    isn: Option<u32>,
+    /// Out-of-order segments: (first sequence number, bytes).
+    ooo: Vec<(u32, Vec<u8>)>,
+    ooo_bytes: usize,
+    gap: bool,
+    /// Sequence number just after the FIN, when one was seen out of order.
+    fin_at: Option<u32>,
+    closed: bool,
+    last_seen: Duration,
+    /// LRU position (key of `TcpReassembler::lru`).
+    tick: u64,
 }
 
 impl<A> Stream<A> {
+    fn new(app: A, next_seq: u32, gap: bool, now: Duration, tick: u64) -> Self {
+        Stream {
+            app,
+            buf: Vec::new(),
+            rd: 0,
+            next_seq,
+            isn: None,
+            ooo: Vec::new(),
+            ooo_bytes: 0,
+            gap,
+            fin_at: None,
+            closed: false,
+            last_seen: now,
+            tick,
+        }
+    }
+
     /// Contiguous in-order bytes not yet consumed, and the app state.
     pub fn parts(&mut self) -> (&[u8], &mut A) {
-        todo!()
+        (self.buf.get(self.rd..).unwrap_or(&[]), &mut self.app)
     }
-    /// Mark `n` bytes at the front as consumed.
+
+    /// Mark `n` bytes at the front as consumed (clamped to what is there).
     pub fn consume(&mut self, n: usize) {
-        let _ = n;
-        todo!()
+        self.rd = self.rd.saturating_add(n).min(self.buf.len());
+        if self.rd == self.buf.len() {
+            self.clear_buf();
+        } else if self.rd > self.buf.len() / 2 {
+            self.buf.drain(..self.rd);
+            self.rd = 0;
+        }
     }
+
     /// True once since a gap was skipped: the consumer should resynchronise.
     pub fn take_gap(&mut self) -> bool {
-        todo!()
+        std::mem::take(&mut self.gap)
+    }
+
+    /// Bytes available to [`Stream::parts`].
+    pub fn unconsumed(&self) -> usize {
+        self.buf.len() - self.rd
+    }
+
+    /// True after FIN (in order) or RST: the stream is removed on the next
+    /// call to the reassembler, so the consumer should flush now.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    fn clear_buf(&mut self) {
+        self.rd = 0;
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.unconsumed() + self.ooo_bytes
+    }
+
+    /// Skip the hole before `to`: discard the unconsumed bytes (see the module
+    /// docs) and move `next_seq`.
+    fn skip_to(&mut self, to: u32, stats: &mut TcpStats) {
+        stats.gaps += 1;
+        self.gap = true;
+        self.clear_buf();
+        self.next_seq = to;
+    }
+
+    /// Append the out-of-order segments that are now in order.
+    fn release(&mut self, stats: &mut TcpStats) {
+        loop {
+            let Some(i) = self
+                .ooo
+                .iter()
+                .position(|(s, _)| seq_diff(*s, self.next_seq) <= 0)
+            else {
+                return;
+            };
+            let (s, data) = self.ooo.swap_remove(i);
+            self.ooo_bytes -= data.len();
+            let skip = seq_diff(self.next_seq, s) as usize;
+            match data.get(skip..) {
+                Some(tail) if !tail.is_empty() => {
+                    self.buf.extend_from_slice(tail);
+                    self.next_seq = self.next_seq.wrapping_add(tail.len() as u32);
+                }
+                // Wholly before next_seq: a copy of bytes already delivered.
+                _ => stats.retransmitted += 1,
+            }
+        }
+    }
+
+    /// Add payload starting at `seq`. True when the consumer has something new
+    /// (bytes or a gap).
+    fn add(&mut self, seq: u32, data: &[u8], cfg: &TcpConfig, stats: &mut TcpStats) -> bool {
+        if data.is_empty() {
+            return false;
+        }
+        // Segments are at most 64 KiB (IP length), so this never truncates.
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let rel = seq_diff(seq, self.next_seq);
+        let (seq, data) = if rel < 0 {
+            // Starts before next_seq: the front (or all) was seen already.
+            let seen = rel.unsigned_abs();
+            if seen >= u64::from(len) {
+                stats.retransmitted += 1;
+                return false;
+            }
+            stats.retransmitted += 1;
+            (self.next_seq, data.get(seen as usize..).unwrap_or(&[]))
+        } else {
+            (seq, data)
+        };
+        let len = data.len();
+        let end = seq.wrapping_add(len as u32);
+        if len > cfg.max_buffer {
+            // Can never be held: drop it and skip past it (and past any
+            // hole before it; such a segment is rare: IP caps it at 64 KiB).
+            stats.overflow += 1;
+            self.skip_to(end, stats);
+            self.drop_ooo_before_next(stats);
+            self.release(stats);
+            return true;
+        }
+        if seq == self.next_seq {
+            if self.held().saturating_add(len) > cfg.max_buffer {
+                // The consumer is holding more than the bound (a message
+                // larger than max_buffer): drop the segment and skip past it.
+                stats.overflow += 1;
+                self.skip_to(end, stats);
+                self.drop_ooo_before_next(stats);
+                self.release(stats);
+                return true;
+            }
+            self.buf.extend_from_slice(data);
+            self.next_seq = end;
+            self.release(stats);
+            return true;
+        }
+        // Beyond next_seq: a hole before it.
+        if self.ooo.iter().any(|(s, d)| *s == seq && d.len() >= len) {
+            stats.retransmitted += 1;
+            return false;
+        }
+        if self.ooo.len() >= cfg.max_out_of_order_segments
+            || self.held().saturating_add(len) > cfg.max_buffer
+        {
+            // The hole did not fill in time: skip to the earliest byte held
+            // beyond it, then keep this segment if it fits now.
+            let first = self
+                .ooo
+                .iter()
+                .map(|(s, _)| *s)
+                .chain(std::iter::once(seq))
+                .min_by_key(|s| seq_diff(*s, self.next_seq))
+                .unwrap_or(seq);
+            self.skip_to(first, stats);
+            self.release(stats);
+            if seq_diff(seq, self.next_seq) <= 0 {
+                self.add(seq, data, cfg, stats);
+                return true;
+            }
+            if self.ooo.len() < cfg.max_out_of_order_segments
+                && self.held().saturating_add(len) <= cfg.max_buffer
+            {
+                stats.out_of_order += 1;
+                self.ooo_bytes += len;
+                self.ooo.push((seq, data.to_vec()));
+            } else {
+                stats.overflow += 1;
+            }
+            return true;
+        }
+        stats.out_of_order += 1;
+        self.ooo_bytes += len;
+        self.ooo.push((seq, data.to_vec()));
+        false
+    }
+
+    fn drop_ooo_before_next(&mut self, stats: &mut TcpStats) {
+        let next = self.next_seq;
+        let before = self.ooo.len();
+        self.ooo
+            .retain(|(s, d)| seq_diff(s.wrapping_add(d.len() as u32), next) > 0);
+        stats.retransmitted += (before - self.ooo.len()) as u64;
+        self.ooo_bytes = self.ooo.iter().map(|(_, d)| d.len()).sum();
     }
 }
 
 pub struct TcpReassembler<A> {
-    _cfg: TcpConfig,
-    _p: std::marker::PhantomData<A>,
+    cfg: TcpConfig,
+    streams: HashMap<StreamKey, Stream<A>, ahash::RandomState>,
+    /// Least recently used first: tick → key.
+    lru: BTreeMap<u64, StreamKey>,
+    tick: u64,
+    /// Streams closed by the previous call, removed at the start of the next.
+    closing: Vec<StreamKey>,
+    stats: TcpStats,
 }
 
 impl<A: Default> TcpReassembler<A> {
     pub fn new(cfg: TcpConfig) -> Self {
-        TcpReassembler { _cfg: cfg, _p: std::marker::PhantomData }
+        TcpReassembler {
+            cfg,
+            streams: HashMap::with_hasher(ahash::RandomState::new()),
+            lru: BTreeMap::new(),
+            tick: 0,
+            closing: Vec::new(),
+            stats: TcpStats::default(),
+        }
     }
+
+    fn remove_closed(&mut self) {
+        for key in std::mem::take(&mut self.closing) {
+            // Only if still closed: a SYN may have restarted the direction.
+            if self.streams.get(&key).is_some_and(|s| s.closed) {
+                if let Some(s) = self.streams.remove(&key) {
+                    self.lru.remove(&s.tick);
+                }
+                self.stats.closed += 1;
+            }
+        }
+    }
+
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
     /// Feed one segment of direction `key`. Returns the stream when new
     /// in-order bytes became available (or a gap was skipped); `None` when
     /// there is nothing new to read (pure ACK, retransmission, buffered
     /// out-of-order segment). FIN/RST remove the stream after delivery.
-    pub fn segment(&mut self, key: StreamKey, seg: &TcpSegment<'_>, now: Duration) -> Option<&mut Stream<A>> {
-        let _ = (key, seg, now);
-        todo!()
+    pub fn segment(
+        &mut self,
+        key: StreamKey,
+        seg: &TcpSegment<'_>,
+        now: Duration,
+    ) -> Option<&mut Stream<A>> {
+        self.remove_closed();
+        self.stats.segments += 1;
+        let flags = seg.flags;
+        // The SYN occupies one sequence number (RFC 9293 §3.4); data in a SYN
+        // (TCP Fast Open) starts after it.
+        let data_seq = if flags.syn {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        let tick = self.next_tick();
+
+        let restart = match self.streams.get(&key) {
+            // A SYN that does not match the stream's is a new connection
+            // reusing the ports: start over.
+            Some(s) => flags.syn && s.isn != Some(seg.seq),
+            None => {
+                if !flags.syn && (seg.payload.is_empty() || flags.rst) {
+                    return None;
+                }
+                if self.cfg.max_streams == 0 {
+                    return None;
+                }
+                true
+            }
+        };
+        if restart {
+            if let Some(old) = self.streams.remove(&key) {
+                self.lru.remove(&old.tick);
+            }
+            while self.streams.len() >= self.cfg.max_streams {
+                let Some((_, victim)) = self.lru.pop_first() else {
+                    break;
+                };
+                self.streams.remove(&victim);
+                self.stats.evicted_capacity += 1;
+            }
+            // Mid-stream start: the first bytes are probably inside a message.
+            let gap = !flags.syn;
+            let mut stream = Stream::new(A::default(), data_seq, gap, now, tick);
+            stream.isn = flags.syn.then_some(seg.seq);
+            self.streams.insert(key, stream);
+        }
+
+        let cfg = self.cfg;
+        let stats = &mut self.stats;
+        let stream = self.streams.get_mut(&key)?;
+        self.lru.remove(&stream.tick);
+        stream.tick = tick;
+        stream.last_seen = now;
+        self.lru.insert(tick, key);
+
+        let mut new = stream.add(data_seq, seg.payload, &cfg, stats);
+        // A fresh mid-stream stream reports its gap with its first bytes.
+        new |= restart && stream.gap;
+        if flags.fin {
+            stream.fin_at = Some(data_seq.wrapping_add(seg.payload.len() as u32));
+        }
+        if flags.rst
+            || stream
+                .fin_at
+                .is_some_and(|f| seq_diff(stream.next_seq, f) >= 0)
+        {
+            stream.closed = true;
+            self.closing.push(key);
+        }
+        if new {
+            Some(stream)
+        } else {
+            None
+        }
     }
+
+    /// Remove streams idle for longer than the idle timeout (and those closed
+    /// by the previous call).
     pub fn expire(&mut self, now: Duration) {
-        let _ = now;
-        todo!()
+        self.remove_closed();
+        let timeout = self.cfg.idle_timeout;
+        let lru = &mut self.lru;
+        let stats = &mut self.stats;
+        self.streams.retain(|_, s| {
+            let keep = now.saturating_sub(s.last_seen) <= timeout;
+            if !keep {
+                lru.remove(&s.tick);
+                stats.evicted_idle += 1;
+            }
+            keep
+        });
     }
+
     pub fn len(&self) -> usize {
-        todo!()
+        self.streams.len()
     }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
     pub fn take_stats(&mut self) -> TcpStats {
-        todo!()
+        std::mem::take(&mut self.stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::TcpFlags;
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn key(port: u16) -> StreamKey {
+        StreamKey {
+            src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+            src_port: port,
+            dst_port: 5060,
+        }
+    }
+
+    const NONE: TcpFlags = TcpFlags {
+        syn: false,
+        fin: false,
+        rst: false,
+        ack: true,
+    };
+    const SYN: TcpFlags = TcpFlags {
+        syn: true,
+        fin: false,
+        rst: false,
+        ack: false,
+    };
+    const FIN: TcpFlags = TcpFlags {
+        syn: false,
+        fin: true,
+        rst: false,
+        ack: true,
+    };
+    const RST: TcpFlags = TcpFlags {
+        syn: false,
+        fin: false,
+        rst: true,
+        ack: false,
+    };
+
+    fn seg(seq: u32, flags: TcpFlags, payload: &[u8]) -> TcpSegment<'_> {
+        TcpSegment {
+            src_port: 40000,
+            dst_port: 5060,
+            seq,
+            flags,
+            payload,
+        }
+    }
+
+    fn t(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// Feed and return (bytes now readable, gap flag) if the stream was returned.
+    fn feed(
+        r: &mut TcpReassembler<u32>,
+        k: StreamKey,
+        s: TcpSegment<'_>,
+    ) -> Option<(Vec<u8>, bool)> {
+        let st = r.segment(k, &s, t(1))?;
+        let gap = st.take_gap();
+        Some((st.parts().0.to_vec(), gap))
+    }
+
+    fn new_r() -> TcpReassembler<u32> {
+        TcpReassembler::new(TcpConfig::default())
+    }
+
+    #[test]
+    fn in_order_with_syn_and_consume() {
+        let mut r = new_r();
+        let k = key(1);
+        assert!(feed(&mut r, k, seg(1000, SYN, b"")).is_none());
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            feed(&mut r, k, seg(1001, NONE, b"INVITE ")),
+            Some((b"INVITE ".to_vec(), false))
+        );
+        let st = r.segment(k, &seg(1008, NONE, b"sip:x"), t(1)).unwrap();
+        let (bytes, app) = st.parts();
+        assert_eq!(bytes, b"INVITE sip:x");
+        *app += 1;
+        st.consume(7);
+        assert_eq!(st.parts().0, b"sip:x");
+        assert_eq!(st.app, 1);
+        st.consume(100);
+        assert_eq!(st.unconsumed(), 0);
+        // Pure ACK: nothing new.
+        assert!(feed(&mut r, k, seg(1013, NONE, b"")).is_none());
+    }
+
+    #[test]
+    fn mid_stream_start_sets_gap_and_acks_do_not_create() {
+        let mut r = new_r();
+        assert!(feed(&mut r, key(1), seg(5, NONE, b"")).is_none());
+        assert!(r.is_empty());
+        assert_eq!(
+            feed(&mut r, key(1), seg(5, NONE, b"abc")),
+            Some((b"abc".to_vec(), true))
+        );
+        assert_eq!(
+            feed(&mut r, key(1), seg(8, NONE, b"d")),
+            Some((b"abcd".to_vec(), false))
+        );
+    }
+
+    #[test]
+    fn retransmission_delivered_once_and_overlap_trimmed() {
+        let mut r = new_r();
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        assert!(feed(&mut r, k, seg(1, NONE, b"hello")).is_some());
+        assert!(feed(&mut r, k, seg(1, NONE, b"hello")).is_none());
+        assert!(feed(&mut r, k, seg(3, NONE, b"llo")).is_none());
+        // Overlap: "lo" old, " world" new.
+        assert_eq!(
+            feed(&mut r, k, seg(4, NONE, b"lo world")),
+            Some((b"hello world".to_vec(), false))
+        );
+        let s = r.take_stats();
+        assert_eq!((s.segments, s.retransmitted), (5, 3));
+    }
+
+    #[test]
+    fn out_of_order_released_when_hole_fills() {
+        let mut r = new_r();
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        assert!(feed(&mut r, k, seg(7, NONE, b"CCC")).is_none());
+        assert!(feed(&mut r, k, seg(4, NONE, b"BBB")).is_none());
+        // Duplicate out-of-order segment.
+        assert!(feed(&mut r, k, seg(4, NONE, b"BBB")).is_none());
+        assert_eq!(
+            feed(&mut r, k, seg(1, NONE, b"AAA")),
+            Some((b"AAABBBCCC".to_vec(), false))
+        );
+        let s = r.take_stats();
+        assert_eq!((s.out_of_order, s.retransmitted, s.gaps), (2, 1, 0));
+    }
+
+    #[test]
+    fn overlapping_out_of_order_segments() {
+        let mut r = new_r();
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        feed(&mut r, k, seg(5, NONE, b"EFGH"));
+        feed(&mut r, k, seg(3, NONE, b"CDEF"));
+        assert_eq!(
+            feed(&mut r, k, seg(1, NONE, b"AB")),
+            Some((b"ABCDEFGH".to_vec(), false))
+        );
+    }
+
+    #[test]
+    fn gap_skipped_when_out_of_order_space_runs_out() {
+        let cfg = TcpConfig {
+            max_out_of_order_segments: 2,
+            ..Default::default()
+        };
+        let mut r: TcpReassembler<u32> = TcpReassembler::new(cfg);
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        assert!(feed(&mut r, k, seg(1, NONE, b"partial")).is_some());
+        // Bytes 8..10 are lost; three segments follow.
+        assert!(feed(&mut r, k, seg(10, NONE, b"xx")).is_none());
+        assert!(feed(&mut r, k, seg(12, NONE, b"yy")).is_none());
+        // Third out-of-order segment: skip the hole; "partial" is discarded.
+        assert_eq!(
+            feed(&mut r, k, seg(14, NONE, b"zz")),
+            Some((b"xxyyzz".to_vec(), true))
+        );
+        assert_eq!(r.take_stats().gaps, 1);
+        // The lost bytes arriving late are old now.
+        assert!(feed(&mut r, k, seg(8, NONE, b"ll")).is_none());
+    }
+
+    #[test]
+    fn overflow_drops_and_skips() {
+        let cfg = TcpConfig {
+            max_buffer: 8,
+            ..Default::default()
+        };
+        let mut r: TcpReassembler<u32> = TcpReassembler::new(cfg);
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        assert!(feed(&mut r, k, seg(1, NONE, b"123456")).is_some());
+        // Unconsumed 6 + 4 > 8: dropped, skipped past, gap.
+        assert_eq!(
+            feed(&mut r, k, seg(7, NONE, b"7890")),
+            Some((Vec::new(), true))
+        );
+        assert_eq!(
+            feed(&mut r, k, seg(11, NONE, b"ab")),
+            Some((b"ab".to_vec(), false))
+        );
+        // Out-of-order segment larger than the buffer.
+        assert_eq!(
+            feed(&mut r, k, seg(20, NONE, b"0123456789")),
+            Some((Vec::new(), true))
+        );
+        let s = r.take_stats();
+        assert_eq!((s.overflow, s.gaps), (2, 2));
+    }
+
+    #[test]
+    fn wrapping_sequence_numbers() {
+        let mut r = new_r();
+        let k = key(1);
+        feed(&mut r, k, seg(u32::MAX - 2, SYN, b""));
+        // Data starts at MAX-1 and wraps.
+        assert!(feed(&mut r, k, seg(u32::MAX - 1, NONE, b"ab")).is_some());
+        assert!(feed(&mut r, k, seg(2, NONE, b"de")).is_none()); // out of order across the wrap
+        assert_eq!(
+            feed(&mut r, k, seg(0, NONE, b"cc")),
+            Some((b"abccde".to_vec(), false))
+        );
+        assert!(feed(&mut r, k, seg(u32::MAX - 1, NONE, b"ab")).is_none()); // retransmission
+    }
+
+    #[test]
+    fn fin_and_rst_close_on_next_call() {
+        let mut r = new_r();
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        let st = r.segment(k, &seg(1, FIN, b"bye"), t(1)).unwrap();
+        assert!(st.is_closed());
+        assert_eq!(st.parts().0, b"bye");
+        assert_eq!(r.len(), 1);
+        r.expire(t(1));
+        assert!(r.is_empty());
+        assert_eq!(r.take_stats().closed, 1);
+
+        // FIN out of order closes once the hole fills.
+        feed(&mut r, k, seg(0, SYN, b""));
+        assert!(feed(&mut r, k, seg(4, FIN, b"")).is_none());
+        assert!(!r.streams[&k].closed);
+        assert_eq!(
+            feed(&mut r, k, seg(1, NONE, b"abc")),
+            Some((b"abc".to_vec(), false))
+        );
+        assert!(r.streams[&k].closed);
+        // RST, then the next call removes it.
+        let k2 = key(2);
+        feed(&mut r, k2, seg(0, SYN, b""));
+        assert!(feed(&mut r, k2, seg(1, RST, b"")).is_none());
+        feed(&mut r, key(3), seg(0, NONE, b""));
+        assert!(r.is_empty());
+        assert_eq!(r.take_stats().closed, 2);
+    }
+
+    #[test]
+    fn new_syn_restarts_stream() {
+        let mut r = new_r();
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        r.segment(k, &seg(1, NONE, b"abc"), t(1)).unwrap().app = 9;
+        feed(&mut r, k, seg(5000, SYN, b""));
+        assert_eq!(
+            feed(&mut r, k, seg(5001, NONE, b"x")),
+            Some((b"x".to_vec(), false))
+        );
+        assert_eq!(r.streams[&k].app, 0);
+        // Retransmitted SYN keeps the stream.
+        feed(&mut r, k, seg(5000, SYN, b""));
+        assert_eq!(
+            feed(&mut r, k, seg(5002, NONE, b"y")),
+            Some((b"xy".to_vec(), false))
+        );
+    }
+
+    #[test]
+    fn eviction_of_least_recently_used() {
+        let cfg = TcpConfig {
+            max_streams: 2,
+            ..Default::default()
+        };
+        let mut r: TcpReassembler<u32> = TcpReassembler::new(cfg);
+        feed(&mut r, key(1), seg(0, NONE, b"a"));
+        feed(&mut r, key(2), seg(0, NONE, b"b"));
+        feed(&mut r, key(1), seg(1, NONE, b"a")); // key 1 is now most recent
+        feed(&mut r, key(3), seg(0, NONE, b"c"));
+        assert_eq!(r.len(), 2);
+        assert!(r.streams.contains_key(&key(1)) && r.streams.contains_key(&key(3)));
+        assert_eq!(r.take_stats().evicted_capacity, 1);
+        assert_eq!(r.lru.len(), r.streams.len());
+    }
+
+    #[test]
+    fn idle_expiry() {
+        let mut r = new_r();
+        r.segment(key(1), &seg(0, NONE, b"a"), t(10));
+        r.segment(key(2), &seg(0, NONE, b"a"), t(300));
+        r.expire(t(311));
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.take_stats().evicted_idle, 1);
+        assert_eq!(r.lru.len(), 1);
+    }
+
+    #[test]
+    fn compaction_keeps_one_contiguous_slice() {
+        let mut r = new_r();
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        let mut seq = 1u32;
+        let mut expect = Vec::new();
+        for i in 0..100u8 {
+            let chunk = [i; 10];
+            let st = r.segment(k, &seg(seq, NONE, &chunk), t(1)).unwrap();
+            seq += 10;
+            expect.extend_from_slice(&chunk);
+            // Consume 7 of every 10 bytes: a partial message stays behind.
+            st.consume(7);
+            expect.drain(..7);
+            assert_eq!(st.parts().0, &expect[..]);
+            assert!(st.buf.len() <= 2 * expect.len() + 10);
+        }
+    }
+
+    #[test]
+    fn zero_streams_tracks_nothing() {
+        let mut r: TcpReassembler<u32> = TcpReassembler::new(TcpConfig {
+            max_streams: 0,
+            ..Default::default()
+        });
+        assert!(feed(&mut r, key(1), seg(0, NONE, b"a")).is_none());
+        assert!(r.is_empty());
     }
 }

@@ -99,7 +99,13 @@ impl Worker {
     }
 
     fn packet(&mut self, p: Packet<'_>, ts: Duration) {
-        if p.truncated {
+        // A problem the decoder worked around (e.g. a UDP length beyond the
+        // IP payload) is counted at its layer; otherwise a frame cut by the
+        // snaplen is counted as truncated at the IP layer. Either way the
+        // packet is still analysed as far as its bytes go.
+        if let Some(a) = p.anomaly {
+            self.decode_failure(a);
+        } else if p.truncated {
             self.decode_failure(DecodeError {
                 layer: decode::Layer::Ip,
                 reason: decode::Reason::Truncated,
