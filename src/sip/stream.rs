@@ -1,2 +1,707 @@
 //! Per-TCP-stream SIP state: what the stream is (SIP, WebSocket, TLS, not SIP)
 //! and what was consumed. Parses no bytes itself: calls `framing`, `ws`, `parse`.
+//!
+//! One [`StreamState`] per TCP direction, kept by the caller beside its
+//! reassembly buffer. The caller hands in the buffered bytes; the state says
+//! how many it consumed (only whole messages, keep-alives or garbage it gave
+//! up on) and the caller drops those. Memory: one scratch buffer for unmasked
+//! WebSocket payloads and one for a fragmented WebSocket message, each at
+//! most [`MAX_WS_MESSAGE`] bytes.
+
+use super::framing::{self, StreamFrame};
+use super::parse::{self, parse_message, Message, ParseError, MAX_HEADER_BYTES};
+use super::ws::{self, Opcode};
+use super::Transport;
+
+/// Largest SIP message reassembled from WebSocket fragments (RFC 6455 §5.4).
+pub const MAX_WS_MESSAGE: usize = 1024 * 1024;
+/// Bytes seen without a start line before a stream is declared not SIP.
+pub const CLASSIFY_LIMIT: usize = 4096;
+
+/// What a stream turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamKind {
+    #[default]
+    Unknown,
+    /// SIP messages framed by Content-Length (RFC 3261 §18.3).
+    Sip,
+    /// An HTTP request or response head that may upgrade to WebSocket.
+    WebSocketHandshake,
+    /// WebSocket frames carrying SIP (RFC 7118).
+    WebSocket,
+    /// TLS records: SIP inside cannot be seen (transport `tls`).
+    Tls,
+    /// Something else; final for the stream.
+    NotSip,
+}
+
+impl StreamKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StreamKind::Unknown => "unknown",
+            StreamKind::Sip => "sip",
+            StreamKind::WebSocketHandshake => "websocket_handshake",
+            StreamKind::WebSocket => "websocket",
+            StreamKind::Tls => "tls",
+            StreamKind::NotSip => "not_sip",
+        }
+    }
+}
+
+/// What a stream yields, in order.
+#[derive(Debug)]
+pub enum SipEvent<'a> {
+    Message {
+        transport: Transport,
+        msg: Message<'a>,
+    },
+    ParseError {
+        transport: Transport,
+        error: ParseError,
+    },
+    /// The stream is TLS (emitted once); nothing in it is parsed.
+    TlsStream,
+    /// The stream is not SIP (emitted once).
+    NotSip,
+}
+
+#[derive(Debug, Default)]
+pub struct StreamState {
+    kind: StreamKind,
+    /// After a gap or a bad message: skip to the next start line quietly.
+    resync: bool,
+    /// WebSocket frames lost their alignment (gap): search for a frame.
+    ws_resync: bool,
+    /// A fragmented WebSocket message is being joined in `ws_msg`.
+    ws_fragmenting: bool,
+    /// The fragmented message grew past the bound: drop until its last frame.
+    ws_discarding: bool,
+    ws_msg: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl StreamState {
+    pub fn kind(&self) -> StreamKind {
+        self.kind
+    }
+
+    /// Bytes were lost before the next `on_data`: drop partial state and
+    /// look for the next message boundary.
+    pub fn on_gap(&mut self) {
+        match self.kind {
+            StreamKind::Sip | StreamKind::Unknown => self.resync = true,
+            StreamKind::WebSocket | StreamKind::WebSocketHandshake => {
+                self.kind = StreamKind::WebSocket;
+                self.ws_resync = true;
+                self.ws_fragmenting = false;
+                self.ws_discarding = false;
+                self.ws_msg.clear();
+            }
+            StreamKind::Tls | StreamKind::NotSip => {}
+        }
+    }
+
+    /// Feed the stream's buffered bytes; events go to `f`. Returns how many
+    /// leading bytes of `data` were consumed; the rest must be offered again,
+    /// with more appended, on the next call.
+    pub fn on_data<F: FnMut(SipEvent<'_>)>(
+        &mut self,
+        data: &[u8],
+        tls_port_hint: bool,
+        mut f: F,
+    ) -> usize {
+        let mut pos = 0;
+        // Each pass either consumes bytes, changes kind, or returns: bounded.
+        for _ in 0..8 {
+            let rest = data.get(pos..).unwrap_or(&[]);
+            let before = (pos, self.kind);
+            match self.kind {
+                StreamKind::Unknown => pos += self.classify(rest, tls_port_hint, &mut f),
+                StreamKind::WebSocketHandshake => pos += self.handshake(rest, &mut f),
+                StreamKind::Sip => return pos + self.sip(rest, &mut f),
+                StreamKind::WebSocket => return pos + self.websocket(rest, &mut f),
+                StreamKind::Tls | StreamKind::NotSip => return data.len(),
+            }
+            if before == (pos, self.kind) {
+                break;
+            }
+        }
+        pos
+    }
+
+    fn set_final(&mut self, kind: StreamKind, f: &mut impl FnMut(SipEvent<'_>)) {
+        self.kind = kind;
+        f(if kind == StreamKind::Tls {
+            SipEvent::TlsStream
+        } else {
+            SipEvent::NotSip
+        });
+    }
+
+    /// Decide what the stream is from its first bytes; returns bytes consumed.
+    fn classify(
+        &mut self,
+        data: &[u8],
+        tls_port_hint: bool,
+        f: &mut impl FnMut(SipEvent<'_>),
+    ) -> usize {
+        let Some(&first) = data.first() else { return 0 };
+        // TLS record header (RFC 8446 §5.1). On a TLS port the first byte
+        // alone is enough: SSLv2-style or short first segments.
+        if framing::is_tls_record(data) || (tls_port_hint && (20..=23).contains(&first)) {
+            self.set_final(StreamKind::Tls, f);
+            return data.len();
+        }
+        if data.len() < 5 && (20..=23).contains(&first) {
+            return 0;
+        }
+        let crlf = parse::leading_crlf(data);
+        let body = data.get(crlf..).unwrap_or(&[]);
+        if body.is_empty() {
+            return data.len();
+        }
+        if body.starts_with(b"GET ") || body.starts_with(b"HTTP/1.") {
+            self.kind = StreamKind::WebSocketHandshake;
+            return crlf;
+        }
+        if b"GET ".starts_with(body) || b"HTTP/1.".starts_with(body) {
+            return 0;
+        }
+        if framing::looks_like_sip(body) {
+            self.kind = StreamKind::Sip;
+            return crlf;
+        }
+        let has_lf = body.iter().take(CLASSIFY_LIMIT).any(|&b| b == b'\n');
+        if !has_lf && body.len() < CLASSIFY_LIMIT && framing::could_be_start_line(body) {
+            return 0;
+        }
+        // Not at a start line: a capture that began mid-connection, or a
+        // gap. Look for a start line further on before giving up.
+        let skip = framing::resync_offset(body);
+        if skip < body.len() && framing::looks_like_sip(body.get(skip..).unwrap_or(&[])) {
+            self.kind = StreamKind::Sip;
+            return crlf + skip;
+        }
+        let binary = body
+            .iter()
+            .take(512)
+            .any(|&b| b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t'));
+        if binary || body.len() >= CLASSIFY_LIMIT {
+            self.set_final(StreamKind::NotSip, f);
+            return data.len();
+        }
+        0
+    }
+
+    /// HTTP head of a WebSocket upgrade (RFC 6455 §4): the client's `GET`
+    /// with `Upgrade: websocket`, or the server's `101`.
+    fn handshake(&mut self, data: &[u8], f: &mut impl FnMut(SipEvent<'_>)) -> usize {
+        let Some(end) = ws::http_header_end(data, MAX_HEADER_BYTES) else {
+            if data.len() >= MAX_HEADER_BYTES {
+                self.set_final(StreamKind::NotSip, f);
+                return data.len();
+            }
+            return 0;
+        };
+        let head = data.get(..end).unwrap_or(&[]);
+        if framing::looks_like_websocket_upgrade(head) || ws::is_http_101(head) {
+            self.kind = StreamKind::WebSocket;
+            end
+        } else {
+            self.set_final(StreamKind::NotSip, f);
+            data.len()
+        }
+    }
+
+    /// Content-Length framed SIP over TCP.
+    fn sip(&mut self, data: &[u8], f: &mut impl FnMut(SipEvent<'_>)) -> usize {
+        let mut pos = 0;
+        while pos < data.len() {
+            let rest = data.get(pos..).unwrap_or(&[]);
+            match framing::frame_stream(rest) {
+                StreamFrame::Skip { len } => pos += len.max(1),
+                StreamFrame::NeedMore => break,
+                StreamFrame::Complete { len } => {
+                    self.resync = false;
+                    let bytes = rest.get(..len).unwrap_or(rest);
+                    match parse_message(bytes) {
+                        Ok(msg) => f(SipEvent::Message {
+                            transport: Transport::Tcp,
+                            msg,
+                        }),
+                        Err(error) => f(SipEvent::ParseError {
+                            transport: Transport::Tcp,
+                            error,
+                        }),
+                    }
+                    pos += len.max(1);
+                }
+                StreamFrame::Invalid { skip, error } => {
+                    // One error per run of garbage, none right after a gap
+                    // (the gap is the reason, and the caller counted it).
+                    if !self.resync {
+                        f(SipEvent::ParseError {
+                            transport: Transport::Tcp,
+                            error,
+                        });
+                        self.resync = true;
+                    }
+                    pos += skip.max(1);
+                }
+            }
+        }
+        pos.min(data.len())
+    }
+
+    /// WebSocket frames whose text/binary messages are SIP (RFC 7118 §5).
+    fn websocket(&mut self, data: &[u8], f: &mut impl FnMut(SipEvent<'_>)) -> usize {
+        let mut pos = 0;
+        while pos < data.len() {
+            if self.ws_resync {
+                match find_ws_frame(data.get(pos..).unwrap_or(&[])) {
+                    Some(off) => {
+                        pos += off;
+                        self.ws_resync = false;
+                    }
+                    // Keep a short tail: a frame header may be split.
+                    None => return data.len().saturating_sub(16).max(pos),
+                }
+            }
+            let rest = data.get(pos..).unwrap_or(&[]);
+            let (frame, used) = match ws::parse_frame(rest) {
+                Ok(Some(x)) => x,
+                Ok(None) => break,
+                Err(_) => {
+                    // Frame alignment is unknown from here on: resync.
+                    f(SipEvent::ParseError {
+                        transport: Transport::Ws,
+                        error: ParseError::BadWebSocketFrame,
+                    });
+                    self.on_gap();
+                    pos += 1;
+                    continue;
+                }
+            };
+            pos += used;
+            match frame.opcode {
+                Opcode::Text | Opcode::Binary | Opcode::Continuation => {}
+                // Close, ping, pong and reserved opcodes carry no SIP.
+                _ => continue,
+            }
+            let start = frame.opcode != Opcode::Continuation;
+            if start && frame.fin {
+                // The common case: one frame, one message.
+                self.ws_fragmenting = false;
+                self.ws_discarding = false;
+                let payload: &[u8] = match frame.mask {
+                    Some(key) => {
+                        self.scratch.clear();
+                        ws::unmask_into(frame.payload, key, &mut self.scratch);
+                        &self.scratch
+                    }
+                    None => frame.payload,
+                };
+                emit_ws(payload, f);
+                continue;
+            }
+            if start {
+                self.ws_msg.clear();
+                self.ws_fragmenting = true;
+                self.ws_discarding = false;
+            } else if !self.ws_fragmenting {
+                // A continuation whose start was lost (gap): nothing to join.
+                continue;
+            }
+            if !self.ws_discarding {
+                if self.ws_msg.len() + frame.payload.len() > MAX_WS_MESSAGE {
+                    f(SipEvent::ParseError {
+                        transport: Transport::Ws,
+                        error: ParseError::BadWebSocketFrame,
+                    });
+                    self.ws_discarding = true;
+                    self.ws_msg = Vec::new();
+                } else {
+                    match frame.mask {
+                        Some(key) => ws::unmask_into(frame.payload, key, &mut self.ws_msg),
+                        None => self.ws_msg.extend_from_slice(frame.payload),
+                    }
+                }
+            }
+            if frame.fin {
+                if !self.ws_discarding {
+                    emit_ws(&self.ws_msg, f);
+                }
+                self.ws_fragmenting = false;
+                self.ws_discarding = false;
+                self.ws_msg.clear();
+            }
+        }
+        pos.min(data.len())
+    }
+}
+
+/// One WebSocket message's payload: a SIP message, or a CRLF keep-alive.
+fn emit_ws(payload: &[u8], f: &mut impl FnMut(SipEvent<'_>)) {
+    if parse::leading_crlf(payload) == payload.len() {
+        return;
+    }
+    match parse_message(payload) {
+        Ok(msg) => f(SipEvent::Message {
+            transport: Transport::Ws,
+            msg,
+        }),
+        Err(error) => f(SipEvent::ParseError {
+            transport: Transport::Ws,
+            error,
+        }),
+    }
+}
+
+/// After a gap in a WebSocket stream: the first offset where a complete
+/// text/binary frame starts whose (unmasked) payload starts with a SIP
+/// start line. Bounded by the input length times a small constant.
+fn find_ws_frame(data: &[u8]) -> Option<usize> {
+    let mut head = Vec::with_capacity(64);
+    for off in 0..data.len() {
+        let b0 = data.get(off).copied()?;
+        // FIN may be clear (first fragment); RSV must be clear, opcode 1/2.
+        if b0 & 0x70 != 0 || !matches!(b0 & 0x0F, 1 | 2) {
+            continue;
+        }
+        let Ok(Some((frame, _))) = ws::parse_frame(data.get(off..)?) else {
+            continue;
+        };
+        head.clear();
+        let p = frame
+            .payload
+            .get(..frame.payload.len().min(64))
+            .unwrap_or(&[]);
+        match frame.mask {
+            Some(key) => ws::unmask_into(p, key, &mut head),
+            None => head.extend_from_slice(p),
+        }
+        if framing::could_be_start_line(&head)
+            && (framing::looks_like_sip(&head) || head.len() == 64)
+        {
+            return Some(off);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::parse::{Method, StartLine};
+
+    /// What one event was, owned, for comparisons.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Ev {
+        Msg(Transport, String, usize),
+        Err(Transport, ParseError),
+        Tls,
+        NotSip,
+    }
+
+    fn feed(st: &mut StreamState, data: &[u8], hint: bool, out: &mut Vec<Ev>) -> usize {
+        st.on_data(data, hint, |e| {
+            out.push(match e {
+                SipEvent::Message { transport, msg } => {
+                    let what = match msg.start {
+                        StartLine::Request { method_raw, .. } => {
+                            String::from_utf8_lossy(method_raw).into_owned()
+                        }
+                        StartLine::Response { code, .. } => code.to_string(),
+                    };
+                    Ev::Msg(transport, what, msg.body.len())
+                }
+                SipEvent::ParseError { transport, error } => Ev::Err(transport, error),
+                SipEvent::TlsStream => Ev::Tls,
+                SipEvent::NotSip => Ev::NotSip,
+            })
+        })
+    }
+
+    /// Drive a stream like a reassembler does: append, feed, drop consumed.
+    fn drive(chunks: &[&[u8]]) -> (Vec<Ev>, StreamState, usize) {
+        let mut st = StreamState::default();
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            buf.extend_from_slice(c);
+            let n = feed(&mut st, &buf, false, &mut out);
+            assert!(n <= buf.len());
+            buf.drain(..n);
+        }
+        (out, st, buf.len())
+    }
+
+    const INV: &[u8] =
+        b"INVITE sip:b@h SIP/2.0\r\nCall-ID: 1\r\nCSeq: 1 INVITE\r\nl: 4\r\n\r\nv=0\n";
+    const OK: &[u8] =
+        b"SIP/2.0 200 OK\r\nCall-ID: 1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn several_messages_in_one_buffer() {
+        let mut d = b"\r\n\r\n".to_vec();
+        d.extend_from_slice(INV);
+        d.extend_from_slice(b"\r\n\r\n");
+        d.extend_from_slice(OK);
+        d.extend_from_slice(&INV[..10]);
+        let (ev, st, left) = drive(&[&d]);
+        assert_eq!(
+            ev,
+            vec![
+                Ev::Msg(Transport::Tcp, "INVITE".into(), 4),
+                Ev::Msg(Transport::Tcp, "200".into(), 0)
+            ]
+        );
+        assert_eq!(st.kind(), StreamKind::Sip);
+        assert_eq!(left, 10); // the partial third message is kept
+    }
+
+    #[test]
+    fn message_split_across_calls() {
+        // Every split point, and byte by byte.
+        for cut in 1..INV.len() {
+            let (ev, _, left) = drive(&[&INV[..cut], &INV[cut..]]);
+            assert_eq!(
+                ev,
+                vec![Ev::Msg(Transport::Tcp, "INVITE".into(), 4)],
+                "cut {cut}"
+            );
+            assert_eq!(left, 0);
+        }
+        let bytes: Vec<&[u8]> = INV.chunks(1).collect();
+        let (ev, _, _) = drive(&bytes);
+        assert_eq!(ev.len(), 1);
+    }
+
+    #[test]
+    fn bad_message_then_good_one() {
+        let mut d = INV.to_vec();
+        d.extend_from_slice(b"INVITE sip:b@h SIP/2.0\r\nBroken header\r\n\r\n");
+        d.extend_from_slice(OK);
+        let (ev, _, left) = drive(&[&d]);
+        assert_eq!(
+            ev,
+            vec![
+                Ev::Msg(Transport::Tcp, "INVITE".into(), 4),
+                Ev::Err(Transport::Tcp, ParseError::BadHeader),
+                Ev::Msg(Transport::Tcp, "200".into(), 0),
+            ]
+        );
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn resync_after_gap() {
+        let mut st = StreamState::default();
+        let mut out = Vec::new();
+        assert_eq!(feed(&mut st, &INV[..20], false, &mut out), 0);
+        // The reassembler lost bytes: it drops its buffer and tells us.
+        st.on_gap();
+        // Data resumes mid-body of some message, then a whole one.
+        let mut d = b"a=rtpmap:0 PCMU/8000\r\nm=audio 4000 RTP/AVP 0\r\n".to_vec();
+        d.extend_from_slice(OK);
+        let n = feed(&mut st, &d, false, &mut out);
+        assert_eq!(n, d.len());
+        // No parse error for the gap's garbage, the next message is found.
+        assert_eq!(out, vec![Ev::Msg(Transport::Tcp, "200".into(), 0)]);
+    }
+
+    #[test]
+    fn capture_starting_mid_stream() {
+        // No gap signalled, first bytes mid-message: still found as SIP.
+        let mut d = b"o=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n".to_vec();
+        d.extend_from_slice(OK);
+        let (ev, st, _) = drive(&[&d]);
+        assert_eq!(st.kind(), StreamKind::Sip);
+        assert_eq!(ev, vec![Ev::Msg(Transport::Tcp, "200".into(), 0)]);
+    }
+
+    #[test]
+    fn headers_never_ending_is_bounded() {
+        let mut d = b"INVITE sip:b@h SIP/2.0\r\n".to_vec();
+        while d.len() <= MAX_HEADER_BYTES {
+            d.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        let mut st = StreamState::default();
+        let mut out = Vec::new();
+        let n = feed(&mut st, &d, false, &mut out);
+        assert_eq!(
+            out,
+            vec![Ev::Err(Transport::Tcp, ParseError::HeadersTooLong)]
+        );
+        assert!(n > 0);
+        // Then the stream picks up the next message.
+        let mut rest = d[n..].to_vec();
+        rest.extend_from_slice(b"\r\n");
+        rest.extend_from_slice(OK);
+        let mut out = Vec::new();
+        let m = feed(&mut st, &rest, false, &mut out);
+        assert_eq!(m, rest.len());
+        assert_eq!(out, vec![Ev::Msg(Transport::Tcp, "200".into(), 0)]);
+    }
+
+    #[test]
+    fn tls_streams() {
+        let ch = [
+            0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03,
+        ];
+        let (ev, st, left) = drive(&[&ch[..2], &ch[2..], b"more records"]);
+        assert_eq!(ev, vec![Ev::Tls]);
+        assert_eq!(st.kind(), StreamKind::Tls);
+        assert_eq!(left, 0);
+        // With the port hint, one byte is enough.
+        let mut st = StreamState::default();
+        let mut out = Vec::new();
+        assert_eq!(feed(&mut st, &[0x16], true, &mut out), 1);
+        assert_eq!(out, vec![Ev::Tls]);
+    }
+
+    #[test]
+    fn not_sip() {
+        let (ev, st, left) = drive(&[b"\x00\x01binary", b"more"]);
+        assert_eq!(ev, vec![Ev::NotSip]);
+        assert_eq!(st.kind(), StreamKind::NotSip);
+        assert_eq!(left, 0);
+        // Plain HTTP: not an upgrade.
+        let (ev, st, _) = drive(&[b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"]);
+        assert_eq!((ev, st.kind()), (vec![Ev::NotSip], StreamKind::NotSip));
+        // Text that never shows a start line: decided after CLASSIFY_LIMIT.
+        let line = b"hello there this is not sip\r\n";
+        let chunks: Vec<&[u8]> = std::iter::repeat(&line[..])
+            .take(CLASSIFY_LIMIT / line.len() + 2)
+            .collect();
+        let (ev, _, _) = drive(&chunks);
+        assert_eq!(ev, vec![Ev::NotSip]);
+    }
+
+    /// A client frame: FIN/opcode byte, masked with a fixed key.
+    fn masked(b0: u8, payload: &[u8]) -> Vec<u8> {
+        let key = [0xa1, 0xb2, 0xc3, 0xd4];
+        let mut f = vec![b0];
+        match payload.len() {
+            n @ 0..=125 => f.push(0x80 | n as u8),
+            n => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&key);
+        ws::unmask_into(payload, key, &mut f); // XOR masks and unmasks
+        f
+    }
+
+    #[test]
+    fn websocket_client_direction() {
+        let get = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Protocol: sip\r\n\r\n";
+        let mut d = get.to_vec();
+        d.extend(masked(0x81, INV));
+        d.extend(masked(0x89, b"")); // ping
+                                     // OK split into three frames: text (no FIN), continuation, ping in between, FIN continuation.
+        d.extend(masked(0x01, &OK[..10]));
+        d.extend(masked(0x00, &OK[10..30]));
+        d.extend(masked(0x8a, b"pong"));
+        d.extend(masked(0x80, &OK[30..]));
+        d.extend(masked(0x81, b"\r\n\r\n")); // keep-alive
+                                             // Whole, then split at every byte boundary.
+        let (ev, st, left) = drive(&[&d]);
+        let want = vec![
+            Ev::Msg(Transport::Ws, "INVITE".into(), 4),
+            Ev::Msg(Transport::Ws, "200".into(), 0),
+        ];
+        assert_eq!(ev, want);
+        assert_eq!(st.kind(), StreamKind::WebSocket);
+        assert_eq!(left, 0);
+        for cut in 1..d.len() {
+            let (ev, _, left) = drive(&[&d[..cut], &d[cut..]]);
+            assert_eq!(ev, want, "cut {cut}");
+            assert_eq!(left, 0);
+        }
+    }
+
+    #[test]
+    fn websocket_server_direction_and_handshake_state() {
+        let mut st = StreamState::default();
+        let mut out = Vec::new();
+        let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n";
+        assert_eq!(feed(&mut st, head, false, &mut out), 0);
+        assert_eq!(st.kind(), StreamKind::WebSocketHandshake);
+        let mut d = head.to_vec();
+        d.extend_from_slice(b"\r\n");
+        // Server frames are not masked.
+        d.push(0x81);
+        d.push(126);
+        d.extend_from_slice(&(OK.len() as u16).to_be_bytes());
+        d.extend_from_slice(OK);
+        assert_eq!(feed(&mut st, &d, false, &mut out), d.len());
+        assert_eq!(out, vec![Ev::Msg(Transport::Ws, "200".into(), 0)]);
+    }
+
+    #[test]
+    fn websocket_gap_and_bad_frames() {
+        let mut st = StreamState::default();
+        let mut out = Vec::new();
+        let get = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
+        assert_eq!(feed(&mut st, get, false, &mut out), get.len());
+        st.on_gap();
+        // Garbage (tail of a lost frame), then a real frame.
+        let mut d = b"\x07\x99 lost bytes".to_vec();
+        d.extend(masked(0x81, OK));
+        let n = feed(&mut st, &d, false, &mut out);
+        assert_eq!(n, d.len());
+        assert_eq!(out, vec![Ev::Msg(Transport::Ws, "200".into(), 0)]);
+        // An oversized frame header: error, then resync.
+        out.clear();
+        let mut d = vec![0x82, 127, 0, 0, 0, 1, 0, 0, 0, 0];
+        d.extend(masked(0x81, OK));
+        let n = feed(&mut st, &d, false, &mut out);
+        assert_eq!(n, d.len());
+        assert_eq!(
+            out,
+            vec![
+                Ev::Err(Transport::Ws, ParseError::BadWebSocketFrame),
+                Ev::Msg(Transport::Ws, "200".into(), 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn websocket_reassembly_is_bounded() {
+        let mut st = StreamState::default();
+        let mut out = Vec::new();
+        let get = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
+        feed(&mut st, get, false, &mut out);
+        let chunk = vec![b'a'; 60_000];
+        let mut d = masked(0x01, &chunk);
+        for _ in 0..(MAX_WS_MESSAGE / chunk.len() + 1) {
+            d.extend(masked(0x00, &chunk));
+        }
+        d.extend(masked(0x80, b"end"));
+        d.extend(masked(0x81, OK));
+        assert_eq!(feed(&mut st, &d, false, &mut out), d.len());
+        assert_eq!(
+            out,
+            vec![
+                Ev::Err(Transport::Ws, ParseError::BadWebSocketFrame),
+                Ev::Msg(Transport::Ws, "200".into(), 0)
+            ]
+        );
+        assert!(st.ws_msg.capacity() <= MAX_WS_MESSAGE + 65536);
+    }
+
+    #[test]
+    fn method_in_event() {
+        let mut st = StreamState::default();
+        let mut seen = None;
+        st.on_data(INV, false, |e| {
+            if let SipEvent::Message { msg, .. } = e {
+                seen = Some(msg.method());
+            }
+        });
+        assert_eq!(seen, Some(Method::Invite));
+    }
+}
