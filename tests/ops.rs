@@ -110,13 +110,21 @@ fn promtool(args: &[&str], cwd: &Path) -> Output {
 #[test]
 fn alert_rules_pass_promtool_check() {
     let out = promtool(&["check", "rules", "dashboards/alerts.yml"], &root());
-    assert!(out.status.success(), "promtool check rules failed\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "promtool check rules failed\n{}",
+        text(&out)
+    );
 }
 
 #[test]
 fn alert_rules_pass_their_unit_tests() {
     let out = promtool(&["test", "rules", "dashboards/alerts_test.yml"], &root());
-    assert!(out.status.success(), "promtool test rules failed\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "promtool test rules failed\n{}",
+        text(&out)
+    );
 }
 
 /// One `- alert:` block of alerts.yml, as text (the file is ours and simple:
@@ -192,7 +200,10 @@ fn every_alert_is_labelled_annotated_and_has_a_runbook_section() {
     let names: BTreeSet<&str> = alerts.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names.len(), alerts.len(), "duplicate alert names");
     let missing: Vec<_> = expected.difference(&names).collect();
-    assert!(missing.is_empty(), "alerts missing from alerts.yml: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "alerts missing from alerts.yml: {missing:?}"
+    );
 
     let anchors: HashSet<String> = read("docs/runbook.md")
         .lines()
@@ -224,7 +235,10 @@ fn every_alert_is_labelled_annotated_and_has_a_runbook_section() {
     }
     // the critical exposure alerts page at once; SrtpKeyExposed has no delay
     let srtp = alerts.iter().find(|a| a.name == "SrtpKeyExposed").unwrap();
-    assert!(field(srtp, "for").is_none(), "SrtpKeyExposed must fire without `for`");
+    assert!(
+        field(srtp, "for").is_none(),
+        "SrtpKeyExposed must fire without `for`"
+    );
 }
 
 #[test]
@@ -303,23 +317,45 @@ fn dashboards_parse_and_have_the_template_variables() {
     let mut uids = HashSet::new();
     for name in DASHBOARDS {
         let d = dashboard(name);
-        assert!(uids.insert(d["uid"].as_str().unwrap_or_default().to_string()), "{name}: uid");
-        assert!(d["title"].as_str().is_some_and(|t| !t.is_empty()), "{name}: title");
+        assert!(
+            uids.insert(d["uid"].as_str().unwrap_or_default().to_string()),
+            "{name}: uid"
+        );
+        assert!(
+            d["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{name}: title"
+        );
         let schema = d["schemaVersion"].as_u64().unwrap_or(0);
-        assert!((36..=41).contains(&schema), "{name}: schemaVersion {schema}");
+        assert!(
+            (36..=41).contains(&schema),
+            "{name}: schemaVersion {schema}"
+        );
 
         let ds = variable(&d, "datasource");
         assert_eq!(ds["type"], "datasource", "{name}: datasource variable type");
-        assert_eq!(ds["query"], "prometheus", "{name}: datasource variable query");
+        assert_eq!(
+            ds["query"], "prometheus",
+            "{name}: datasource variable query"
+        );
         for var in ["job", "instance"] {
             let v = variable(&d, var);
             assert_eq!(v["type"], "query", "{name}: ${var} type");
-            assert_eq!(v["datasource"]["uid"], "${datasource}", "{name}: ${var} datasource");
-            assert_eq!(v["multi"], true, "{name}: ${var} must allow several sensors");
+            assert_eq!(
+                v["datasource"]["uid"], "${datasource}",
+                "{name}: ${var} datasource"
+            );
+            assert_eq!(
+                v["multi"], true,
+                "{name}: ${var} must allow several sensors"
+            );
             assert_eq!(v["includeAll"], true, "{name}: ${var} must offer All");
-            let q = v["query"]["query"].as_str().or(v["query"].as_str()).unwrap_or_default();
+            let q = v["query"]["query"]
+                .as_str()
+                .or(v["query"].as_str())
+                .unwrap_or_default();
             assert!(
-                q.starts_with("label_values(sipsentinel_build_info") && q.ends_with(&format!(", {var})")),
+                q.starts_with("label_values(sipsentinel_build_info")
+                    && q.ends_with(&format!(", {var})")),
                 "{name}: ${var} query {q:?}"
             );
         }
@@ -329,15 +365,27 @@ fn dashboards_parse_and_have_the_template_variables() {
         assert!(ps.len() >= 6, "{name}: only {} panels", ps.len());
         for p in ps {
             let title = p["title"].as_str().unwrap_or("?");
-            assert!(ids.insert(p["id"].as_u64().unwrap_or(0)), "{name}: duplicate panel id ({title})");
+            assert!(
+                ids.insert(p["id"].as_u64().unwrap_or(0)),
+                "{name}: duplicate panel id ({title})"
+            );
             if p["type"] == "row" {
                 continue;
             }
-            assert_eq!(p["datasource"]["uid"], "${datasource}", "{name}/{title}: panel datasource");
-            let targets = p["targets"].as_array().map(Vec::as_slice).unwrap_or_default();
+            assert_eq!(
+                p["datasource"]["uid"], "${datasource}",
+                "{name}/{title}: panel datasource"
+            );
+            let targets = p["targets"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             assert!(!targets.is_empty(), "{name}/{title}: no query");
             for t in targets {
-                assert_eq!(t["datasource"]["uid"], "${datasource}", "{name}/{title}: target datasource");
+                assert_eq!(
+                    t["datasource"]["uid"], "${datasource}",
+                    "{name}/{title}: target datasource"
+                );
                 assert!(t["refId"].as_str().is_some(), "{name}/{title}: refId");
             }
         }
@@ -402,7 +450,9 @@ fn assert_promql_parses(label: &str, items: &[(String, String)]) {
     let mut y = String::from("groups:\n  - name: parse\n    rules:\n");
     for (i, (_, e)) in items.iter().enumerate() {
         let quoted = serde_json::to_string(&substitute(e)).unwrap();
-        y.push_str(&format!("      - record: test:expr_{i}\n        expr: {quoted}\n"));
+        y.push_str(&format!(
+            "      - record: test:expr_{i}\n        expr: {quoted}\n"
+        ));
     }
     let file = dir.join("rules.yml");
     fs::write(&file, y).unwrap();
@@ -413,7 +463,10 @@ fn assert_promql_parses(label: &str, items: &[(String, String)]) {
             .enumerate()
             .map(|(i, (t, e))| format!("  test:expr_{i} [{t}] {}\n", substitute(e)))
             .collect();
-        panic!("{label}: PromQL rejected by Prometheus' parser\n{}\nexpressions:\n{listing}", text(&out));
+        panic!(
+            "{label}: PromQL rejected by Prometheus' parser\n{}\nexpressions:\n{listing}",
+            text(&out)
+        );
     }
 }
 
@@ -424,7 +477,9 @@ fn every_dashboard_expression_is_valid_promql() {
         let mut items = exprs(&d);
         // the selector inside each variable's label_values(...) too
         for var in ["job", "instance"] {
-            let q = variable(&d, var)["query"]["query"].as_str().unwrap_or_default();
+            let q = variable(&d, var)["query"]["query"]
+                .as_str()
+                .unwrap_or_default();
             let inner = q
                 .strip_prefix("label_values(")
                 .and_then(|r| r.rsplit_once(','))
@@ -448,7 +503,11 @@ fn the_parse_check_rejects_bad_promql() {
     )
     .unwrap();
     let out = promtool(&["check", "rules", file.to_str().unwrap()], &dir);
-    assert!(!out.status.success(), "promtool accepted broken PromQL\n{}", text(&out));
+    assert!(
+        !out.status.success(),
+        "promtool accepted broken PromQL\n{}",
+        text(&out)
+    );
 }
 
 /// Metric names used by rules and dashboards, without the histogram suffixes.
@@ -462,7 +521,12 @@ fn referenced_metrics(src: &str) -> BTreeSet<String> {
             .unwrap_or(tail.len());
         let before_ok = p == 0 || {
             let c = rest.as_bytes()[p - 1];
-            !(c.is_ascii_alphanumeric() || c == b'_' || c == b'/' || c == b'.' || c == b'-' || c == b'#')
+            !(c.is_ascii_alphanumeric()
+                || c == b'_'
+                || c == b'/'
+                || c == b'.'
+                || c == b'-'
+                || c == b'#')
         };
         if before_ok && end > "sipsentinel_".len() {
             out.insert(tail[..end].to_string());
@@ -499,7 +563,10 @@ fn rules_and_dashboards_use_only_defined_metrics_and_labels() {
     for (what, s) in &sources {
         for m in referenced_metrics(s) {
             used += 1;
-            assert!(defined(&m), "{what}: metric {m} is not defined in src/metrics.rs");
+            assert!(
+                defined(&m),
+                "{what}: metric {m} is not defined in src/metrics.rs"
+            );
         }
     }
     assert!(used > 30, "found only {used} metric references");
@@ -509,7 +576,12 @@ fn rules_and_dashboards_use_only_defined_metrics_and_labels() {
     let alert_exprs: Vec<(String, String)> = alerts()
         .into_iter()
         .map(|a| {
-            let body: Vec<&str> = a.body.iter().map(String::as_str).filter(|l| !l.starts_with('#')).collect();
+            let body: Vec<&str> = a
+                .body
+                .iter()
+                .map(String::as_str)
+                .filter(|l| !l.starts_with('#'))
+                .collect();
             (a.name.clone(), body.join("\n"))
         })
         .collect();
@@ -518,10 +590,17 @@ fn rules_and_dashboards_use_only_defined_metrics_and_labels() {
             for m in matchers.split(',') {
                 let label = m.split(['=', '!']).next().unwrap_or_default().trim();
                 // annotation templates ({{ $labels.x }}) are not selectors
-                if label.is_empty() || label.starts_with('{') || label.starts_with('$') || m.contains("$labels") {
+                if label.is_empty()
+                    || label.starts_with('{')
+                    || label.starts_with('$')
+                    || m.contains("$labels")
+                {
                     continue;
                 }
-                assert!(known.contains(label), "{what}: unknown label {label:?} in {{{matchers}}}");
+                assert!(
+                    known.contains(label),
+                    "{what}: unknown label {label:?} in {{{matchers}}}"
+                );
             }
         }
         for kw in ["by (", "without ("] {
@@ -530,7 +609,10 @@ fn rules_and_dashboards_use_only_defined_metrics_and_labels() {
                 let r = &rest[p + kw.len()..];
                 let c = r.find(')').expect("unbalanced by clause");
                 for label in r[..c].split(',').map(str::trim) {
-                    assert!(known.contains(label), "{what}: unknown label {label:?} in `{kw}`");
+                    assert!(
+                        known.contains(label),
+                        "{what}: unknown label {label:?} in `{kw}`"
+                    );
                 }
                 rest = &r[c..];
             }
@@ -548,7 +630,11 @@ fn systemd_analyze(args: &[&str], cwd: &Path) -> Output {
 fn unit_for_verify(dir: &Path) -> PathBuf {
     let unit = read("systemd/sipsentinel.service");
     let shipped = "ExecStart=/usr/local/bin/sipsentinel ";
-    assert_eq!(unit.matches(shipped).count(), 1, "unit must have one ExecStart={{binary}} line");
+    assert_eq!(
+        unit.matches(shipped).count(),
+        1,
+        "unit must have one ExecStart={{binary}} line"
+    );
     let path = dir.join("sipsentinel.service");
     fs::write(&path, unit.replace(shipped, "ExecStart=/bin/true ")).unwrap();
     path
@@ -560,7 +646,10 @@ fn systemd_unit_verifies_clean() {
     let unit = unit_for_verify(&dir);
     let out = systemd_analyze(&["verify", unit.to_str().unwrap()], &dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("sipsentinel")).collect();
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("sipsentinel"))
+        .collect();
     assert!(
         out.status.success() && ours.is_empty(),
         "systemd-analyze verify is not clean\n{}",
@@ -573,12 +662,17 @@ fn systemd_verify_catches_a_broken_unit() {
     // guards the check above against passing vacuously
     let dir = scratch("systemd-negative");
     let unit = unit_for_verify(&dir);
-    let broken = fs::read_to_string(&unit)
-        .unwrap()
-        .replace("ExecStart=/bin/true ", "ExecStart=/nonexistent/sipsentinel ");
+    let broken = fs::read_to_string(&unit).unwrap().replace(
+        "ExecStart=/bin/true ",
+        "ExecStart=/nonexistent/sipsentinel ",
+    );
     fs::write(&unit, broken).unwrap();
     let out = systemd_analyze(&["verify", unit.to_str().unwrap()], &dir);
-    assert!(!out.status.success(), "verify accepted a missing binary\n{}", text(&out));
+    assert!(
+        !out.status.success(),
+        "verify accepted a missing binary\n{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -617,8 +711,14 @@ fn systemd_unit_has_the_required_hardening() {
     ] {
         assert!(settings.contains(want), "unit lacks `{want}`");
     }
-    assert!(settings.iter().any(|l| l.starts_with("MemoryMax=")), "unit lacks MemoryMax=");
-    assert!(!settings.iter().any(|l| l.starts_with("DynamicUser=yes")), "static user, not DynamicUser");
+    assert!(
+        settings.iter().any(|l| l.starts_with("MemoryMax=")),
+        "unit lacks MemoryMax="
+    );
+    assert!(
+        !settings.iter().any(|l| l.starts_with("DynamicUser=yes")),
+        "static user, not DynamicUser"
+    );
 
     // every variable the unit uses is set in the environment file
     let env = read("systemd/sipsentinel.default");
@@ -628,7 +728,11 @@ fn systemd_unit_has_the_required_hardening() {
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
         .collect();
-    for var in ["SIPSENTINEL_INTERFACE", "SIPSENTINEL_LISTEN", "SIPSENTINEL_OPTS"] {
+    for var in [
+        "SIPSENTINEL_INTERFACE",
+        "SIPSENTINEL_LISTEN",
+        "SIPSENTINEL_OPTS",
+    ] {
         assert!(set.contains(var), "sipsentinel.default does not set {var}");
     }
 }
@@ -650,7 +754,8 @@ fn sysusers_entry_is_accepted() {
     );
     let body = fs::read_to_string(&file).unwrap();
     assert!(
-        body.lines().any(|l| l.split_whitespace().take(2).eq(["u", "sipsentinel"])),
+        body.lines()
+            .any(|l| l.split_whitespace().take(2).eq(["u", "sipsentinel"])),
         "sysusers entry must create user sipsentinel"
     );
 }
