@@ -510,6 +510,222 @@ fn the_parse_check_rejects_bad_promql() {
     );
 }
 
+/// Two sensors' worth of every metric family, as promtool input series
+/// (counters growing by the given step per minute, gauges constant).
+fn synthetic_series() -> String {
+    const SERIES: &[(&str, &str, &str)] = &[
+        ("sipsentinel_build_info", r#"version="0.1.0""#, "1x20"),
+        (
+            "sipsentinel_capture_packets_total",
+            r#"source="eth1""#,
+            "0+6000x20",
+        ),
+        (
+            "sipsentinel_capture_bytes_total",
+            r#"source="eth1""#,
+            "0+900000x20",
+        ),
+        (
+            "sipsentinel_capture_kernel_dropped_total",
+            r#"source="eth1""#,
+            "0+30x20",
+        ),
+        (
+            "sipsentinel_capture_interface_dropped_total",
+            r#"source="eth1""#,
+            "0x20",
+        ),
+        ("sipsentinel_capture_up", r#"source="eth1""#, "1x20"),
+        (
+            "sipsentinel_capture_reopen_attempts_total",
+            r#"source="eth1""#,
+            "0x20",
+        ),
+        (
+            "sipsentinel_pipeline_dropped_total",
+            r#"reason="queue_full""#,
+            "0+2x20",
+        ),
+        (
+            "sipsentinel_decode_failures_total",
+            r#"layer="ip",reason="truncated""#,
+            "0+1x20",
+        ),
+        ("sipsentinel_ip_datagrams_reassembled_total", "", "0+4x20"),
+        (
+            "sipsentinel_tcp_segments_total",
+            r#"event="retransmission""#,
+            "0+3x20",
+        ),
+        (
+            "sipsentinel_sip_messages_total",
+            r#"kind="request",method="INVITE",status_class="",transport="udp""#,
+            "0+20x20",
+        ),
+        (
+            "sipsentinel_sip_messages_total",
+            r#"kind="response",method="INVITE",status_class="2xx",transport="tcp""#,
+            "0+18x20",
+        ),
+        (
+            "sipsentinel_sip_parse_errors_total",
+            r#"transport="udp",reason="bad_start_line""#,
+            "0+1x20",
+        ),
+        ("sipsentinel_sip_tls_streams_total", "", "0+5x20"),
+        ("sipsentinel_calls_total", r#"outcome="answered""#, "0+6x20"),
+        ("sipsentinel_calls_active", "", "4x20"),
+        (
+            "sipsentinel_call_duration_seconds_bucket",
+            r#"le="30""#,
+            "0+2x20",
+        ),
+        (
+            "sipsentinel_call_duration_seconds_bucket",
+            r#"le="300""#,
+            "0+5x20",
+        ),
+        (
+            "sipsentinel_call_duration_seconds_bucket",
+            r#"le="+Inf""#,
+            "0+6x20",
+        ),
+        ("sipsentinel_call_duration_seconds_sum", "", "0+600x20"),
+        ("sipsentinel_call_duration_seconds_count", "", "0+6x20"),
+        (
+            "sipsentinel_media_streams_total",
+            r#"protection="cleartext""#,
+            "0+2x20",
+        ),
+        (
+            "sipsentinel_media_streams_total",
+            r#"protection="srtp_dtls""#,
+            "0+8x20",
+        ),
+        (
+            "sipsentinel_media_streams_active",
+            r#"protection="cleartext""#,
+            "1x20",
+        ),
+        (
+            "sipsentinel_media_streams_active",
+            r#"protection="encrypted_unknown""#,
+            "1x20",
+        ),
+        (
+            "sipsentinel_media_streams_active",
+            r#"protection="srtp_dtls""#,
+            "6x20",
+        ),
+        (
+            "sipsentinel_media_packets_total",
+            r#"protection="cleartext""#,
+            "0+3000x20",
+        ),
+        (
+            "sipsentinel_media_packets_total",
+            r#"protection="srtp_dtls""#,
+            "0+9000x20",
+        ),
+        (
+            "sipsentinel_media_bytes_total",
+            r#"protection="cleartext""#,
+            "0+480000x20",
+        ),
+        (
+            "sipsentinel_media_bytes_total",
+            r#"protection="srtp_dtls""#,
+            "0+1500000x20",
+        ),
+        (
+            "sipsentinel_rtcp_packets_total",
+            r#"protection="cleartext""#,
+            "0+12x20",
+        ),
+        ("sipsentinel_flows_active", r#"kind="tcp_stream""#, "40x20"),
+        (
+            "sipsentinel_flow_evictions_total",
+            r#"reason="idle""#,
+            "0+1x20",
+        ),
+        (
+            "sipsentinel_worker_frames_total",
+            r#"worker="0""#,
+            "0+6000x20",
+        ),
+    ];
+    const EXPOSURES: &[(&str, &str, &str, &str)] = &[
+        ("cleartext_media", "critical", "udp", "rtp"),
+        ("srtp_key_exposed", "critical", "udp", "sdp_crypto"),
+        (
+            "privacy_request_ignored",
+            "critical",
+            "udp",
+            "p_asserted_identity",
+        ),
+        ("encryption_mismatch", "high", "udp", "rtp"),
+        ("cleartext_signaling", "high", "tcp", "transport"),
+        ("identity_asserted", "high", "udp", "p_asserted_identity"),
+        ("digest_credentials", "high", "udp", "authorization"),
+        ("rtcp_identity", "medium", "udp", "rtcp_cname"),
+        ("private_address", "medium", "udp", "via"),
+        ("software_version", "low", "udp", "user_agent"),
+    ];
+    let mut y = String::new();
+    for inst in ["s1:9477", "s2:9477"] {
+        let target = format!(r#"job="sipsentinel",instance="{inst}""#);
+        for (metric, labels, values) in SERIES {
+            let sep = if labels.is_empty() { "" } else { "," };
+            y.push_str(&format!(
+                "      - series: '{metric}{{{target}{sep}{labels}}}'\n        values: '{values}'\n"
+            ));
+        }
+        for (kind, severity, transport, field) in EXPOSURES {
+            y.push_str(&format!(
+                "      - series: 'sipsentinel_exposures_total{{{target},kind=\"{kind}\",\
+                 severity=\"{severity}\",transport=\"{transport}\",field=\"{field}\",zone=\"voice\"}}'\n\
+                 \x20       values: '0+1x20'\n"
+            ));
+        }
+    }
+    y
+}
+
+#[test]
+fn every_dashboard_expression_evaluates_to_data() {
+    // Prometheus' engine (inside `promtool test rules`) evaluates each query
+    // on two synthetic sensors: a runtime error (e.g. many-to-many matching)
+    // or an empty result (a label or value that matches nothing) fails.
+    let dir = scratch("promql-eval");
+    let mut y = String::from(
+        "rule_files: []\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n",
+    );
+    y.push_str(&synthetic_series());
+    y.push_str("    promql_expr_test:\n");
+    let mut n = 0;
+    for name in DASHBOARDS {
+        for (title, e) in exprs(&dashboard(name)) {
+            let e = substitute(&e);
+            let quoted = serde_json::to_string(&format!("clamp_max(count({e}), 1)")).unwrap();
+            y.push_str(&format!(
+                "      # {name} / {title}\n      - expr: {quoted}\n        eval_time: 15m\n\
+                 \x20       exp_samples:\n          - labels: '{{}}'\n            value: 1\n"
+            ));
+            n += 1;
+        }
+    }
+    assert!(n > 40, "only {n} expressions");
+    let file = dir.join("eval_test.yml");
+    fs::write(&file, y).unwrap();
+    let out = promtool(&["test", "rules", file.to_str().unwrap()], &dir);
+    assert!(
+        out.status.success(),
+        "a dashboard query failed or returned nothing on synthetic data (see {})\n{}",
+        file.display(),
+        text(&out)
+    );
+}
+
 /// Metric names used by rules and dashboards, without the histogram suffixes.
 fn referenced_metrics(src: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
