@@ -15,6 +15,7 @@ have sipp     || need+=(sip-tester)
 have tcpdump  || need+=(tcpdump)
 have ip       || need+=(iproute2)
 have promtool || need+=(prometheus)
+have systemd-analyze || need+=(systemd)
 if ((${#need[@]})); then
   echo "tests/run.sh: installing ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then
