@@ -222,7 +222,9 @@ impl Source {
             }
         };
         let inactive = Capture::from_device(iface).map_err(classify)?;
-        let timeout_ms = i32::try_from(opt.timeout.as_millis()).unwrap_or(1000).max(1);
+        let timeout_ms = i32::try_from(opt.timeout.as_millis())
+            .unwrap_or(1000)
+            .max(1);
         let mut cap = inactive
             .promisc(opt.promisc)
             .snaplen(opt.snaplen)
@@ -276,7 +278,7 @@ impl Source {
         matches!(self.handle, Handle::Live(_))
     }
 
-    pub fn next(&mut self) -> Result<Next<'_>, CaptureError> {
+    pub fn next_frame(&mut self) -> Result<Next<'_>, CaptureError> {
         let r = match &mut self.handle {
             Handle::Live(c) => c.next_packet(),
             Handle::File(c) => c.next_packet(),
@@ -365,6 +367,9 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.starts_with("interface \"nosuchif0\" does not exist"), "{e}");
+        assert!(
+            e.starts_with("interface \"nosuchif0\" does not exist"),
+            "{e}"
+        );
     }
 }

@@ -333,9 +333,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ss-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("c.toml");
-        std::fs::write(&p, "interface = \"eth9\"\nworkers = 3\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "interface = \"eth9\"\nworkers = 3\nlisten = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
         let cli = Cli::parse_from(["sipsentinel", "run", "-c", p.to_str().unwrap(), "-w", "2"]);
-        let Command::Run(a) = cli.command else { panic!() };
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
         let s = Settings::from_run(&a).unwrap();
         assert_eq!(s.source, Source::Interface("eth9".into()));
         assert_eq!(s.workers, 2);
@@ -345,7 +351,9 @@ mod tests {
     #[test]
     fn bad_values_name_the_key() {
         let cli = Cli::parse_from(["sipsentinel", "run", "-i", "lo", "-w", "0"]);
-        let Command::Run(a) = cli.command else { panic!() };
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
         let e = Settings::from_run(&a).unwrap_err().to_string();
         assert!(e.contains("workers"), "{e}");
     }

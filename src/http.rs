@@ -49,16 +49,16 @@ fn respond(metrics: &Metrics, req: &Request<hyper::body::Incoming>) -> Response<
             r
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/" => text(
-            StatusCode::OK,
-            "sipsentinel: see /metrics and /healthz\n",
-        ),
+        "/" => text(StatusCode::OK, "sipsentinel: see /metrics and /healthz\n"),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
 /// Serve on a dedicated thread until the process exits.
-pub fn spawn(listener: TcpListener, metrics: Metrics) -> std::io::Result<std::thread::JoinHandle<()>> {
+pub fn spawn(
+    listener: TcpListener,
+    metrics: Metrics,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()

@@ -42,13 +42,15 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
         Source::Interface(iface) => {
             // Open the capture before serving, so a wrong interface or a
             // missing capability fails fast with a clear message.
-            let _http = http::spawn(listener, metrics.clone()).context("cannot start http thread")?;
+            let _http =
+                http::spawn(listener, metrics.clone()).context("cannot start http thread")?;
             tracing::info!(listen = %settings.listen, workers = settings.workers, "sipsentinel running");
             pipeline::capture_live(iface, &settings, &metrics, shutdown.clone())?;
             tracing::info!("stopped");
         }
         Source::Files(files) => {
-            let _http = http::spawn(listener, metrics.clone()).context("cannot start http thread")?;
+            let _http =
+                http::spawn(listener, metrics.clone()).context("cannot start http thread")?;
             let out = pipeline::read_files(files, &settings, &metrics, &shutdown)?;
             tracing::info!(frames = out.frames, "replay done");
             if let Some(e) = out.error {

@@ -7,8 +7,8 @@
 //! [`SipCounters`]) so no label lookup happens per packet.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 const NS: &str = "sipsentinel";
@@ -74,14 +74,16 @@ pub struct Metrics {
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help).namespace(NS), labels)
         .expect("metric definition is valid");
-    reg.register(Box::new(c.clone())).expect("metric registered once");
+    reg.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 fn gauge(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help).namespace(NS), labels)
         .expect("metric definition is valid");
-    reg.register(Box::new(g.clone())).expect("metric registered once");
+    reg.register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
@@ -189,7 +191,12 @@ impl Metrics {
         .expect("metric definition is valid");
         reg.register(Box::new(sip_tls_streams.clone()))
             .expect("metric registered once");
-        let calls = counter(&reg, "calls_total", "Calls ended, by outcome.", &["outcome"]);
+        let calls = counter(
+            &reg,
+            "calls_total",
+            "Calls ended, by outcome.",
+            &["outcome"],
+        );
         let calls_active = IntGauge::with_opts(
             Opts::new("calls_active", "Calls (INVITE dialogs) in progress.").namespace(NS),
         )

@@ -41,13 +41,22 @@ const SECTIONS: &[(&str, &str)] = &[
     ("sipsentinel_capture_bytes_total", "Bytes read"),
     ("sipsentinel_sip_messages_total", "SIP messages"),
     ("sipsentinel_sip_parse_errors_total", "SIP parse errors"),
-    ("sipsentinel_sip_tls_streams_total", "TLS streams where SIP is expected"),
+    (
+        "sipsentinel_sip_tls_streams_total",
+        "TLS streams where SIP is expected",
+    ),
     ("sipsentinel_exposures_total", "Exposures"),
     ("sipsentinel_media_streams_total", "Media streams"),
     ("sipsentinel_calls_total", "Calls"),
     ("sipsentinel_decode_failures_total", "Decode failures"),
-    ("sipsentinel_pipeline_dropped_total", "Dropped inside the sensor"),
-    ("sipsentinel_ip_datagrams_reassembled_total", "IP datagrams reassembled"),
+    (
+        "sipsentinel_pipeline_dropped_total",
+        "Dropped inside the sensor",
+    ),
+    (
+        "sipsentinel_ip_datagrams_reassembled_total",
+        "IP datagrams reassembled",
+    ),
     ("sipsentinel_tcp_segments_total", "TCP segments"),
     ("sipsentinel_flow_evictions_total", "State evictions"),
 ];

@@ -18,7 +18,9 @@ fn tmpdir(tag: &str) -> PathBuf {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// The error contract: exit 1, exactly one line on stderr starting with
@@ -36,7 +38,10 @@ fn assert_clean_error(out: &Output, needle: &str) {
 
 #[test]
 fn missing_file() {
-    let out = bin().args(["audit", "/nonexistent/none.pcap"]).output().unwrap();
+    let out = bin()
+        .args(["audit", "/nonexistent/none.pcap"])
+        .output()
+        .unwrap();
     assert_clean_error(&out, "/nonexistent/none.pcap: no such file");
 }
 
@@ -84,7 +89,11 @@ fn truncated_pcap() {
     let p = d.join("cut.pcap");
     // Global header (24) + record header (16) + part of the packet.
     std::fs::write(&p, &src[..24 + 16 + 100]).unwrap();
-    let out = bin().args(["audit", "--format", "prometheus"]).arg(&p).output().unwrap();
+    let out = bin()
+        .args(["audit", "--format", "prometheus"])
+        .arg(&p)
+        .output()
+        .unwrap();
     assert_clean_error(&out, "truncated or corrupt after 0 packets");
 }
 
@@ -125,11 +134,19 @@ fn bad_config_key_is_named() {
 fn audit_text_and_json() {
     let f = fixture("sv_sip_compact_form.pcap");
     let out = bin().args(["audit"]).arg(&f).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("SIP messages: 1"), "{text}");
     assert!(text.contains("method=INVITE"), "{text}");
-    let out = bin().args(["audit", "--format", "json"]).arg(&f).output().unwrap();
+    let out = bin()
+        .args(["audit", "--format", "json"])
+        .arg(&f)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let msgs = &v["metrics"]["sipsentinel_sip_messages_total"];
@@ -148,7 +165,11 @@ fn free_port() -> u16 {
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     Some(buf)
@@ -184,11 +205,18 @@ fn replay_serves_metrics_equal_to_audit() {
     let body = body.expect("metrics served within 10 s");
     assert!(health.unwrap().contains("200 OK"));
     let text = body.split_once("\r\n\r\n").unwrap().1.to_string();
-    let audit = bin().args(["audit", "--format", "prometheus"]).arg(&f).output().unwrap();
+    let audit = bin()
+        .args(["audit", "--format", "prometheus"])
+        .arg(&f)
+        .output()
+        .unwrap();
     let audit = String::from_utf8(audit.stdout).unwrap();
     let pick = |t: &str| -> Vec<String> {
         t.lines()
-            .filter(|l| l.starts_with("sipsentinel_sip_messages_total") || l.starts_with("sipsentinel_capture_packets_total"))
+            .filter(|l| {
+                l.starts_with("sipsentinel_sip_messages_total")
+                    || l.starts_with("sipsentinel_capture_packets_total")
+            })
             .map(String::from)
             .collect()
     };

@@ -136,7 +136,11 @@ fn corpus_matches_tshark() {
             .trim_end_matches(".tsv")
             .to_string();
         let file = dir.join(&name);
-        assert!(file.exists(), "corpus file {name} missing from {}", dir.display());
+        assert!(
+            file.exists(),
+            "corpus file {name} missing from {}",
+            dir.display()
+        );
         let exp = load_expected(&exp_path);
         let text = audit(&file);
         let s = samples(&text);
@@ -146,7 +150,10 @@ fn corpus_matches_tshark() {
             .map(|x| x.2)
             .sum();
         if packets as u64 != exp.packets {
-            failures.push(format!("{name}: capture_packets_total {packets} != capinfos {}", exp.packets));
+            failures.push(format!(
+                "{name}: capture_packets_total {packets} != capinfos {}",
+                exp.packets
+            ));
         }
         let mut got: BTreeMap<Key, u64> = BTreeMap::new();
         for (n, l, v) in &s {
@@ -164,7 +171,9 @@ fn corpus_matches_tshark() {
         match tolerance(&name) {
             Some((lo, hi)) => {
                 if total < lo || total > hi {
-                    failures.push(format!("{name}: {total} SIP messages, tshark says {lo}..{hi}"));
+                    failures.push(format!(
+                        "{name}: {total} SIP messages, tshark says {lo}..{hi}"
+                    ));
                 }
             }
             None => {
@@ -181,5 +190,10 @@ fn corpus_matches_tshark() {
         checked += 1;
     }
     assert!(checked >= 30, "only {checked} corpus files checked");
-    assert!(failures.is_empty(), "{} of {checked} files differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} files differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::netns::{link_list, netns_list, Lab};
 use common::record::{
-    tshark_count_filter, tshark_packet_count, tshark_protocol_hierarchy, tshark_sip_counts, tshark_sip_stat_total,
-    RecordSummary, Recorder,
+    tshark_count_filter, tshark_packet_count, tshark_protocol_hierarchy, tshark_sip_counts,
+    tshark_sip_stat_total, RecordSummary, Recorder,
 };
 use common::sensor::{
     audit_prometheus, parse_metrics, sip_counts_from_metrics, sum_metric, Sensor, CAPTURE_PACKETS,
@@ -114,12 +114,24 @@ fn check_oracle(summary: &RecordSummary, expected: &SipCounts) -> SipCounts {
         diff_counts("expected", expected, "tshark", &tshark)
     );
     let total: u64 = tshark.values().sum();
-    assert_eq!(total, tshark_sip_stat_total(file), "per-message counts disagree with tshark -z sip,stat");
+    assert_eq!(
+        total,
+        tshark_sip_stat_total(file),
+        "per-message counts disagree with tshark -z sip,stat"
+    );
     let packets = tshark_packet_count(file);
     if let Some(captured) = summary.captured {
-        assert_eq!(captured, packets, "tcpdump reported {captured} captured, file has {packets}");
+        assert_eq!(
+            captured, packets,
+            "tcpdump reported {captured} captured, file has {packets}"
+        );
     }
-    assert_eq!(summary.dropped_by_kernel.unwrap_or(0), 0, "tcpdump dropped packets: {}", summary.stderr);
+    assert_eq!(
+        summary.dropped_by_kernel.unwrap_or(0),
+        0,
+        "tcpdump dropped packets: {}",
+        summary.stderr
+    );
     tshark
 }
 
@@ -147,7 +159,10 @@ fn harness_selfcheck() {
         std::thread::sleep(Duration::from_millis(300));
         let summary = rec.stop();
         let tshark = check_oracle(&summary, &expected);
-        assert_eq!(tshark.get(&key("request", "INVITE", "udp")).copied(), Some(calls as u64));
+        assert_eq!(
+            tshark.get(&key("request", "INVITE", "udp")).copied(),
+            Some(calls as u64)
+        );
         let rtp = tshark_count_filter(&file, "rtp");
         assert_eq!(
             rtp,
@@ -155,7 +170,11 @@ fn harness_selfcheck() {
             "expected every call to replay g711a.pcap's {G711A_PACKETS} RTP packets\n{}",
             tshark_protocol_hierarchy(&file)
         );
-        eprintln!("selfcheck recording {}:\n{}", file.display(), tshark_protocol_hierarchy(&file));
+        eprintln!(
+            "selfcheck recording {}:\n{}",
+            file.display(),
+            tshark_protocol_hierarchy(&file)
+        );
     }
     let present_ns = netns_list();
     let present_links = link_list();
@@ -220,7 +239,8 @@ fn sensor_vs_tshark(label: &str, scns: &[Scn]) {
 
     // Give the sensor up to 5 s to catch up (workers, flush), then compare.
     let samples = sensor.scrape_until(Duration::from_secs(5), |s| {
-        nonzero(&sip_counts_from_metrics(s)) == tshark && sum_metric(s, CAPTURE_PACKETS, &[]) >= packets
+        nonzero(&sip_counts_from_metrics(s)) == tshark
+            && sum_metric(s, CAPTURE_PACKETS, &[]) >= packets
     });
     let live = nonzero(&sip_counts_from_metrics(&samples));
     assert_eq!(
@@ -252,7 +272,12 @@ fn sensor_vs_tshark(label: &str, scns: &[Scn]) {
         diff_counts("tshark", &tshark, "audit", &audited)
     );
     let audit_packets = sum_metric(&parse_metrics(&audit), CAPTURE_PACKETS, &[]);
-    assert_eq!(audit_packets, packets, "audit capture_packets_total != frames in {}", file.display());
+    assert_eq!(
+        audit_packets,
+        packets,
+        "audit capture_packets_total != frames in {}",
+        file.display()
+    );
 }
 
 /// The "sensor core" acceptance test: all scenarios on one lab.
@@ -310,7 +335,14 @@ x_bucket{le=\"+Inf\",} +Inf\n";
     assert_eq!(s.len(), 7);
     assert_eq!(s[4].label("source"), "a \"q\" \\ b");
     assert_eq!(sum_metric(&s, CAPTURE_PACKETS, &[]), 1500.0);
-    assert_eq!(sum_metric(&s, "sipsentinel_sip_messages_total", &[("kind", "response")]), 5.0);
+    assert_eq!(
+        sum_metric(
+            &s,
+            "sipsentinel_sip_messages_total",
+            &[("kind", "response")]
+        ),
+        5.0
+    );
     assert_eq!(sum_metric(&s, "sipsentinel_calls_active", &[]), 2.0);
     assert!(s[6].value.is_infinite());
     let c = nonzero(&sip_counts_from_metrics(&s));

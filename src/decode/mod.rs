@@ -28,6 +28,7 @@
 
 pub mod defrag;
 mod sctp;
+pub mod sctp_reasm;
 pub mod tcp;
 mod tunnel;
 

@@ -91,11 +91,12 @@ pub fn read_files(
         let link = link_of(&s)?;
         sources.push((s, link));
     }
-    let workers = Workers::start(settings.workers, metrics, &settings.limits)
-        .map_err(|e| CaptureError::Live {
+    let workers = Workers::start(settings.workers, metrics, &settings.limits).map_err(|e| {
+        CaptureError::Live {
             name: "workers".into(),
             detail: e.to_string(),
-        })?;
+        }
+    })?;
     let first_link = sources.first().map(|s| s.1).unwrap_or(LinkType::Ethernet);
     let mut disp = Dispatcher::new(
         workers.senders(),
@@ -117,7 +118,7 @@ pub fn read_files(
             if shutdown.load(Ordering::Relaxed) {
                 break 'files;
             }
-            match src.next() {
+            match src.next_frame() {
                 Ok(Next::Frame { ts, data, .. }) => {
                     frames += 1;
                     packets.inc();
@@ -177,7 +178,9 @@ pub fn capture_live(
     let packets = metrics.capture_packets.with_label_values(&[source]);
     let bytes = metrics.capture_bytes.with_label_values(&[source]);
     let kdrop = metrics.capture_kernel_dropped.with_label_values(&[source]);
-    let ifdrop = metrics.capture_interface_dropped.with_label_values(&[source]);
+    let ifdrop = metrics
+        .capture_interface_dropped
+        .with_label_values(&[source]);
     let up = metrics.capture_up.with_label_values(&[source]);
     let reopens = metrics.capture_reopens.with_label_values(&[source]);
     let mut disp = Dispatcher::new(
@@ -208,7 +211,7 @@ pub fn capture_live(
                 disp.flush();
                 disp.tick(wall_now());
             }
-            match src.next() {
+            match src.next_frame() {
                 Ok(Next::Frame { ts, data, .. }) => {
                     packets.inc();
                     bytes.inc_by(data.len() as u64);

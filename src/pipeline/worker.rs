@@ -8,6 +8,7 @@
 use super::dispatch::Msg;
 use crate::config::Limits;
 use crate::decode::defrag::{Defrag, DefragConfig, DefragOutcome};
+use crate::decode::sctp_reasm::{SctpKey, SctpOutcome, SctpReassembler};
 use crate::decode::tcp::{StreamKey, TcpConfig, TcpReassembler};
 use crate::decode::{self, DecodeError, LinkType, Packet, L4};
 use crate::metrics::{DropReason, Metrics, SipCounters};
@@ -30,11 +31,12 @@ pub struct Worker {
     sip: SipCounters,
     defrag: Defrag,
     tcp: TcpReassembler<StreamState>,
+    sctp: SctpReassembler,
     decode_failures: HashMap<(&'static str, &'static str), IntCounter>,
     frames: IntCounter,
     last_expire: Duration,
     /// Table sizes last published, so gauges shared by workers move by deltas.
-    published: [i64; 2],
+    published: [i64; 3],
 }
 
 impl Worker {
@@ -52,13 +54,16 @@ impl Worker {
                 max_out_of_order_segments: 64,
                 idle_timeout: limits.tcp_idle,
             }),
+            // SIP over SCTP is rare; a small table of partial messages,
+            // each at most the largest SIP message the TCP framer accepts.
+            sctp: SctpReassembler::new(1024, 256 * 1024),
             decode_failures: HashMap::new(),
             frames: metrics
                 .worker_frames
                 .with_label_values(&[&index.to_string()]),
             metrics: metrics.clone(),
             last_expire: Duration::ZERO,
-            published: [0; 2],
+            published: [0; 3],
         }
     }
 
@@ -137,13 +142,26 @@ impl Worker {
                     stream.consume(used);
                 }
             }
-            L4::Sctp { chunks, .. } => {
+            L4::Sctp {
+                src_port,
+                dst_port,
+                chunks,
+            } => {
+                // One SIP message per SCTP user message (RFC 4168 §5); a
+                // large one (SIP-I with ISUP) spans several DATA chunks.
                 for chunk in decode::sctp_data_chunks(chunks) {
-                    // Only unfragmented user messages (B and E set) are whole
-                    // SIP messages (RFC 4168 §5); fragmented ones are rare
-                    // and not reassembled.
-                    if chunk.begin && chunk.end && sip::framing::looks_like_sip(chunk.data) {
-                        self.datagram(chunk.data, Transport::Sctp);
+                    let key = SctpKey {
+                        src: p.net.src,
+                        dst: p.net.dst,
+                        src_port,
+                        dst_port,
+                        stream_id: chunk.stream_id,
+                        unordered: chunk.unordered,
+                    };
+                    match self.sctp.push(key, &chunk) {
+                        SctpOutcome::Whole(msg) => self.sctp_message(msg),
+                        SctpOutcome::Reassembled(msg) => self.sctp_message(&msg),
+                        SctpOutcome::Pending => {}
                     }
                 }
             }
@@ -168,6 +186,12 @@ impl Worker {
         // SIP is recognised by content on any port, not by port number.
         if sip::framing::looks_like_sip(payload) {
             self.datagram(payload, Transport::Udp);
+        }
+    }
+
+    fn sctp_message(&mut self, msg: &[u8]) {
+        if sip::framing::looks_like_sip(msg) {
+            self.datagram(msg, Transport::Sctp);
         }
     }
 
@@ -230,8 +254,21 @@ impl Worker {
                 .with_label_values(&["tcp_idle"])
                 .inc_by(t.evicted_idle);
         }
-        let sizes = [self.defrag.len() as i64, self.tcp.len() as i64];
-        for (i, kind) in ["ip_fragments", "tcp_streams"].iter().enumerate() {
+        let s = self.sctp.take_stats();
+        if s.dropped > 0 {
+            m.decode_failures
+                .with_label_values(&["sctp", "lost_fragment"])
+                .inc_by(s.dropped);
+        }
+        let sizes = [
+            self.defrag.len() as i64,
+            self.tcp.len() as i64,
+            self.sctp.len() as i64,
+        ];
+        for (i, kind) in ["ip_fragments", "tcp_streams", "sctp_partial_messages"]
+            .iter()
+            .enumerate()
+        {
             let delta = sizes[i] - self.published[i];
             if delta != 0 {
                 m.flows_active.with_label_values(&[kind]).add(delta);

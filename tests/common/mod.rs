@@ -53,7 +53,10 @@ pub fn require_tool(tool: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false);
-    assert!(found, "required tool `{tool}` is not installed / not on PATH");
+    assert!(
+        found,
+        "required tool `{tool}` is not installed / not on PATH"
+    );
 }
 
 /// A fresh temporary directory under the system temp dir (not removed
@@ -80,7 +83,9 @@ pub fn temp_dir(label: &str) -> PathBuf {
 
 /// Directory holding the SIPp scenario files.
 pub fn sipp_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("sipp")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("sipp")
 }
 
 /// Run a command to completion, killing it after `limit`. Returns the output
@@ -93,7 +98,8 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot spawn {desc}: {e}"));
-    wait_output_bounded(child, limit).unwrap_or_else(|| panic!("command timed out after {limit:?}: {desc}"))
+    wait_output_bounded(child, limit)
+        .unwrap_or_else(|| panic!("command timed out after {limit:?}: {desc}"))
 }
 
 /// Wait for a child with piped stdout/stderr, draining pipes in threads, at
@@ -125,7 +131,11 @@ pub fn wait_output_bounded(mut child: Child, limit: Duration) -> Option<Output> 
             return None;
         }
     };
-    Some(Output { status, stdout: t_out.join().unwrap_or_default(), stderr: t_err.join().unwrap_or_default() })
+    Some(Output {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+    })
 }
 
 /// Poll `try_wait` until the child exits or `limit` passes.
@@ -152,10 +162,18 @@ pub fn signal(child: &Child, sig: i32) {
 }
 
 /// Render two count maps side by side, marking differences.
-pub fn diff_counts(expected_name: &str, expected: &SipCounts, actual_name: &str, actual: &SipCounts) -> String {
+pub fn diff_counts(
+    expected_name: &str,
+    expected: &SipCounts,
+    actual_name: &str,
+    actual: &SipCounts,
+) -> String {
     let mut keys: std::collections::BTreeSet<&SipKey> = expected.keys().collect();
     keys.extend(actual.keys());
-    let mut s = format!("{:<9} {:<10} {:<5} {:>10} {:>10}\n", "kind", "label", "tr", expected_name, actual_name);
+    let mut s = format!(
+        "{:<9} {:<10} {:<5} {:>10} {:>10}\n",
+        "kind", "label", "tr", expected_name, actual_name
+    );
     for k in keys {
         let e = expected.get(k).copied().unwrap_or(0);
         let a = actual.get(k).copied().unwrap_or(0);
@@ -174,7 +192,10 @@ pub fn diff_counts(expected_name: &str, expected: &SipCounts, actual_name: &str,
 
 /// Remove zero entries (a sensor may export zero-valued series).
 pub fn nonzero(c: &SipCounts) -> SipCounts {
-    c.iter().filter(|(_, v)| **v != 0).map(|(k, v)| (k.clone(), *v)).collect()
+    c.iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
 }
 
 pub fn key(kind: &str, label: &str, transport: &str) -> SipKey {

@@ -6,7 +6,7 @@
 //! - tag    = `<pid % 1000><n>` where n is a per-process counter
 //! - bridge = `ssbr<tag>`
 //! - veth   = `ssv<tag>h<k>` (root side, enslaved to the bridge) and
-//!            `ssv<tag>n<k>` (moved into namespace k)
+//!   `ssv<tag>n<k>` (moved into namespace k)
 //! - netns  = `ssns<pid>_<n>_<k>` (full pid)
 //!
 //! Addresses (exist only inside the namespaces; each lab is its own L2
@@ -103,7 +103,9 @@ fn link_list_with_alias() -> Vec<(String, Option<String>)> {
         let _idx = parts.next();
         let Some(name) = parts.next() else { continue };
         let name = name.split('@').next().unwrap_or(name).to_string();
-        let alias = line.find("alias ").map(|i| line[i + 6..].trim().to_string());
+        let alias = line
+            .find("alias ")
+            .map(|i| line[i + 6..].trim().to_string());
         v.push((name, alias));
     }
     v
@@ -116,15 +118,22 @@ fn link_list_with_alias() -> Vec<(String, Option<String>)> {
 pub fn cleanup_stale() -> Vec<String> {
     let mut removed = Vec::new();
     for ns in netns_list() {
-        let Some(rest) = ns.strip_prefix(NS_PREFIX) else { continue };
-        let Some(pid) = rest.split('_').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(rest) = ns.strip_prefix(NS_PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest.split('_').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
         if !pid_alive(pid) && ip_quiet(&["netns", "del", &ns]) {
             removed.push(format!("netns {ns}"));
         }
     }
     for (name, alias) in link_list_with_alias() {
         let Some(alias) = alias else { continue };
-        let Some(pid) = alias.strip_prefix(ALIAS_PREFIX).and_then(|p| p.trim().parse::<u32>().ok()) else {
+        let Some(pid) = alias
+            .strip_prefix(ALIAS_PREFIX)
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        else {
             continue;
         };
         if !pid_alive(pid) && ip_quiet(&["link", "del", &name]) {
@@ -151,12 +160,19 @@ impl Lab {
         let tag = format!("{}{}", pid % 1000, c % 100);
         let bridge = format!("ssbr{tag}");
         let subnet = (c % 250) as u8;
-        let mut lab = Lab { bridge: bridge.clone(), nodes: Vec::new(), tag: tag.clone() };
+        let mut lab = Lab {
+            bridge: bridge.clone(),
+            nodes: Vec::new(),
+            tag: tag.clone(),
+        };
         // From here on, Drop cleans up whatever was created if we panic.
         ip(&["link", "add", &bridge, "type", "bridge"]);
         let alias = format!("{ALIAS_PREFIX}{pid}");
         ip(&["link", "set", "dev", &bridge, "alias", &alias]);
-        write_sysctl_root(&format!("/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6"), "1");
+        write_sysctl_root(
+            &format!("/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6"),
+            "1",
+        );
         ip(&["link", "set", &bridge, "up"]);
         for k in 0..n {
             let node = Node {
@@ -168,17 +184,49 @@ impl Lab {
             };
             lab.nodes.push(node.clone());
             ip(&["netns", "add", &node.ns]);
-            ip(&["link", "add", &node.host_if, "type", "veth", "peer", "name", &node.ifname]);
+            ip(&[
+                "link",
+                "add",
+                &node.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &node.ifname,
+            ]);
             ip(&["link", "set", "dev", &node.host_if, "alias", &alias]);
-            write_sysctl_root(&format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", node.host_if), "1");
+            write_sysctl_root(
+                &format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", node.host_if),
+                "1",
+            );
             ip(&["link", "set", &node.host_if, "master", &bridge]);
             ip(&["link", "set", &node.ifname, "netns", &node.ns]);
             // Quiet IPv6 in the namespace: no router solicitations.
             for conf in ["all", "default", node.ifname.as_str()] {
-                lab.sh(k, &format!("echo 0 > /proc/sys/net/ipv6/conf/{conf}/accept_ra"));
+                lab.sh(
+                    k,
+                    &format!("echo 0 > /proc/sys/net/ipv6/conf/{conf}/accept_ra"),
+                );
             }
-            ip(&["-n", &node.ns, "addr", "add", &format!("{}/24", node.ipv4), "dev", &node.ifname]);
-            ip(&["-n", &node.ns, "addr", "add", &format!("{}/64", node.ipv6), "dev", &node.ifname, "nodad"]);
+            ip(&[
+                "-n",
+                &node.ns,
+                "addr",
+                "add",
+                &format!("{}/24", node.ipv4),
+                "dev",
+                &node.ifname,
+            ]);
+            ip(&[
+                "-n",
+                &node.ns,
+                "addr",
+                "add",
+                &format!("{}/64", node.ipv6),
+                "dev",
+                &node.ifname,
+                "nodad",
+            ]);
             ip(&["-n", &node.ns, "link", "set", "lo", "up"]);
             ip(&["-n", &node.ns, "link", "set", &node.ifname, "up"]);
             ip(&["link", "set", &node.host_if, "up"]);
@@ -201,7 +249,10 @@ impl Lab {
             if all_up {
                 return;
             }
-            assert!(Instant::now() < deadline, "lab links did not come up within {limit:?}");
+            assert!(
+                Instant::now() < deadline,
+                "lab links did not come up within {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -239,7 +290,16 @@ impl Lab {
     /// fragmentation of large UDP SIP messages).
     pub fn set_mtu(&self, k: usize, mtu: u32) {
         let n = &self.nodes[k];
-        ip(&["-n", &n.ns, "link", "set", "dev", &n.ifname, "mtu", &mtu.to_string()]);
+        ip(&[
+            "-n",
+            &n.ns,
+            "link",
+            "set",
+            "dev",
+            &n.ifname,
+            "mtu",
+            &mtu.to_string(),
+        ]);
     }
 
     /// Names of every namespace and root-side link this lab created.

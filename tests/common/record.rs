@@ -10,8 +10,20 @@ use super::{require_tool, run_bounded, signal, wait_bounded, SipCounts};
 
 /// The method labels that are kept verbatim; everything else is `other`.
 pub const METHODS: [&str; 14] = [
-    "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO",
-    "REFER", "MESSAGE", "UPDATE",
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "REGISTER",
+    "OPTIONS",
+    "PRACK",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "PUBLISH",
+    "INFO",
+    "REFER",
+    "MESSAGE",
+    "UPDATE",
 ];
 
 pub fn method_label(m: &str) -> String {
@@ -102,8 +114,13 @@ impl Recorder {
                 l2.lock().unwrap().push(line);
             }
         });
-        let rec =
-            Recorder { child: Some(child), file: file.to_path_buf(), iface: iface.to_string(), stderr_lines: lines, reader: Some(reader) };
+        let rec = Recorder {
+            child: Some(child),
+            file: file.to_path_buf(),
+            iface: iface.to_string(),
+            stderr_lines: lines,
+            reader: Some(reader),
+        };
         if rx.recv_timeout(Duration::from_secs(10)).is_err() {
             let err = rec.stderr_text();
             drop(rec);
@@ -113,7 +130,10 @@ impl Recorder {
     }
 
     fn stderr_text(&self) -> String {
-        self.stderr_lines.lock().map(|v| v.join("\n")).unwrap_or_default()
+        self.stderr_lines
+            .lock()
+            .map(|v| v.join("\n"))
+            .unwrap_or_default()
     }
 
     /// SIGINT, wait (≤ 10 s), and parse tcpdump's final statistics.
@@ -156,7 +176,14 @@ impl Drop for Recorder {
 
 fn tshark(args: &[&str], file: &Path) -> String {
     require_tool("tshark");
-    let out = run_bounded(Command::new("tshark").arg("-n").arg("-r").arg(file).args(args), Duration::from_secs(60));
+    let out = run_bounded(
+        Command::new("tshark")
+            .arg("-n")
+            .arg("-r")
+            .arg(file)
+            .args(args),
+        Duration::from_secs(60),
+    );
     assert!(
         out.status.success(),
         "tshark {args:?} on {} failed: {}",
@@ -173,8 +200,22 @@ fn tshark(args: &[&str], file: &Path) -> String {
 pub fn tshark_sip_counts(file: &Path) -> SipCounts {
     let text = tshark(
         &[
-            "-Y", "sip", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-E", "separator=|",
-            "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "frame.protocols",
+            "-Y",
+            "sip",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+            "-E",
+            "separator=|",
+            "-e",
+            "sip.Method",
+            "-e",
+            "sip.Status-Code",
+            "-e",
+            "frame.protocols",
         ],
         file,
     );
@@ -184,12 +225,18 @@ pub fn tshark_sip_counts(file: &Path) -> SipCounts {
         if f.len() != 3 {
             continue;
         }
-        let Some(tr) = transport_label(f[2]) else { continue };
+        let Some(tr) = transport_label(f[2]) else {
+            continue;
+        };
         for m in f[0].split(',').filter(|s| !s.is_empty()) {
-            *counts.entry(("request".into(), method_label(m), tr.into())).or_default() += 1;
+            *counts
+                .entry(("request".into(), method_label(m), tr.into()))
+                .or_default() += 1;
         }
         for c in f[1].split(',').filter(|s| !s.is_empty()) {
-            *counts.entry(("response".into(), status_class(c), tr.into())).or_default() += 1;
+            *counts
+                .entry(("response".into(), status_class(c), tr.into()))
+                .or_default() += 1;
         }
     }
     counts
@@ -200,7 +247,11 @@ pub fn tshark_sip_counts(file: &Path) -> SipCounts {
 pub fn tshark_sip_stat_total(file: &Path) -> u64 {
     let text = tshark(&["-q", "-z", "sip,stat"], file);
     text.lines()
-        .find_map(|l| l.trim().strip_prefix("Number of SIP messages:").map(|n| n.trim().parse::<u64>()))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Number of SIP messages:")
+                .map(|n| n.trim().parse::<u64>())
+        })
         .and_then(|r| r.ok())
         .unwrap_or_else(|| panic!("no 'Number of SIP messages' in sip,stat output:\n{text}"))
 }
@@ -208,12 +259,25 @@ pub fn tshark_sip_stat_total(file: &Path) -> u64 {
 /// Number of frames in a capture file (`capinfos -c -M`).
 pub fn tshark_packet_count(file: &Path) -> u64 {
     require_tool("capinfos");
-    let out = run_bounded(Command::new("capinfos").args(["-c", "-M"]).arg(file), Duration::from_secs(30));
+    let out = run_bounded(
+        Command::new("capinfos").args(["-c", "-M"]).arg(file),
+        Duration::from_secs(30),
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
-        .find_map(|l| l.trim().strip_prefix("Number of packets:").map(|n| n.trim().parse::<u64>()))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Number of packets:")
+                .map(|n| n.trim().parse::<u64>())
+        })
         .and_then(|r| r.ok())
-        .unwrap_or_else(|| panic!("capinfos -c failed on {}: {text}{}", file.display(), String::from_utf8_lossy(&out.stderr)))
+        .unwrap_or_else(|| {
+            panic!(
+                "capinfos -c failed on {}: {text}{}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
 }
 
 /// Protocol hierarchy of a capture (`tshark -q -z io,phs`), for diagnostics.
@@ -223,5 +287,8 @@ pub fn tshark_protocol_hierarchy(file: &Path) -> String {
 
 /// Number of frames matching a display filter.
 pub fn tshark_count_filter(file: &Path, filter: &str) -> u64 {
-    tshark(&["-Y", filter, "-T", "fields", "-e", "frame.number"], file).lines().filter(|l| !l.is_empty()).count() as u64
+    tshark(&["-Y", filter, "-T", "fields", "-e", "frame.number"], file)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .count() as u64
 }

@@ -11,12 +11,17 @@ use super::{run_bounded, signal, temp_dir, wait_bounded, SipCounts};
 /// Path of the binary under test: `$SIPSENTINEL_BIN` if set (e.g. a release
 /// build, or a stub to check the harness itself), else the cargo-built binary.
 pub fn sensor_bin() -> PathBuf {
-    std::env::var_os("SIPSENTINEL_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sipsentinel")))
+    std::env::var_os("SIPSENTINEL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sipsentinel")))
 }
 
 /// A free TCP port on 127.0.0.1 (bind :0, read, release).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 pub struct Sensor {
@@ -51,7 +56,12 @@ impl Sensor {
             .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", sensor_bin().display()));
-        let mut s = Sensor { child: Some(child), addr, stderr_path, dir };
+        let mut s = Sensor {
+            child: Some(child),
+            addr,
+            stderr_path,
+            dir,
+        };
         s.wait_healthy(Duration::from_secs(10));
         s
     }
@@ -59,14 +69,25 @@ impl Sensor {
     fn wait_healthy(&mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("sensor exited early ({st}) before /healthz answered; stderr:\n{}", self.stderr());
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "sensor exited early ({st}) before /healthz answered; stderr:\n{}",
+                    self.stderr()
+                );
             }
             if let Ok((200, _)) = http_get(self.addr, "/healthz") {
                 return;
             }
             if Instant::now() >= deadline {
-                panic!("sensor /healthz on {} did not answer 200 within {limit:?}; stderr:\n{}", self.addr, self.stderr());
+                panic!(
+                    "sensor /healthz on {} did not answer 200 within {limit:?}; stderr:\n{}",
+                    self.addr,
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -80,8 +101,14 @@ impl Sensor {
     pub fn scrape(&self) -> String {
         match http_get(self.addr, "/metrics") {
             Ok((200, body)) => body,
-            Ok((code, body)) => panic!("/metrics answered {code}: {body}\nsensor stderr:\n{}", self.stderr()),
-            Err(e) => panic!("/metrics scrape failed: {e}\nsensor stderr:\n{}", self.stderr()),
+            Ok((code, body)) => panic!(
+                "/metrics answered {code}: {body}\nsensor stderr:\n{}",
+                self.stderr()
+            ),
+            Err(e) => panic!(
+                "/metrics scrape failed: {e}\nsensor stderr:\n{}",
+                self.stderr()
+            ),
         }
     }
 
@@ -91,7 +118,11 @@ impl Sensor {
 
     /// Scrape repeatedly (every 200 ms, at most `limit`) until `done` holds for
     /// the parsed samples; returns the last samples either way.
-    pub fn scrape_until(&self, limit: Duration, mut done: impl FnMut(&[Sample]) -> bool) -> Vec<Sample> {
+    pub fn scrape_until(
+        &self,
+        limit: Duration,
+        mut done: impl FnMut(&[Sample]) -> bool,
+    ) -> Vec<Sample> {
         let deadline = Instant::now() + limit;
         loop {
             let s = self.samples();
@@ -129,7 +160,10 @@ impl Drop for Sensor {
 /// non-zero exit with its stderr.
 pub fn audit_prometheus(file: &Path) -> String {
     let out = run_bounded(
-        Command::new(sensor_bin()).arg("audit").arg(file).args(["--format", "prometheus"]),
+        Command::new(sensor_bin())
+            .arg("audit")
+            .arg(file)
+            .args(["--format", "prometheus"]),
         Duration::from_secs(60),
     );
     assert!(
@@ -148,17 +182,29 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
+    )?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response");
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
-    let code: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(bad)?;
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked { dechunk(body).ok_or_else(bad)? } else { body.to_string() };
+    let code: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(bad)?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body).ok_or_else(bad)?
+    } else {
+        body.to_string()
+    };
     Ok((code, body))
 }
 
@@ -200,7 +246,10 @@ pub fn parse_metrics(text: &str) -> Vec<Sample> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        out.push(parse_line(line).unwrap_or_else(|| panic!("cannot parse metrics line {}: {raw:?}", i + 1)));
+        out.push(
+            parse_line(line)
+                .unwrap_or_else(|| panic!("cannot parse metrics line {}: {raw:?}", i + 1)),
+        );
     }
     out
 }
@@ -269,7 +318,11 @@ fn parse_line(line: &str) -> Option<Sample> {
         "NaN" => f64::NAN,
         v => v.parse().ok()?,
     };
-    Some(Sample { name, labels, value })
+    Some(Sample {
+        name,
+        labels,
+        value,
+    })
 }
 
 /// Sum of `name` samples whose labels match every (label, value) in `filter`.
@@ -294,11 +347,22 @@ pub const CAPTURE_PACKETS: &str = "sipsentinel_capture_packets_total";
 /// Zero-valued series are dropped.
 pub fn sip_counts_from_metrics(samples: &[Sample]) -> SipCounts {
     let mut c = SipCounts::new();
-    for s in samples.iter().filter(|s| s.name == SIP_MESSAGES && s.value != 0.0) {
+    for s in samples
+        .iter()
+        .filter(|s| s.name == SIP_MESSAGES && s.value != 0.0)
+    {
         let kind = s.label("kind").to_string();
-        let label = if kind == "response" { s.label("status_class") } else { s.label("method") };
-        *c.entry((kind.clone(), label.to_string(), s.label("transport").to_string())).or_default() += s.value as u64;
+        let label = if kind == "response" {
+            s.label("status_class")
+        } else {
+            s.label("method")
+        };
+        *c.entry((
+            kind.clone(),
+            label.to_string(),
+            s.label("transport").to_string(),
+        ))
+        .or_default() += s.value as u64;
     }
     c
 }
-

@@ -128,10 +128,21 @@ impl SippResult {
     /// Screen output and the tail of the message trace, for assertion messages.
     pub fn report(&self) -> String {
         let screen = std::fs::read_to_string(self.dir.join("screen.txt")).unwrap_or_default();
-        let screen: String = screen.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n");
+        let screen: String = screen
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
         let errs = std::fs::read_to_string(self.dir.join("stderr.txt")).unwrap_or_default();
         let msgs = std::fs::read_to_string(self.dir.join("messages.log")).unwrap_or_default();
-        let tail: String = msgs.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = msgs
+            .chars()
+            .rev()
+            .take(3000)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         format!(
             "SIPp {} `{}` exit={:?} successful={:?} failed={:?} (logs in {})\n--- screen ---\n{}\n--- stderr ---\n{}\n--- last messages ---\n{}",
             self.role,
@@ -175,7 +186,13 @@ fn spawn(lab: &Lab, k: usize, role: &'static str, args: Vec<String>, bound: Dura
         .stderr(std::fs::File::create(dir.join("stderr.txt")).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot spawn {cmdline}: {e}"));
-    SippProc { child: Some(child), role, dir, ns: lab.node(k).ns.clone(), cmdline }
+    SippProc {
+        child: Some(child),
+        role,
+        dir,
+        ns: lab.node(k).ns.clone(),
+        cmdline,
+    }
 }
 
 fn base_args(opts: &SippOpts, local: IpAddr) -> Vec<String> {
@@ -204,7 +221,11 @@ pub fn start_uas(lab: &Lab, k: usize, opts: &SippOpts) -> SippProc {
     let args = base_args(opts, local);
     let bound = opts.sipp_timeout + Duration::from_secs(10);
     let mut p = spawn(lab, k, "uas", args, bound);
-    let proto = if opts.transport == Transport::Tcp { "-Hltn" } else { "-Hlun" };
+    let proto = if opts.transport == Transport::Tcp {
+        "-Hltn"
+    } else {
+        "-Hlun"
+    };
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let out = lab.exec(k, &["ss", proto, &format!("sport = :{}", opts.port)]);
@@ -235,7 +256,12 @@ pub fn run_uac(lab: &Lab, k: usize, target_k: usize, opts: &SippOpts) -> SippRes
     };
     let mut args = vec![remote];
     args.extend(base_args(opts, local));
-    args.extend(["-r".into(), opts.rate.to_string(), "-l".into(), opts.limit.to_string()]);
+    args.extend([
+        "-r".into(),
+        opts.rate.to_string(),
+        "-l".into(),
+        opts.limit.to_string(),
+    ]);
     let bound = opts.sipp_timeout + Duration::from_secs(10);
     let p = spawn(lab, k, "uac", args, bound);
     p.finish(bound)
@@ -243,7 +269,13 @@ pub fn run_uac(lab: &Lab, k: usize, target_k: usize, opts: &SippOpts) -> SippRes
 
 /// UAS on `uas_k` + UAC on `uac_k` with the same options except the scenario;
 /// waits for both. Returns (uac, uas) results.
-pub fn run_call(lab: &Lab, uas_k: usize, uas: &SippOpts, uac_k: usize, uac: &SippOpts) -> (SippResult, SippResult) {
+pub fn run_call(
+    lab: &Lab,
+    uas_k: usize,
+    uas: &SippOpts,
+    uac_k: usize,
+    uac: &SippOpts,
+) -> (SippResult, SippResult) {
     let server = start_uas(lab, uas_k, uas);
     let c = run_uac(lab, uac_k, uas_k, uac);
     let s = server.finish(Duration::from_secs(10));
@@ -304,8 +336,7 @@ fn kill_group(c: &mut Child) {
 fn last_stat(screen: &str, row: &str) -> Option<u64> {
     screen
         .lines()
-        .filter(|l| l.trim_start().starts_with(row))
-        .last()
+        .rfind(|l| l.trim_start().starts_with(row))
         .and_then(|l| l.split('|').nth(2))
         .and_then(|v| v.trim().parse().ok())
 }
