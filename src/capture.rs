@@ -98,6 +98,9 @@ pub struct Source {
     name: String,
     path: Option<PathBuf>,
     packets: u64,
+    /// The last non-blocking read found nothing: poll before the next one.
+    idle: bool,
+    timeout: Duration,
 }
 
 /// What [`Source::next`] returned.
@@ -181,6 +184,8 @@ impl Source {
             name: "file".into(),
             path: Some(path.to_owned()),
             packets: 0,
+            idle: false,
+            timeout: Duration::ZERO,
         })
     }
 
@@ -232,6 +237,12 @@ impl Source {
             .immediate_mode(opt.immediate)
             .timeout(timeout_ms)
             .open()
+            .map_err(classify)?
+            // Non-blocking reads plus our own poll(2): on Linux with
+            // TPACKET_V3, libpcap's blocking read waits for the kernel to
+            // retire a block and never returns on an idle link, so partial
+            // batches would sit unflushed (found by the live SIPp test).
+            .setnonblock()
             .map_err(classify)?;
         if let Some(f) = &opt.filter {
             cap.filter(f, true).map_err(|e| CaptureError::BadFilter {
@@ -243,6 +254,8 @@ impl Source {
             name: iface.to_owned(),
             path: None,
             packets: 0,
+            idle: false,
+            timeout: opt.timeout,
         })
     }
 
@@ -280,7 +293,25 @@ impl Source {
 
     pub fn next_frame(&mut self) -> Result<Next<'_>, CaptureError> {
         let r = match &mut self.handle {
-            Handle::Live(c) => c.next_packet(),
+            Handle::Live(c) => {
+                if self.idle {
+                    self.idle = false;
+                    let ts = rustix::event::Timespec {
+                        tv_sec: self.timeout.as_secs() as i64,
+                        tv_nsec: i64::from(self.timeout.subsec_nanos()),
+                    };
+                    let mut fds = [rustix::event::PollFd::new(
+                        &*c,
+                        rustix::event::PollFlags::IN,
+                    )];
+                    // EINTR (a signal) or any poll error: just read again;
+                    // a real device error surfaces from the read.
+                    if let Ok(0) = rustix::event::poll(&mut fds, Some(&ts)) {
+                        return Ok(Next::Timeout);
+                    }
+                }
+                c.next_packet()
+            }
             Handle::File(c) => c.next_packet(),
         };
         match r {
@@ -297,7 +328,10 @@ impl Source {
                     orig_len: h.len,
                 })
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(Next::Timeout),
+            Err(pcap::Error::TimeoutExpired) => {
+                self.idle = true;
+                Ok(Next::Timeout)
+            }
             Err(pcap::Error::NoMorePackets) => Ok(Next::Eof),
             Err(e) => Err(match &self.path {
                 Some(path) => CaptureError::Truncated {

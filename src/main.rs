@@ -44,7 +44,6 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
             // missing capability fails fast with a clear message.
             let _http =
                 http::spawn(listener, metrics.clone()).context("cannot start http thread")?;
-            tracing::info!(listen = %settings.listen, workers = settings.workers, "sipsentinel running");
             pipeline::capture_live(iface, &settings, &metrics, shutdown.clone())?;
             tracing::info!("stopped");
         }

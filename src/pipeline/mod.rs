@@ -190,7 +190,12 @@ pub fn capture_live(
         false,
         metrics.dropped(DropReason::QueueFull),
     );
-    tracing::info!(datalink = link_name(link), "capturing");
+    tracing::info!(
+        datalink = link_name(link),
+        workers = settings.workers,
+        listen = %settings.listen,
+        "capturing"
+    );
     up.set(1);
     let mut last = crate::capture::Stats::default();
     let mut last_stats = Instant::now();

@@ -91,11 +91,17 @@ impl Recorder {
     /// Start `tcpdump -i IFACE -w FILE -U --immediate-mode -n` and wait (≤ 10 s)
     /// until it reports "listening on".
     pub fn start(iface: &str, file: &Path) -> Recorder {
+        Recorder::start_filtered(iface, file, None)
+    }
+
+    /// As [`Recorder::start`], with a BPF capture filter.
+    pub fn start_filtered(iface: &str, file: &Path, filter: Option<&str>) -> Recorder {
         require_tool("tcpdump");
         let mut child = Command::new("tcpdump")
             .args(["-i", iface, "-w"])
             .arg(file)
             .args(["-U", "--immediate-mode", "-n", "-Z", "root"])
+            .args(filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
