@@ -133,6 +133,28 @@ fn pcap_text(e: &pcap::Error) -> String {
     }
 }
 
+/// Whether interface `name` exists and is administratively up (IFF_UP in
+/// `/sys/class/net/NAME/flags`); `None` where sysfs cannot tell (the `any`
+/// pseudo-device, non-Linux). libpcap reports neither a link set down nor
+/// a deleted interface on a non-blocking handle: the socket just goes quiet.
+pub fn link_is_up(name: &str) -> Option<bool> {
+    if name == "any" || name.contains('/') || name.starts_with('.') {
+        return None;
+    }
+    let base = Path::new("/sys/class/net");
+    if !base.is_dir() {
+        return None;
+    }
+    let flags = match std::fs::read_to_string(base.join(name).join("flags")) {
+        Ok(f) => f,
+        // Gone: deleted or renamed.
+        Err(_) => return Some(false),
+    };
+    let v = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).ok()?;
+    const IFF_UP: u32 = 0x1;
+    Some(v & IFF_UP != 0)
+}
+
 /// Names of capturable interfaces, for the "does not exist" message.
 pub fn interface_names() -> Vec<String> {
     pcap::Device::list()

@@ -145,6 +145,10 @@ pub fn read_files(
     Ok(FilesOutcome { frames, error })
 }
 
+/// Longest wait between reopen attempts: a flapping mirror port resumes
+/// within about a second, and one failed open a second costs nothing.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 fn wall_now() -> Duration {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -154,7 +158,7 @@ fn wall_now() -> Duration {
 /// Capture live until `shutdown`. The first open must succeed (a wrong
 /// interface name or missing capability is a startup error); after that,
 /// failures set `capture_up` to 0 and the interface is reopened with
-/// exponential backoff (100 ms … 5 s), never spinning, never exiting.
+/// exponential backoff (100 ms … 1 s), never spinning, never exiting.
 pub fn capture_live(
     iface: &str,
     settings: &Settings,
@@ -215,6 +219,12 @@ pub fn capture_live(
                 }
                 disp.flush();
                 disp.tick(wall_now());
+                if crate::capture::link_is_up(iface) == Some(false) {
+                    break CaptureError::InterfaceDown {
+                        name: iface.to_owned(),
+                        detail: "link is down or gone".into(),
+                    };
+                }
             }
             match src.next_frame() {
                 Ok(Next::Frame { ts, data, .. }) => {
@@ -245,8 +255,12 @@ pub fn capture_live(
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            backoff = (backoff * 2).min(MAX_BACKOFF);
             reopens.inc();
+            if crate::capture::link_is_up(iface) == Some(false) {
+                tracing::debug!(retry_in_ms = backoff.as_millis() as u64, "link still down");
+                continue;
+            }
             match Source::open_live(iface, &opts) {
                 Ok(s) => {
                     src = s;
