@@ -19,11 +19,11 @@
 pub mod classify;
 pub mod endpoints;
 pub mod payload;
-//pub mod stream;
+pub mod stream;
 
 #[cfg(test)]
-// pub(crate) mod corpus;
+pub(crate) mod corpus;
 pub use classify::{classify, PacketKind, RtcpInfo, RtpHeader};
 pub use endpoints::EndpointTable;
 pub use payload::{PayloadSampler, PayloadVerdict};
-//pub use stream::{Protection, StreamEvent, StreamKey, StreamTable};
+pub use stream::{Protection, StreamEvent, StreamKey, StreamTable};
