@@ -111,9 +111,20 @@ impl DtlsContentType {
 fn dtls(p: &[u8]) -> Option<DtlsContentType> {
     let b0 = *p.first()?;
     if b0 & 0xe0 == 0x20 {
-        // RFC 9147 §4: 001CSLEE, no version field. Require the minimum of a
-        // one-byte sequence number plus a 16-byte AEAD tag.
-        return (p.len() >= 1 + 1 + 16).then_some(DtlsContentType::Ciphertext13);
+        // RFC 9147 §4 unified header 001CSLEE, no version field. On a mirror
+        // port the first-byte range alone also matches DNS, MGCP ("200 OK")
+        // and other text, so only the checkable form is accepted: no
+        // connection ID (C=0), length present (L=1), and a length that fits
+        // and holds at least a 16-byte AEAD tag. (Records without a length
+        // run to the datagram end and cannot be told from noise.)
+        if b0 & 0x10 != 0 || b0 & 0x04 == 0 {
+            return None;
+        }
+        let seq_len = if b0 & 0x08 != 0 { 2 } else { 1 };
+        let l = p.get(1 + seq_len..3 + seq_len)?;
+        let len = usize::from(u16::from_be_bytes([l[0], l[1]]));
+        let hdr = 3 + seq_len;
+        return (len >= 16 && hdr + len <= p.len()).then_some(DtlsContentType::Ciphertext13);
     }
     // DTLSPlaintext: type(1) version(2) epoch(2) seq(6) length(2).
     if p.len() < 13 {
@@ -435,6 +446,11 @@ pub fn rtcp(p: &[u8]) -> Option<RtcpInfo> {
     if off == p.len() {
         return Some(info);
     }
+    if off > first_end && p.len() - off < 4 {
+        // Lax: a complete compound followed by 1–3 stray bytes (seen from
+        // real senders; neither a header nor an SRTCP trailer fits there).
+        return Some(info);
+    }
     // Not a clean compound: keep only the first packet's type and look for
     // the SRTCP trailer after it.
     let first_pt = p[1];
@@ -601,10 +617,22 @@ mod tests {
         assert_eq!(classify(&bad), PacketKind::Unknown);
         let short = [0x2c; 10];
         assert_eq!(classify(&short), PacketKind::Unknown);
+        // DTLS 1.3 unified header: 0x2c = 001 0 1 1 00 (C=0, 16-bit seq,
+        // length present), seq, length 20, 20 bytes.
+        let mut u = vec![0x2c, 0, 1, 0, 20];
+        u.extend_from_slice(&[0x99; 20]);
         assert_eq!(
-            classify(&[0x2c; 40]),
+            classify(&u),
             PacketKind::Dtls(DtlsContentType::Ciphertext13)
         );
+        u[4] = 21; // longer than the datagram
+        assert_eq!(classify(&u), PacketKind::Unknown);
+        // DNS query id 0x3106 (from a real capture) is not DTLS.
+        let dns = [
+            0x31, 0x06, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 2, b'g', b'o', 0, 0, 1, 0, 1,
+        ];
+        assert_eq!(classify(&dns), PacketKind::Unknown);
+        assert_eq!(classify(b"200 1234 OK\r\n\r\n"), PacketKind::Unknown);
 
         // ZRTP Hello: 0x10 0x00, seq, "ZRTP", ssrc, preamble...
         let mut zrtp = [0u8; 28];
@@ -670,6 +698,14 @@ mod tests {
         let mut r = COMPOUND[..8].to_vec();
         r.extend_from_slice(&[0xff, 0xff, 0xff]);
         assert_eq!(classify(&r), PacketKind::Unknown);
+        // A compound followed by 2 stray bytes (as in a real capture) is
+        // still RTCP.
+        let mut t = COMPOUND.to_vec();
+        t.extend_from_slice(&[0, 0]);
+        let PacketKind::Rtcp(i) = classify(&t) else {
+            panic!()
+        };
+        assert_eq!((i.packets, i.srtcp), (2, false));
         // First length overruns.
         assert_eq!(
             classify(&[0x80, 200, 0, 9, 1, 2, 3, 4]),

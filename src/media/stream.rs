@@ -545,8 +545,9 @@ impl StreamTable {
             .clock_rate
             .filter(|_| s.jitter.transit.is_some())
             .map(|rate| {
-                let ticks = u64::from(s.jitter.jitter16 >> 4);
-                Duration::from_nanos(ticks * 1_000_000_000 / u64::from(rate))
+                // J × 16 in ticks → seconds, keeping the fraction.
+                let j16 = u64::from(s.jitter.jitter16);
+                Duration::from_nanos(j16 * 1_000_000_000 / (16 * u64::from(rate)))
             });
         events.push(StreamEvent::Ended {
             key,
@@ -576,6 +577,7 @@ fn classify_stream(
     events: &mut Vec<StreamEvent>,
 ) {
     let (verdict, full) = match &s.sampler {
+        Some(sm) if at_end => (sm.verdict_at_end(CodecClass::from_pt(s.pt)), true),
         Some(sm) => (sm.verdict(CodecClass::from_pt(s.pt)), sm.is_full()),
         None => (PayloadVerdict::Undecided, true),
     };
@@ -985,8 +987,11 @@ mod tests {
     fn short_stream_classified_at_end_and_noise_is_silent() {
         let mut t = StreamTable::new(StreamConfig::default());
         let mut ev = Vec::new();
-        // 5 packets: valid, not enough payload to decide.
-        feed(&mut t, flow(2), 8, 5, 0, false, None, &mut ev);
+        // 3 packets (480 bytes): valid, too little payload to decide even
+        // at the end.
+        feed(&mut t, flow(2), 8, 3, 0, false, None, &mut ev);
+        // 5 packets of silence: decided when the stream ends.
+        feed(&mut t, flow(5), 8, 5, 0, false, None, &mut ev);
         // One noise packet on another flow.
         let p = rtp(96, 1, 1, 99, &[1, 2, 3]);
         let PacketKind::Rtp(h) = classify(&p) else {
@@ -1002,7 +1007,10 @@ mod tests {
                 StreamEvent::Ended { .. } => "ended",
             })
             .collect();
-        assert_eq!(kinds, ["new", "unknown", "ended"]);
+        assert_eq!(
+            kinds,
+            ["new", "new", "unknown", "ended", "cleartext", "ended"]
+        );
         assert_eq!(t.stats().probation_dropped, 1);
     }
 
