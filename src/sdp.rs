@@ -618,6 +618,15 @@ impl Sdp<'_> {
         }
     }
 
+    /// Effective direction of `m`: media level, else session level, else
+    /// sendrecv (RFC 8866 §6.7).
+    pub fn direction(&self, m: &MediaDesc) -> Direction {
+        m.attrs
+            .direction
+            .or(self.session.direction)
+            .unwrap_or(Direction::SendRecv)
+    }
+
     /// Any `a=crypto` line carries an inline key.
     pub fn has_inline_key(&self) -> bool {
         self.session.crypto.iter().any(|c| c.inline_key)
@@ -630,8 +639,8 @@ impl Sdp<'_> {
 }
 
 impl MediaDesc {
-    /// Effective direction (media level, else session default sendrecv is
-    /// not known here: `None` means "not given at media level").
+    /// Direction given at media level, if any; see [`Sdp::direction`] for
+    /// the effective one.
     pub fn direction(&self) -> Option<Direction> {
         self.attrs.direction
     }
@@ -1218,6 +1227,7 @@ a=recvonly\r\n";
             Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)))
         );
         assert_eq!(v.direction(), Some(Direction::RecvOnly));
+        assert_eq!(s.direction(v), Direction::RecvOnly);
         assert_eq!(v.clock_rate(99), Some(90000));
         assert!(s.has_inline_key());
 

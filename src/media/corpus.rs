@@ -328,6 +328,45 @@ fn srtp_dtls_stun_ndpi() {
     assert_eq!(classified(&ev), [Protection::SrtpDtls]);
 }
 
+/// The real G.711A stream of `sipp_g711a.pcap`, each payload XORed with a
+/// pseudo-random keystream as SRTP's AES-CM does (RFC 3711 §4.1.1): the
+/// verdict flips to Encrypted, and the stream table calls it
+/// `encrypted_unknown` without SDP, `srtp_sdes` with SDES declared.
+#[test]
+fn g711a_keystream_encrypted() {
+    let Some(mut pkts) = udp_packets("sipp_g711a.pcap") else {
+        return;
+    };
+    for (i, p) in pkts.iter_mut().enumerate() {
+        let Ok(h) = super::classify::RtpHeader::new_checked(&p.payload) else {
+            continue;
+        };
+        let start = h.header_len();
+        let mut ks = vec![0u8; p.payload.len() - start];
+        pseudo_random(0xa5a5 + i as u64, &mut ks);
+        for (b, k) in p.payload[start..].iter_mut().zip(ks) {
+            *b ^= k;
+        }
+    }
+    let streams = sample_streams(&pkts, 20);
+    let (pt, s) = &streams[0];
+    report("sipp_g711a keystream-encrypted", *pt, s);
+    assert_eq!(s.verdict(CodecClass::Pcma), PayloadVerdict::Encrypted);
+    whole_stream("sipp_g711a keystream-encrypted", &pkts);
+    assert_eq!(
+        classified(&run_streams(&pkts)),
+        [Protection::EncryptedUnknown]
+    );
+    let mut t = StreamTable::new(StreamConfig::default());
+    let mut ev = Vec::new();
+    for p in &pkts {
+        if let PacketKind::Rtp(h) = classify(&p.payload) {
+            t.observe_rtp(p.flow, &h, p.ts, || Some(sdp::Declared::SrtpSdes), &mut ev);
+        }
+    }
+    assert_eq!(classified(&ev), [Protection::SrtpSdes]);
+}
+
 #[test]
 fn random_payload_scores() {
     let mut s = PayloadSampler::new();

@@ -292,19 +292,17 @@ impl SeqState {
 #[derive(Debug, Clone, Copy, Default)]
 struct Jitter {
     transit: Option<u32>,
-    jitter16: u32,
+    jitter16: u64,
 }
 
 impl Jitter {
     fn update(&mut self, arrival: u32, ts: u32) {
         let transit = arrival.wrapping_sub(ts);
         if let Some(prev) = self.transit {
-            let d = (transit.wrapping_sub(prev) as i32).unsigned_abs();
-            // J += (|D| - J) / 16, as `jitter += d - ((jitter + 8) >> 4)`.
-            self.jitter16 = self
-                .jitter16
-                .wrapping_add(d)
-                .wrapping_sub((self.jitter16 + 8) >> 4);
+            let d = u64::from((transit.wrapping_sub(prev) as i32).unsigned_abs());
+            // J += (|D| - J) / 16, as `jitter += d - ((jitter + 8) >> 4)`;
+            // bounded by 16 × 2^31, so u64 never overflows.
+            self.jitter16 = self.jitter16 + d - ((self.jitter16 + 8) >> 4);
         }
         self.transit = Some(transit);
     }
@@ -546,8 +544,8 @@ impl StreamTable {
             .filter(|_| s.jitter.transit.is_some())
             .map(|rate| {
                 // J × 16 in ticks → seconds, keeping the fraction.
-                let j16 = u64::from(s.jitter.jitter16);
-                Duration::from_nanos(j16 * 1_000_000_000 / (16 * u64::from(rate)))
+                let ns = u128::from(s.jitter.jitter16) * 1_000_000_000 / (16 * u128::from(rate));
+                Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
             });
         events.push(StreamEvent::Ended {
             key,
@@ -1051,6 +1049,9 @@ mod tests {
             j.update(arrival, i * 160);
         }
         let ticks = j.jitter16 >> 4;
+        // A huge transit jump saturates nothing (u64).
+        j.update(0, 0x8000_0000);
+        j.update(0x8000_0000, 0);
         assert!((70..=80).contains(&ticks), "{ticks}");
     }
 
@@ -1180,5 +1181,120 @@ mod tests {
             ..RtcpInfo::default()
         };
         assert_eq!(t.rtcp_protection(f, &clear), Protection::Cleartext);
+    }
+
+    #[test]
+    fn random_headers_never_panic_and_stay_bounded() {
+        let mut t = StreamTable::new(StreamConfig {
+            max_streams: 64,
+            idle_timeout: Duration::from_secs(5),
+            max_hint_flows: 8,
+        });
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut ev = Vec::new();
+        let mut payload = [0u8; 200];
+        let mut news = 0;
+        let mut ends = 0;
+        let mut classified = 0;
+        for i in 0..200_000u64 {
+            let r = next();
+            pseudo_random(r, &mut payload[..(r % 200) as usize]);
+            let seq = if r % 3 == 0 { (i / 7) as u16 } else { r as u16 };
+            let ts = if r % 5 == 0 {
+                (i * 160) as u32
+            } else {
+                (r >> 16) as u32
+            };
+            let pt = [0u8, 8, 13, 96, 111][((r >> 40) % 5) as usize];
+            let p = rtp(
+                pt,
+                seq,
+                ts,
+                ((r >> 48) % 4) as u32,
+                &payload[..(r % 200) as usize],
+            );
+            let PacketKind::Rtp(h) = classify(&p) else {
+                panic!()
+            };
+            let f = flow(((r >> 32) % 100) as u16);
+            if r % 97 == 0 {
+                t.observe_flow(f, &PacketKind::Dtls(DtlsContentType::Handshake));
+            }
+            let now = Duration::from_millis(i * (r % 4));
+            t.observe_rtp(f, &h, now, || None, &mut ev);
+            if i % 1000 == 0 {
+                t.expire(now, &mut ev);
+            }
+            assert!(t.len() <= 64);
+            for e in ev.drain(..) {
+                match e {
+                    StreamEvent::New { .. } => news += 1,
+                    StreamEvent::Classified { .. } => classified += 1,
+                    StreamEvent::Ended { .. } => ends += 1,
+                }
+            }
+        }
+        t.flush(&mut ev);
+        for e in ev.drain(..) {
+            match e {
+                StreamEvent::New { .. } => news += 1,
+                StreamEvent::Classified { .. } => classified += 1,
+                StreamEvent::Ended { .. } => ends += 1,
+            }
+        }
+        // Every validated stream: exactly one of each.
+        assert_eq!(news, classified);
+        assert_eq!(news, ends);
+        assert!(t.is_empty());
+    }
+
+    /// Throughput of classify + observe_rtp; run with
+    /// `cargo test --release --lib -- --ignored --nocapture bench_`.
+    #[test]
+    #[ignore]
+    fn bench_classify_and_observe() {
+        let mut t = StreamTable::new(StreamConfig::default());
+        let mut ev = Vec::new();
+        let mut payload = [0u8; 160];
+        pseudo_random(1, &mut payload);
+        let mut buf = rtp(8, 0, 0, 0, &payload);
+        // 1000 concurrent streams (10 flows × 100 SSRCs), 20 ms apart.
+        let n = 2_000_000u64;
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            let key = (i % 1000) as u32;
+            let seq = (i / 1000) as u16;
+            buf[2..4].copy_from_slice(&seq.to_be_bytes());
+            buf[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+            buf[8..12].copy_from_slice(&key.to_be_bytes());
+            if let PacketKind::Rtp(h) = classify(&buf) {
+                let f = flow((key % 10) as u16);
+                t.observe_rtp(f, &h, Duration::from_micros(i * 20), || None, &mut ev);
+            }
+            ev.clear();
+        }
+        let el = start.elapsed();
+        println!(
+            "classify+observe_rtp: {:.0} ns/packet over {n} packets, {} streams",
+            el.as_nanos() as f64 / n as f64,
+            t.len()
+        );
+        assert_eq!(t.len(), 1000);
+        let start = std::time::Instant::now();
+        let mut k = 0usize;
+        for i in 0..n {
+            buf[2] = i as u8;
+            k += usize::from(matches!(classify(&buf), PacketKind::Rtp(_)));
+        }
+        println!(
+            "classify alone: {:.1} ns/packet ({k})",
+            start.elapsed().as_nanos() as f64 / n as f64
+        );
     }
 }
