@@ -399,6 +399,18 @@ pub struct MediaDesc {
     pub rtpmap: Vec<RtpMap>,
     /// Number of `a=candidate` lines in this section (RFC 8839 §5.1).
     pub candidates: u16,
+    /// UDP candidates with a literal address (at most [`MAX_CANDIDATES`]
+    /// per SDP): with ICE, media flows to these rather than to `c=`.
+    pub ice: Vec<IceCandidate>,
+}
+
+/// One `a=candidate` transport address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IceCandidate {
+    /// 1 = RTP, 2 = RTCP (RFC 8839 §5.1, RFC 8445 §5.1.1.1).
+    pub component: u8,
+    pub ip: IpAddr,
+    pub port: u16,
 }
 
 /// What the signalling says about the protection of one RTP stream.
@@ -496,6 +508,7 @@ pub fn parse_sdp(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
     let mut in_media = false;
     let mut media_dropped = false;
     let mut crypto_total = 0usize;
+    let mut ice_total = 0usize;
     for (n, line) in lines.enumerate() {
         if n >= MAX_LINES {
             sdp.ignored = sdp.ignored.saturating_add(1);
@@ -537,6 +550,14 @@ pub fn parse_sdp(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
                     sdp.candidates = sdp.candidates.saturating_add(1);
                     if let Some(m) = sdp.media.last_mut().filter(|_| in_media && !media_dropped) {
                         m.candidates = m.candidates.saturating_add(1);
+                        if let Some(c) = val.and_then(parse_candidate) {
+                            if ice_total < MAX_CANDIDATES {
+                                ice_total += 1;
+                                m.ice.push(c);
+                            } else {
+                                sdp.ignored = sdp.ignored.saturating_add(1);
+                            }
+                        }
                     }
                     if let Some(v) = val {
                         candidate_addrs(v, &mut sdp.candidate_addrs, &mut sdp.ignored);
@@ -600,6 +621,19 @@ impl Sdp<'_> {
                 clock_rate,
             })
         })
+    }
+
+    /// The UDP transport addresses of ICE candidates (RFC 8839), with what
+    /// their `m=` section declares: with ICE the media flows to these, and
+    /// `c=` often holds a placeholder. Component 1 is RTP, 2 RTCP.
+    pub fn candidate_endpoints(&self) -> impl Iterator<Item = (IceCandidate, Declared)> + '_ {
+        self.media
+            .iter()
+            .filter(|m| m.profile.is_rtp() && m.port != 0)
+            .flat_map(move |m| {
+                let d = self.declared(m);
+                m.ice.iter().map(move |c| (*c, d))
+            })
     }
 
     /// The protection `m` declares, with session-level attributes as
@@ -751,6 +785,7 @@ fn parse_media(v: &[u8], ignored: &mut u32) -> MediaDesc {
         ssrc: Vec::new(),
         rtpmap: Vec::new(),
         candidates: 0,
+        ice: Vec::new(),
     }
 }
 
@@ -873,6 +908,25 @@ fn parse_crypto(v: &[u8]) -> Option<Crypto> {
         tag,
         suite,
         inline_key,
+    })
+}
+
+/// The UDP transport address of a candidate line (TCP candidates are
+/// skipped: the media table keys UDP flows).
+fn parse_candidate(v: &[u8]) -> Option<IceCandidate> {
+    let mut t = tokens(v);
+    let _foundation = t.next()?;
+    let component = parse_num::<u8>(t.next()?)?;
+    if !t.next()?.eq_ignore_ascii_case(b"udp") {
+        return None;
+    }
+    let _priority = t.next()?;
+    let ip = parse_ip(t.next()?)?;
+    let port = parse_num::<u16>(t.next()?)?;
+    Some(IceCandidate {
+        component,
+        ip,
+        port,
     })
 }
 
@@ -1290,6 +1344,12 @@ a=zrtp-hash:1.10 deadbeef   \n";
             ]
         );
         assert_eq!(m.clock_rate(111), Some(48000));
+        // UDP candidates with literal addresses (not the .local or TCP one).
+        let ice: Vec<_> = s.candidate_endpoints().collect();
+        assert_eq!(ice.len(), 2);
+        assert_eq!(ice[1].0.ip, IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)));
+        assert_eq!((ice[1].0.port, ice[1].0.component), (54321, 1));
+        assert_eq!(ice[1].1, Declared::SrtpDtls);
         let ep = s.media_endpoints().next().unwrap();
         assert_eq!(ep.declared, Declared::SrtpDtls);
         // rtcp-mux wins over a=rtcp.

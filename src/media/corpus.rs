@@ -545,3 +545,42 @@ fn sip_body(p: &[u8]) -> Option<(&[u8], &[u8])> {
     })?;
     Some((ct, body))
 }
+
+#[test]
+fn webrtc_sdp_over_udp_leg() {
+    // SIP over WebSocket bridged to SIP/UDP: the UDP leg carries WebRTC
+    // offers/answers (UDP/TLS/RTP/SAVPF with a=fingerprint).
+    let Some(pkts) = udp_packets("heplify_sip_tcp_websocket.pcap") else {
+        return;
+    };
+    let mut by_declared: HashMap<&'static str, usize> = HashMap::new();
+    let (mut fingerprints, mut candidates, mut private) = (0, 0, 0);
+    for p in &pkts {
+        let Some((ct, body)) = sip_body(&p.payload) else {
+            continue;
+        };
+        let Some(b) = sdp::sdp_from_body(ct, body) else {
+            continue;
+        };
+        let s = sdp::parse_sdp(b).expect("real SDP parses");
+        for m in &s.media {
+            *by_declared.entry(s.declared(m).as_str()).or_default() += 1;
+            fingerprints +=
+                usize::from(m.attrs.fingerprint.is_some() || s.session.fingerprint.is_some());
+        }
+        candidates += s.candidates as usize;
+        private += s
+            .candidate_addrs
+            .iter()
+            .filter(|ip| match ip {
+                IpAddr::V4(v4) => v4.is_private(),
+                IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+            })
+            .count();
+    }
+    println!(
+        "heplify websocket UDP leg: declared {by_declared:?}, fingerprints {fingerprints}, candidates {candidates}, private candidate addresses {private}"
+    );
+    assert!(by_declared.get("srtp_dtls").copied().unwrap_or(0) > 0);
+    assert!(fingerprints > 0);
+}
