@@ -26,4 +26,6 @@ pub(crate) mod corpus;
 pub use classify::{classify, PacketKind, RtcpInfo, RtpHeader};
 pub use endpoints::EndpointTable;
 pub use payload::{PayloadSampler, PayloadVerdict};
-pub use stream::{Protection, StreamEvent, StreamKey, StreamTable};
+pub use stream::{
+    EndReason, Flow, Observed, Protection, StreamConfig, StreamEvent, StreamKey, StreamTable,
+};
