@@ -1,0 +1,1300 @@
+//! Per-stream media state: one entry per direction and SSRC (5-tuple +
+//! SSRC), bounded by `max_streams` with LRU eviction and idle expiry.
+//!
+//! A stream is only reported once it passes RFC 3550 A.1 probation (three
+//! packets in sequence, same payload type, timestamps moving forward), so
+//! UDP noise that happens to start with 0x80 creates no events. From then
+//! on every stream produces exactly one `New`, one `Classified` and one
+//! `Ended`, in that order, which is what the caller needs to keep
+//! `media_streams_total{protection}` and `media_streams_active{protection}`
+//! consistent.
+//!
+//! The protection label combines what the signalling declared (looked up
+//! by the caller, see `endpoints`), what the payload looks like
+//! (`payload`), and in-band hints on the same UDP flow (DTLS handshake,
+//! ZRTP packets). It changes from `unknown` to a final value once.
+//!
+//! This file parses no bytes: it takes `RtpHeader`/`PacketKind` views built
+//! by `classify`, and hands payload slices to the `payload` sampler.
+
+use super::classify::{PacketKind, RtcpInfo, RtpHeader};
+use super::payload::{CodecClass, PayloadSampler, PayloadVerdict};
+use crate::sdp::{static_clock_rate, Declared};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// The protection label of a stream (metric label set `protection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protection {
+    Cleartext,
+    SrtpSdes,
+    SrtpDtls,
+    Zrtp,
+    EncryptedUnknown,
+    Unknown,
+}
+
+impl Protection {
+    pub const ALL: [Protection; 6] = [
+        Protection::Cleartext,
+        Protection::SrtpSdes,
+        Protection::SrtpDtls,
+        Protection::Zrtp,
+        Protection::EncryptedUnknown,
+        Protection::Unknown,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Protection::Cleartext => "cleartext",
+            Protection::SrtpSdes => "srtp_sdes",
+            Protection::SrtpDtls => "srtp_dtls",
+            Protection::Zrtp => "zrtp",
+            Protection::EncryptedUnknown => "encrypted_unknown",
+            Protection::Unknown => "unknown",
+        }
+    }
+}
+
+/// A UDP association regardless of direction (lower endpoint first).
+type UnorderedFlow = ((IpAddr, u16), (IpAddr, u16));
+
+/// One direction of a UDP flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Flow {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+}
+
+impl Flow {
+    /// Both directions give the same value (hints are per UDP association).
+    fn unordered(&self) -> UnorderedFlow {
+        let a = (self.src, self.src_port);
+        let b = (self.dst, self.dst_port);
+        if a <= b {
+            (a, b)
+        } else {
+            (b, a)
+        }
+    }
+}
+
+/// A stream: one flow direction and one SSRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub flow: Flow,
+    pub ssrc: u32,
+}
+
+/// Why a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// No packet for `idle_timeout`.
+    Idle,
+    /// The table was full and this was the least recently seen stream.
+    Evicted,
+    /// [`StreamTable::flush`] (shutdown, end of file).
+    Flushed,
+}
+
+impl EndReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EndReason::Idle => "idle",
+            EndReason::Evicted => "evicted",
+            EndReason::Flushed => "flushed",
+        }
+    }
+}
+
+/// RFC 3550 A.3 counts at the end of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Loss {
+    pub expected: u64,
+    pub received: u64,
+    /// expected − received; negative with duplicates.
+    pub lost: i64,
+}
+
+/// What the caller counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StreamEvent {
+    /// The stream passed probation.
+    New { key: StreamKey },
+    /// The final protection label (exactly once per stream).
+    Classified {
+        key: StreamKey,
+        protection: Protection,
+        /// Signalling (SDP, or ZRTP in band) promised encryption, the
+        /// payload is cleartext: exposure `encryption_mismatch`.
+        mismatch: bool,
+    },
+    Ended {
+        key: StreamKey,
+        protection: Protection,
+        reason: EndReason,
+        duration: Duration,
+        packets: u64,
+        bytes: u64,
+        loss: Loss,
+        /// RFC 3550 A.8 interarrival jitter, when the clock rate is known.
+        jitter: Option<Duration>,
+    },
+}
+
+/// Table bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamConfig {
+    pub max_streams: usize,
+    pub idle_timeout: Duration,
+    /// Flows with a DTLS/ZRTP hint remembered.
+    pub max_hint_flows: usize,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            max_streams: 65_536,
+            idle_timeout: Duration::from_secs(60),
+            max_hint_flows: 16_384,
+        }
+    }
+}
+
+/// Counters for the caller to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamStats {
+    /// Validated streams ended because the table was full.
+    pub evicted_full: u64,
+    /// Validated streams ended after `idle_timeout`.
+    pub expired_idle: u64,
+    /// Entries dropped before passing probation (noise, or evicted early).
+    pub probation_dropped: u64,
+    /// Flow hints forgotten because their table was full.
+    pub hints_evicted: u64,
+}
+
+/// Per packet: what the caller needs for `media_packets_total{protection}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    /// Current label (`Unknown` until classified).
+    pub protection: Protection,
+    /// The stream has passed probation.
+    pub validated: bool,
+}
+
+/// In-band evidence on a UDP association (both directions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowHints {
+    pub dtls: bool,
+    pub zrtp: bool,
+}
+
+/// RFC 3550 A.1 constants; probation needs 3 packets (MIN_SEQUENTIAL 2
+/// in the RFC, one more here because noise is common on a mirror port).
+const MIN_SEQUENTIAL: u8 = 3;
+const MAX_DROPOUT: u16 = 3000;
+const MAX_MISORDER: u16 = 100;
+const RTP_SEQ_MOD: u32 = 1 << 16;
+/// Largest forward timestamp step accepted during probation (≈ 8.7 min at
+/// 8 kHz, 46 s at 90 kHz).
+const MAX_PROBATION_TS_STEP: u32 = 1 << 22;
+/// Comfort noise (RFC 3389) is not sampled: it is a few bytes of level.
+const PT_CN: u8 = 13;
+
+/// RFC 3550 A.1 sequence state.
+#[derive(Debug, Clone, Copy)]
+struct SeqState {
+    max_seq: u16,
+    cycles: u64,
+    base_seq: u32,
+    bad_seq: u32,
+    received: u64,
+    probation: u8,
+}
+
+impl SeqState {
+    fn new(seq: u16) -> Self {
+        SeqState {
+            max_seq: seq.wrapping_sub(1),
+            cycles: 0,
+            base_seq: u32::from(seq),
+            bad_seq: RTP_SEQ_MOD + 1,
+            received: 0,
+            probation: MIN_SEQUENTIAL,
+        }
+    }
+
+    fn init(&mut self, seq: u16) {
+        self.base_seq = u32::from(seq);
+        self.max_seq = seq;
+        self.bad_seq = RTP_SEQ_MOD + 1;
+        self.cycles = 0;
+        self.received = 0;
+    }
+
+    /// RFC 3550 A.1 `update_seq`; `in_step` adds this crate's probation
+    /// checks (same PT, timestamp forward). Returns whether the packet is
+    /// valid (counted).
+    fn update(&mut self, seq: u16, in_step: bool) -> bool {
+        let udelta = seq.wrapping_sub(self.max_seq);
+        if self.probation > 0 {
+            if seq == self.max_seq.wrapping_add(1) && in_step {
+                self.probation -= 1;
+                self.max_seq = seq;
+                if self.probation == 0 {
+                    self.init(seq);
+                    self.received += 1;
+                    return true;
+                }
+            } else {
+                self.probation = MIN_SEQUENTIAL - 1;
+                self.max_seq = seq;
+            }
+            return false;
+        }
+        if udelta < MAX_DROPOUT {
+            if seq < self.max_seq {
+                self.cycles += u64::from(RTP_SEQ_MOD);
+            }
+            self.max_seq = seq;
+        } else if u32::from(udelta) <= RTP_SEQ_MOD - u32::from(MAX_MISORDER) {
+            // A very large jump: the sender restarted, if the next packet
+            // follows this one (RFC 3550 A.1).
+            if u32::from(seq) == self.bad_seq {
+                self.init(seq);
+            } else {
+                self.bad_seq = (u32::from(seq) + 1) & (RTP_SEQ_MOD - 1);
+                return false;
+            }
+        }
+        // else: duplicate or reordered, counted.
+        self.received += 1;
+        true
+    }
+
+    fn loss(&self) -> Loss {
+        let extended_max = self.cycles + u64::from(self.max_seq);
+        let expected = (extended_max + 1).saturating_sub(u64::from(self.base_seq));
+        Loss {
+            expected,
+            received: self.received,
+            lost: expected as i64 - self.received as i64,
+        }
+    }
+}
+
+/// RFC 3550 A.8 jitter, in timestamp units × 16 (the RFC's integer form).
+#[derive(Debug, Clone, Copy, Default)]
+struct Jitter {
+    transit: Option<u32>,
+    jitter16: u64,
+}
+
+impl Jitter {
+    fn update(&mut self, arrival: u32, ts: u32) {
+        let transit = arrival.wrapping_sub(ts);
+        if let Some(prev) = self.transit {
+            let d = u64::from((transit.wrapping_sub(prev) as i32).unsigned_abs());
+            // J += (|D| - J) / 16, as `jitter += d - ((jitter + 8) >> 4)`;
+            // bounded by 16 × 2^31, so u64 never overflows.
+            self.jitter16 = self.jitter16 + d - ((self.jitter16 + 8) >> 4);
+        }
+        self.transit = Some(transit);
+    }
+}
+
+#[derive(Debug)]
+struct Stream {
+    first_seen: Duration,
+    last_seen: Duration,
+    packets: u64,
+    bytes: u64,
+    seq: SeqState,
+    last_ts: u32,
+    pt: u8,
+    clock_rate: Option<u32>,
+    jitter: Jitter,
+    declared: Option<Declared>,
+    protection: Protection,
+    classified: bool,
+    validated: bool,
+    /// Freed once classified.
+    sampler: Option<Box<PayloadSampler>>,
+}
+
+/// Current size of one table entry (without the map's copy of the key and
+/// the sampler box while it exists); see the tests.
+pub const fn entry_size() -> usize {
+    std::mem::size_of::<Node<StreamKey, Stream>>()
+}
+
+/// The per-worker stream table.
+pub struct StreamTable {
+    cfg: StreamConfig,
+    streams: Lru<StreamKey, Stream>,
+    hints: Lru<UnorderedFlow, FlowHints>,
+    stats: StreamStats,
+}
+
+impl StreamTable {
+    pub fn new(cfg: StreamConfig) -> Self {
+        StreamTable {
+            streams: Lru::new(cfg.max_streams.max(1)),
+            hints: Lru::new(cfg.max_hint_flows.max(1)),
+            cfg,
+            stats: StreamStats::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.streams.len() == 0
+    }
+
+    pub fn stats(&self) -> StreamStats {
+        self.stats
+    }
+
+    /// Records in-band evidence seen on a flow: DTLS records (DTLS-SRTP
+    /// keying, RFC 5764) and ZRTP packets (RFC 6189). Other kinds are
+    /// ignored.
+    pub fn observe_flow(&mut self, flow: Flow, kind: &PacketKind<'_>) {
+        let (dtls, zrtp) = match kind {
+            PacketKind::Dtls(_) => (true, false),
+            PacketKind::Zrtp => (false, true),
+            _ => return,
+        };
+        let k = flow.unordered();
+        if let Some(h) = self.hints.get_mut(&k) {
+            h.dtls |= dtls;
+            h.zrtp |= zrtp;
+        } else if self.hints.insert(k, FlowHints { dtls, zrtp }).is_some() {
+            self.stats.hints_evicted += 1;
+        }
+    }
+
+    /// One RTP packet. `lookup` gives what the SDP declared for this flow
+    /// (the caller checks the destination, and the source for symmetric
+    /// RTP); it is called at most twice per stream: when the stream is
+    /// created and, if that found nothing, when it is classified (the SDP
+    /// may be processed by another worker a little later). Events are
+    /// appended to `events`.
+    pub fn observe_rtp(
+        &mut self,
+        flow: Flow,
+        hdr: &RtpHeader<'_>,
+        now: Duration,
+        mut lookup: impl FnMut() -> Option<Declared>,
+        events: &mut Vec<StreamEvent>,
+    ) -> Observed {
+        let key = StreamKey {
+            flow,
+            ssrc: hdr.ssrc(),
+        };
+        if self.streams.get_mut(&key).is_none() {
+            let pt = hdr.payload_type();
+            let s = Stream {
+                first_seen: now,
+                last_seen: now,
+                packets: 0,
+                bytes: 0,
+                seq: SeqState::new(hdr.sequence()),
+                last_ts: hdr.timestamp().wrapping_sub(1),
+                pt,
+                clock_rate: static_clock_rate(pt),
+                jitter: Jitter::default(),
+                declared: lookup(),
+                protection: Protection::Unknown,
+                classified: false,
+                validated: false,
+                sampler: Some(Box::new(PayloadSampler::new())),
+            };
+            if let Some((k, old)) = self.streams.insert(key, s) {
+                self.end(k, old, EndReason::Evicted, events);
+            }
+        }
+        let hint = self
+            .hints
+            .peek(&flow.unordered())
+            .copied()
+            .unwrap_or_default();
+        let Some(s) = self.streams.get_mut(&key) else {
+            // Unreachable: inserted above with capacity ≥ 1.
+            return Observed {
+                protection: Protection::Unknown,
+                validated: false,
+            };
+        };
+        s.last_seen = now;
+        s.packets += 1;
+        s.bytes += hdr.len() as u64;
+        let pt = hdr.payload_type();
+        let ts = hdr.timestamp();
+        let in_step = pt == s.pt && ts.wrapping_sub(s.last_ts) < MAX_PROBATION_TS_STEP;
+        let counted = s.seq.update(hdr.sequence(), in_step);
+        if pt == s.pt {
+            s.last_ts = ts;
+        }
+        if !s.validated && s.seq.probation == 0 {
+            s.validated = true;
+            events.push(StreamEvent::New { key });
+        }
+        if counted && pt == s.pt {
+            if let Some(rate) = s.clock_rate {
+                s.jitter.update(arrival_ticks(now, rate), ts);
+            }
+        }
+        if !s.classified {
+            if let Some(sampler) = s.sampler.as_mut() {
+                if pt == s.pt && pt != PT_CN {
+                    sampler.add(hdr.payload());
+                }
+            }
+            if s.validated {
+                classify_stream(s, &key, hint, false, &mut lookup, events);
+            }
+        }
+        Observed {
+            protection: s.protection,
+            validated: s.validated,
+        }
+    }
+
+    /// Protection to count an RTCP packet under: that of its RTP stream
+    /// (same flow, or ports − 1 for RTCP on port + 1, RFC 3550 §11), else
+    /// what the RTCP itself shows.
+    pub fn rtcp_protection(&self, flow: Flow, info: &RtcpInfo) -> Protection {
+        let same = StreamKey {
+            flow,
+            ssrc: info.ssrc,
+        };
+        let below = StreamKey {
+            flow: Flow {
+                src_port: flow.src_port.wrapping_sub(1),
+                dst_port: flow.dst_port.wrapping_sub(1),
+                ..flow
+            },
+            ssrc: info.ssrc,
+        };
+        let stream = self
+            .streams
+            .peek(&same)
+            .or_else(|| self.streams.peek(&below))
+            .filter(|s| s.classified);
+        match stream {
+            Some(s) => s.protection,
+            None if info.encrypted => Protection::EncryptedUnknown,
+            None if info.srtcp => Protection::Unknown,
+            None => Protection::Cleartext,
+        }
+    }
+
+    /// Ends streams idle for longer than the configured timeout.
+    pub fn expire(&mut self, now: Duration, events: &mut Vec<StreamEvent>) {
+        let idle = self.cfg.idle_timeout;
+        while let Some((k, s)) = self
+            .streams
+            .pop_lru_if(|s| now.saturating_sub(s.last_seen) > idle)
+        {
+            self.end(k, s, EndReason::Idle, events);
+        }
+    }
+
+    /// Ends every stream (shutdown, end of a file).
+    pub fn flush(&mut self, events: &mut Vec<StreamEvent>) {
+        while let Some((k, s)) = self.streams.pop_lru_if(|_| true) {
+            self.end(k, s, EndReason::Flushed, events);
+        }
+    }
+
+    fn end(
+        &mut self,
+        key: StreamKey,
+        mut s: Stream,
+        reason: EndReason,
+        events: &mut Vec<StreamEvent>,
+    ) {
+        if !s.validated {
+            self.stats.probation_dropped += 1;
+            return;
+        }
+        match reason {
+            EndReason::Idle => self.stats.expired_idle += 1,
+            EndReason::Evicted => self.stats.evicted_full += 1,
+            EndReason::Flushed => {}
+        }
+        if !s.classified {
+            let hint = self
+                .hints
+                .peek(&key.flow.unordered())
+                .copied()
+                .unwrap_or_default();
+            classify_stream(&mut s, &key, hint, true, &mut || None, events);
+        }
+        let jitter = s
+            .clock_rate
+            .filter(|_| s.jitter.transit.is_some())
+            .map(|rate| {
+                // J × 16 in ticks → seconds, keeping the fraction.
+                let ns = u128::from(s.jitter.jitter16) * 1_000_000_000 / (16 * u128::from(rate));
+                Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+            });
+        events.push(StreamEvent::Ended {
+            key,
+            protection: s.protection,
+            reason,
+            duration: s.last_seen.saturating_sub(s.first_seen),
+            packets: s.packets,
+            bytes: s.bytes,
+            loss: s.seq.loss(),
+            jitter,
+        });
+    }
+}
+
+/// Capture time in RTP timestamp units, modulo 2^32 (RFC 3550 A.8).
+fn arrival_ticks(now: Duration, rate: u32) -> u32 {
+    (now.as_nanos() * u128::from(rate) / 1_000_000_000) as u32
+}
+
+/// Decides and, when final, records and reports the label.
+fn classify_stream(
+    s: &mut Stream,
+    key: &StreamKey,
+    hint: FlowHints,
+    at_end: bool,
+    lookup: &mut dyn FnMut() -> Option<Declared>,
+    events: &mut Vec<StreamEvent>,
+) {
+    let (verdict, full) = match &s.sampler {
+        Some(sm) if at_end => (sm.verdict_at_end(CodecClass::from_pt(s.pt)), true),
+        Some(sm) => (sm.verdict(CodecClass::from_pt(s.pt)), sm.is_full()),
+        None => (PayloadVerdict::Undecided, true),
+    };
+    let last_chance = at_end || full;
+    if verdict == PayloadVerdict::Undecided && !last_chance {
+        return;
+    }
+    if s.declared.is_none() {
+        s.declared = lookup();
+    }
+    if let Some((protection, mismatch)) = decide(s.declared, verdict, hint, last_chance) {
+        s.protection = protection;
+        s.classified = true;
+        s.sampler = None;
+        events.push(StreamEvent::Classified {
+            key: *key,
+            protection,
+            mismatch,
+        });
+    }
+}
+
+/// The protection rules, in order:
+///
+/// 1. Cleartext payload wins: the audio is readable whatever was promised;
+///    `mismatch` if SDP declared encryption or ZRTP was seen.
+/// 2. ZRTP seen in band or declared (`a=zrtp-hash`) ⇒ `zrtp`.
+/// 3. SDP declared SDES or DTLS SRTP ⇒ that (an SRTP profile without
+///    keying is `srtp_dtls` if a DTLS handshake was seen, else
+///    `encrypted_unknown`). SRTP of a compressed codec looks no different
+///    from the codec, so a final undecided payload accepts the declaration.
+/// 4. SDP declared RTP/AVP: uniform G.711 ⇒ `encrypted_unknown` (keyed
+///    outside SDP); otherwise `cleartext` (the profile says so).
+/// 5. No SDP: DTLS handshake on the flow ⇒ `srtp_dtls`; uniform G.711 ⇒
+///    `encrypted_unknown`; else `unknown`.
+///
+/// `None` means "wait for more packets" (only when not `last_chance`).
+pub fn decide(
+    declared: Option<Declared>,
+    observed: PayloadVerdict,
+    hint: FlowHints,
+    last_chance: bool,
+) -> Option<(Protection, bool)> {
+    use PayloadVerdict as V;
+    if observed == V::Cleartext {
+        let promised = declared.is_some_and(|d| d.is_encrypted()) || hint.zrtp;
+        return Some((Protection::Cleartext, promised));
+    }
+    if observed == V::Undecided && !last_chance {
+        return None;
+    }
+    let encrypted = observed == V::Encrypted;
+    let p = if hint.zrtp || declared == Some(Declared::Zrtp) {
+        Protection::Zrtp
+    } else {
+        match declared {
+            Some(Declared::SrtpSdes) => Protection::SrtpSdes,
+            Some(Declared::SrtpDtls) => Protection::SrtpDtls,
+            Some(Declared::SrtpUnknownKeying) if hint.dtls => Protection::SrtpDtls,
+            Some(Declared::SrtpUnknownKeying) => Protection::EncryptedUnknown,
+            Some(Declared::Cleartext) if encrypted => Protection::EncryptedUnknown,
+            Some(Declared::Cleartext) => Protection::Cleartext,
+            Some(Declared::Zrtp) => Protection::Zrtp,
+            None if hint.dtls => Protection::SrtpDtls,
+            None if encrypted => Protection::EncryptedUnknown,
+            None => Protection::Unknown,
+        }
+    };
+    Some((p, false))
+}
+
+// ---------------------------------------------------------------------------
+// A bounded LRU map: dense node vector with an intrusive doubly linked list
+// (head = most recent), and a hash index. O(1) touch, insert, evict.
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug)]
+struct Node<K, V> {
+    key: K,
+    val: V,
+    prev: u32,
+    next: u32,
+}
+
+struct Lru<K, V> {
+    index: HashMap<K, u32, ahash::RandomState>,
+    nodes: Vec<Node<K, V>>,
+    head: u32,
+    tail: u32,
+    cap: usize,
+}
+
+impl<K: Hash + Eq + Copy, V> Lru<K, V> {
+    fn new(cap: usize) -> Self {
+        Lru {
+            index: HashMap::with_hasher(ahash::RandomState::new()),
+            nodes: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            cap,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = {
+            let n = &self.nodes[i as usize];
+            (n.prev, n.next)
+        };
+        match prev {
+            NIL => self.head = next,
+            p => self.nodes[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.nodes[n as usize].prev = prev,
+        }
+    }
+
+    fn push_front(&mut self, i: u32) {
+        let old = self.head;
+        {
+            let n = &mut self.nodes[i as usize];
+            n.prev = NIL;
+            n.next = old;
+        }
+        match old {
+            NIL => self.tail = i,
+            o => self.nodes[o as usize].prev = i,
+        }
+        self.head = i;
+    }
+
+    fn peek(&self, k: &K) -> Option<&V> {
+        self.index.get(k).map(|&i| &self.nodes[i as usize].val)
+    }
+
+    /// Looks up and marks as most recently used.
+    fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        let i = *self.index.get(k)?;
+        if self.head != i {
+            self.unlink(i);
+            self.push_front(i);
+        }
+        Some(&mut self.nodes[i as usize].val)
+    }
+
+    /// Inserts a key that is not present, evicting the least recently used
+    /// entry when full; returns it.
+    fn insert(&mut self, k: K, v: V) -> Option<(K, V)> {
+        let evicted = if self.nodes.len() >= self.cap {
+            self.pop_lru_if(|_| true)
+        } else {
+            None
+        };
+        let i = self.nodes.len() as u32;
+        self.nodes.push(Node {
+            key: k,
+            val: v,
+            prev: NIL,
+            next: NIL,
+        });
+        self.index.insert(k, i);
+        self.push_front(i);
+        evicted
+    }
+
+    /// Removes the least recently used entry if `pred` holds for it.
+    fn pop_lru_if(&mut self, pred: impl Fn(&V) -> bool) -> Option<(K, V)> {
+        let t = self.tail;
+        if t == NIL || !pred(&self.nodes[t as usize].val) {
+            return None;
+        }
+        self.unlink(t);
+        let last = (self.nodes.len() - 1) as u32;
+        if t != last {
+            // The last node moves into slot t: fix its neighbours and index.
+            let (prev, next, key) = {
+                let n = &self.nodes[last as usize];
+                (n.prev, n.next, n.key)
+            };
+            match prev {
+                NIL => self.head = t,
+                p => self.nodes[p as usize].next = t,
+            }
+            match next {
+                NIL => self.tail = t,
+                n => self.nodes[n as usize].prev = t,
+            }
+            self.index.insert(key, t);
+        }
+        let node = self.nodes.swap_remove(t as usize);
+        self.index.remove(&node.key);
+        Some((node.key, node.val))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::classify::{classify, DtlsContentType};
+    use crate::media::payload::pseudo_random;
+    use std::net::Ipv4Addr;
+
+    fn flow(sport: u16) -> Flow {
+        Flow {
+            src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)),
+            src_port: sport,
+            dst_port: 4000,
+        }
+    }
+
+    /// Builds an RTP packet: V=2, PT, seq, ts, SSRC, then `payload`.
+    fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, pt];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(payload);
+        p
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Feeds `n` 20 ms G.711 packets; `enc` gives uniform payloads.
+    #[allow(clippy::too_many_arguments)]
+    fn feed(
+        t: &mut StreamTable,
+        f: Flow,
+        pt: u8,
+        n: u16,
+        start: u64,
+        enc: bool,
+        declared: Option<Declared>,
+        ev: &mut Vec<StreamEvent>,
+    ) -> Observed {
+        let mut last = None;
+        let mut payload = [0u8; 160];
+        for i in 0..n {
+            if enc {
+                pseudo_random(u64::from(i) + 1, &mut payload);
+            } else {
+                for (j, b) in payload.iter_mut().enumerate() {
+                    *b = [0xd5, 0x55, 0xd4, 0x57][(usize::from(i) + j) % 4];
+                }
+            }
+            let p = rtp(pt, 100 + i, 160 * u32::from(i), 7, &payload);
+            let PacketKind::Rtp(h) = classify(&p) else {
+                panic!()
+            };
+            last = Some(t.observe_rtp(f, &h, ms(start + 20 * u64::from(i)), || declared, ev));
+        }
+        last.unwrap()
+    }
+
+    #[test]
+    fn cleartext_g711_lifecycle() {
+        let mut t = StreamTable::new(StreamConfig::default());
+        let mut ev = Vec::new();
+        let o = feed(&mut t, flow(5000), 8, 2, 0, false, None, &mut ev);
+        assert!(!o.validated && ev.is_empty());
+        let o = feed(&mut t, flow(5000), 8, 30, 0, false, None, &mut ev);
+        assert!(o.validated);
+        assert_eq!(o.protection, Protection::Cleartext);
+        assert!(matches!(ev[0], StreamEvent::New { .. }));
+        assert!(matches!(
+            ev[1],
+            StreamEvent::Classified {
+                protection: Protection::Cleartext,
+                mismatch: false,
+                ..
+            }
+        ));
+        assert_eq!(ev.len(), 2);
+        ev.clear();
+        t.expire(Duration::from_secs(1), &mut ev);
+        assert!(ev.is_empty());
+        t.expire(Duration::from_secs(100), &mut ev);
+        let StreamEvent::Ended {
+            protection,
+            reason,
+            loss,
+            jitter,
+            ..
+        } = ev[0]
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            (protection, reason),
+            (Protection::Cleartext, EndReason::Idle)
+        );
+        assert_eq!(loss.lost, 0);
+        // Packets at exactly 20 ms and 160 ticks: no jitter.
+        assert_eq!(jitter, Some(Duration::ZERO));
+        assert_eq!(t.stats().expired_idle, 1);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn declared_srtp_but_cleartext_is_mismatch() {
+        let mut t = StreamTable::new(StreamConfig::default());
+        let mut ev = Vec::new();
+        feed(
+            &mut t,
+            flow(1),
+            0,
+            30,
+            0,
+            false,
+            Some(Declared::SrtpSdes),
+            &mut ev,
+        );
+        assert!(ev.contains(&StreamEvent::Classified {
+            key: StreamKey {
+                flow: flow(1),
+                ssrc: 7
+            },
+            protection: Protection::Cleartext,
+            mismatch: true,
+        }));
+    }
+
+    #[test]
+    fn declared_srtp_and_encrypted() {
+        for (d, want) in [
+            (Some(Declared::SrtpSdes), Protection::SrtpSdes),
+            (Some(Declared::SrtpDtls), Protection::SrtpDtls),
+            (
+                Some(Declared::SrtpUnknownKeying),
+                Protection::EncryptedUnknown,
+            ),
+            (Some(Declared::Cleartext), Protection::EncryptedUnknown),
+            (None, Protection::EncryptedUnknown),
+        ] {
+            let mut t = StreamTable::new(StreamConfig::default());
+            let mut ev = Vec::new();
+            let o = feed(&mut t, flow(1), 8, 30, 0, true, d, &mut ev);
+            assert_eq!(o.protection, want, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn dtls_and_zrtp_hints() {
+        let mut t = StreamTable::new(StreamConfig::default());
+        let mut ev = Vec::new();
+        // DTLS handshake in the reverse direction of the later RTP.
+        let rev = Flow {
+            src: flow(9).dst,
+            dst: flow(9).src,
+            src_port: 4000,
+            dst_port: 9,
+        };
+        t.observe_flow(rev, &PacketKind::Dtls(DtlsContentType::Handshake));
+        let o = feed(&mut t, flow(9), 8, 30, 0, true, None, &mut ev);
+        assert_eq!(o.protection, Protection::SrtpDtls);
+        t.observe_flow(flow(10), &PacketKind::Zrtp);
+        let o = feed(
+            &mut t,
+            flow(10),
+            8,
+            30,
+            0,
+            true,
+            Some(Declared::Cleartext),
+            &mut ev,
+        );
+        assert_eq!(o.protection, Protection::Zrtp);
+    }
+
+    #[test]
+    fn decide_table() {
+        let none = FlowHints::default();
+        let v = PayloadVerdict::Undecided;
+        assert_eq!(decide(None, v, none, false), None);
+        assert_eq!(
+            decide(None, v, none, true),
+            Some((Protection::Unknown, false))
+        );
+        // Opus over SAVPF: undecided payload accepts the declaration.
+        assert_eq!(
+            decide(Some(Declared::SrtpDtls), v, none, true),
+            Some((Protection::SrtpDtls, false))
+        );
+        assert_eq!(
+            decide(Some(Declared::Cleartext), v, none, true),
+            Some((Protection::Cleartext, false))
+        );
+        let zrtp = FlowHints {
+            dtls: false,
+            zrtp: true,
+        };
+        assert_eq!(
+            decide(None, PayloadVerdict::Cleartext, zrtp, false),
+            Some((Protection::Cleartext, true))
+        );
+    }
+
+    #[test]
+    fn short_stream_classified_at_end_and_noise_is_silent() {
+        let mut t = StreamTable::new(StreamConfig::default());
+        let mut ev = Vec::new();
+        // 3 packets (480 bytes): valid, too little payload to decide even
+        // at the end.
+        feed(&mut t, flow(2), 8, 3, 0, false, None, &mut ev);
+        // 5 packets of silence: decided when the stream ends.
+        feed(&mut t, flow(5), 8, 5, 0, false, None, &mut ev);
+        // One noise packet on another flow.
+        let p = rtp(96, 1, 1, 99, &[1, 2, 3]);
+        let PacketKind::Rtp(h) = classify(&p) else {
+            panic!()
+        };
+        t.observe_rtp(flow(3), &h, ms(0), || None, &mut ev);
+        t.flush(&mut ev);
+        let kinds: Vec<_> = ev
+            .iter()
+            .map(|e| match e {
+                StreamEvent::New { .. } => "new",
+                StreamEvent::Classified { protection, .. } => protection.as_str(),
+                StreamEvent::Ended { .. } => "ended",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["new", "new", "unknown", "ended", "cleartext", "ended"]
+        );
+        assert_eq!(t.stats().probation_dropped, 1);
+    }
+
+    #[test]
+    fn probation_rejects_out_of_sequence() {
+        let mut t = StreamTable::new(StreamConfig::default());
+        let mut ev = Vec::new();
+        for (i, seq) in [10u16, 20, 30, 40, 50].into_iter().enumerate() {
+            let p = rtp(0, seq, 0, 1, &[0xff; 160]);
+            let PacketKind::Rtp(h) = classify(&p) else {
+                panic!()
+            };
+            let o = t.observe_rtp(flow(4), &h, ms(i as u64), || None, &mut ev);
+            assert!(!o.validated);
+        }
+        assert!(ev.is_empty());
+    }
+
+    #[test]
+    fn loss_and_wrap() {
+        let mut s = SeqState::new(65533);
+        let mut counted = 0;
+        for seq in [65533u16, 65534, 65535, 0, 2, 3, 3, 5] {
+            counted += u64::from(s.update(seq, true));
+        }
+        let l = s.loss();
+        // Validated at 65535 (base); expected 65535..=5 = 7; received 6
+        // (one duplicate); 1 and 4 lost, the duplicate offsets one.
+        assert_eq!((l.expected, l.received, l.lost, counted), (7, 6, 1, 6));
+    }
+
+    #[test]
+    fn jitter_rfc3550_a8() {
+        let mut j = Jitter::default();
+        // Transit alternates by 80 ticks: J converges towards 80.
+        for i in 0..200u32 {
+            let arrival = i * 160 + if i % 2 == 0 { 0 } else { 80 };
+            j.update(arrival, i * 160);
+        }
+        let ticks = j.jitter16 >> 4;
+        // A huge transit jump saturates nothing (u64).
+        j.update(0, 0x8000_0000);
+        j.update(0x8000_0000, 0);
+        assert!((70..=80).contains(&ticks), "{ticks}");
+    }
+
+    #[test]
+    fn lru_capacity_eviction() {
+        let mut t = StreamTable::new(StreamConfig {
+            max_streams: 4,
+            ..StreamConfig::default()
+        });
+        let mut ev = Vec::new();
+        for sport in 0..10u16 {
+            feed(
+                &mut t,
+                flow(sport),
+                8,
+                30,
+                u64::from(sport) * 1000,
+                false,
+                None,
+                &mut ev,
+            );
+        }
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.stats().evicted_full, 6);
+        let ended = ev
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    StreamEvent::Ended {
+                        reason: EndReason::Evicted,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(ended, 6);
+        // The oldest went first: the four last remain.
+        t.flush(&mut ev);
+        let flushed: Vec<u16> = ev
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::Ended {
+                    key,
+                    reason: EndReason::Flushed,
+                    ..
+                } => Some(key.flow.src_port),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(flushed, [6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn lru_map_consistency() {
+        let mut l: Lru<u32, u32> = Lru::new(8);
+        let mut x = 12345u64;
+        let mut model: Vec<u32> = Vec::new(); // most recent last
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = (x % 16) as u32;
+            match x % 3 {
+                0 | 1 => {
+                    if l.get_mut(&k).is_some() {
+                        model.retain(|&m| m != k);
+                        model.push(k);
+                    } else {
+                        let ev = l.insert(k, k * 10);
+                        if model.len() == 8 {
+                            assert_eq!(ev.map(|e| e.0), Some(model.remove(0)));
+                        }
+                        model.push(k);
+                    }
+                }
+                _ => {
+                    let got = l.pop_lru_if(|_| true).map(|e| e.0);
+                    let want = (!model.is_empty()).then(|| model.remove(0));
+                    assert_eq!(got, want);
+                }
+            }
+            assert_eq!(l.len(), model.len());
+            for &m in &model {
+                assert_eq!(l.peek(&m), Some(&(m * 10)));
+            }
+        }
+    }
+
+    #[test]
+    fn entry_size_budget() {
+        let entry = entry_size();
+        let sampler = std::mem::size_of::<PayloadSampler>();
+        println!(
+            "stream entry {entry} B (+ {sampler} B sampler until classified, + map key/index)"
+        );
+        assert!(entry <= 256, "{entry}");
+    }
+
+    #[test]
+    fn rtcp_protection_follows_stream() {
+        let mut t = StreamTable::new(StreamConfig::default());
+        let mut ev = Vec::new();
+        feed(
+            &mut t,
+            flow(5000),
+            8,
+            30,
+            0,
+            true,
+            Some(Declared::SrtpSdes),
+            &mut ev,
+        );
+        let mut f = flow(5001);
+        f.dst_port = 4001;
+        let info = RtcpInfo {
+            ssrc: 7,
+            srtcp: true,
+            encrypted: true,
+            ..RtcpInfo::default()
+        };
+        assert_eq!(t.rtcp_protection(f, &info), Protection::SrtpSdes);
+        let other = RtcpInfo { ssrc: 8, ..info };
+        assert_eq!(t.rtcp_protection(f, &other), Protection::EncryptedUnknown);
+        let clear = RtcpInfo {
+            ssrc: 8,
+            ..RtcpInfo::default()
+        };
+        assert_eq!(t.rtcp_protection(f, &clear), Protection::Cleartext);
+    }
+
+    #[test]
+    fn random_headers_never_panic_and_stay_bounded() {
+        let mut t = StreamTable::new(StreamConfig {
+            max_streams: 64,
+            idle_timeout: Duration::from_secs(5),
+            max_hint_flows: 8,
+        });
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut ev = Vec::new();
+        let mut payload = [0u8; 200];
+        let mut news = 0;
+        let mut ends = 0;
+        let mut classified = 0;
+        for i in 0..200_000u64 {
+            let r = next();
+            pseudo_random(r, &mut payload[..(r % 200) as usize]);
+            let seq = if r % 3 == 0 { (i / 7) as u16 } else { r as u16 };
+            let ts = if r % 5 == 0 {
+                (i * 160) as u32
+            } else {
+                (r >> 16) as u32
+            };
+            let pt = [0u8, 8, 13, 96, 111][((r >> 40) % 5) as usize];
+            let p = rtp(
+                pt,
+                seq,
+                ts,
+                ((r >> 48) % 4) as u32,
+                &payload[..(r % 200) as usize],
+            );
+            let PacketKind::Rtp(h) = classify(&p) else {
+                panic!()
+            };
+            let f = flow(((r >> 32) % 100) as u16);
+            if r % 97 == 0 {
+                t.observe_flow(f, &PacketKind::Dtls(DtlsContentType::Handshake));
+            }
+            let now = Duration::from_millis(i * (r % 4));
+            t.observe_rtp(f, &h, now, || None, &mut ev);
+            if i % 1000 == 0 {
+                t.expire(now, &mut ev);
+            }
+            assert!(t.len() <= 64);
+            for e in ev.drain(..) {
+                match e {
+                    StreamEvent::New { .. } => news += 1,
+                    StreamEvent::Classified { .. } => classified += 1,
+                    StreamEvent::Ended { .. } => ends += 1,
+                }
+            }
+        }
+        t.flush(&mut ev);
+        for e in ev.drain(..) {
+            match e {
+                StreamEvent::New { .. } => news += 1,
+                StreamEvent::Classified { .. } => classified += 1,
+                StreamEvent::Ended { .. } => ends += 1,
+            }
+        }
+        // Every validated stream: exactly one of each.
+        assert_eq!(news, classified);
+        assert_eq!(news, ends);
+        assert!(t.is_empty());
+    }
+
+    /// Throughput of classify + observe_rtp; run with
+    /// `cargo test --release --lib -- --ignored --nocapture bench_`.
+    #[test]
+    #[ignore]
+    fn bench_classify_and_observe() {
+        let mut t = StreamTable::new(StreamConfig::default());
+        let mut ev = Vec::new();
+        let mut payload = [0u8; 160];
+        pseudo_random(1, &mut payload);
+        let mut buf = rtp(8, 0, 0, 0, &payload);
+        // 1000 concurrent streams (10 flows × 100 SSRCs), 20 ms apart.
+        let n = 2_000_000u64;
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            let key = (i % 1000) as u32;
+            let seq = (i / 1000) as u16;
+            buf[2..4].copy_from_slice(&seq.to_be_bytes());
+            buf[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+            buf[8..12].copy_from_slice(&key.to_be_bytes());
+            if let PacketKind::Rtp(h) = classify(&buf) {
+                let f = flow((key % 10) as u16);
+                t.observe_rtp(f, &h, Duration::from_micros(i * 20), || None, &mut ev);
+            }
+            ev.clear();
+        }
+        let el = start.elapsed();
+        println!(
+            "classify+observe_rtp: {:.0} ns/packet over {n} packets, {} streams",
+            el.as_nanos() as f64 / n as f64,
+            t.len()
+        );
+        assert_eq!(t.len(), 1000);
+        let start = std::time::Instant::now();
+        let mut k = 0usize;
+        for i in 0..n {
+            buf[2] = i as u8;
+            k += usize::from(matches!(classify(&buf), PacketKind::Rtp(_)));
+        }
+        println!(
+            "classify alone: {:.1} ns/packet ({k})",
+            start.elapsed().as_nanos() as f64 / n as f64
+        );
+    }
+}
