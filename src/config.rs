@@ -118,6 +118,10 @@ pub struct FileLimits {
     pub tcp_streams: Option<usize>,
     pub tcp_buffer_bytes: Option<usize>,
     pub tcp_idle_secs: Option<u64>,
+    pub media_streams: Option<usize>,
+    pub media_idle_secs: Option<u64>,
+    pub media_endpoints: Option<usize>,
+    pub calls: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +158,15 @@ pub struct Limits {
     pub tcp_streams: usize,
     pub tcp_buffer_bytes: usize,
     pub tcp_idle: Duration,
+    /// RTP streams tracked, per worker.
+    pub media_streams: usize,
+    pub media_idle: Duration,
+    /// SDP-announced media endpoints remembered (shared).
+    pub media_endpoints: usize,
+    /// How long an announced endpoint is remembered without being refreshed.
+    pub endpoint_ttl: Duration,
+    /// Call-IDs tracked per class (calls being set up, answered, registrations).
+    pub calls: usize,
 }
 
 impl Default for Limits {
@@ -166,6 +179,11 @@ impl Default for Limits {
             tcp_streams: 65_536,
             tcp_buffer_bytes: 256 * 1024,
             tcp_idle: Duration::from_secs(600),
+            media_streams: 65_536,
+            media_idle: Duration::from_secs(60),
+            media_endpoints: 262_144,
+            endpoint_ttl: Duration::from_secs(4 * 3600),
+            calls: 200_000,
         }
     }
 }
@@ -249,6 +267,18 @@ fn limits(f: &FileLimits) -> Result<Limits, ConfigError> {
             .tcp_idle_secs
             .map(Duration::from_secs)
             .unwrap_or(d.tcp_idle),
+        media_streams: positive("limits.media_streams", f.media_streams, d.media_streams)?,
+        media_idle: f
+            .media_idle_secs
+            .map(Duration::from_secs)
+            .unwrap_or(d.media_idle),
+        media_endpoints: positive(
+            "limits.media_endpoints",
+            f.media_endpoints,
+            d.media_endpoints,
+        )?,
+        endpoint_ttl: d.endpoint_ttl,
+        calls: positive("limits.calls", f.calls, d.calls)?,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod http;
+pub mod lru;
 pub mod media;
 pub mod metrics;
 pub mod pipeline;

@@ -60,6 +60,9 @@ pub struct Metrics {
     pub calls: IntCounterVec,
     pub calls_active: IntGauge,
     pub call_duration: Histogram,
+    pub registrations: IntCounterVec,
+    pub stream_loss: Histogram,
+    pub stream_jitter: Histogram,
     pub media_streams: IntCounterVec,
     pub media_streams_active: IntGaugeVec,
     pub media_packets: IntCounterVec,
@@ -216,6 +219,34 @@ impl Metrics {
         .expect("metric definition is valid");
         reg.register(Box::new(call_duration.clone()))
             .expect("metric registered once");
+        let registrations = counter(
+            &reg,
+            "sip_registrations_total",
+            "Final responses to REGISTER, by outcome (success 2xx, challenged 401/407, failed other).",
+            &["outcome"],
+        );
+        let stream_loss = Histogram::with_opts(
+            HistogramOpts::new(
+                "media_stream_loss_ratio",
+                "Packet loss of ended RTP streams (RFC 3550 A.3: lost / expected).",
+            )
+            .namespace(NS)
+            .buckets(vec![0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]),
+        )
+        .expect("metric definition is valid");
+        reg.register(Box::new(stream_loss.clone()))
+            .expect("metric registered once");
+        let stream_jitter = Histogram::with_opts(
+            HistogramOpts::new(
+                "media_stream_jitter_seconds",
+                "Interarrival jitter of ended RTP streams at their end (RFC 3550 A.8), where the clock rate is known.",
+            )
+            .namespace(NS)
+            .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2]),
+        )
+        .expect("metric definition is valid");
+        reg.register(Box::new(stream_jitter.clone()))
+            .expect("metric registered once");
         let media_streams = counter(
             &reg,
             "media_streams_total",
@@ -289,6 +320,9 @@ impl Metrics {
             calls,
             calls_active,
             call_duration,
+            registrations,
+            stream_loss,
+            stream_jitter,
             media_streams,
             media_streams_active,
             media_packets,

@@ -19,9 +19,8 @@
 
 use super::classify::{PacketKind, RtcpInfo, RtpHeader};
 use super::payload::{CodecClass, PayloadSampler, PayloadVerdict};
+use crate::lru::{Lru, Node};
 use crate::sdp::{static_clock_rate, Declared};
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -153,6 +152,11 @@ pub struct StreamConfig {
     pub idle_timeout: Duration,
     /// Flows with a DTLS/ZRTP hint remembered.
     pub max_hint_flows: usize,
+    /// A stream is classified no earlier than this (capture time) after its
+    /// first packet, so the SDP that announced it — possibly handled by
+    /// another worker — has been registered (the pipeline synchronises
+    /// workers once a second of capture time when reading files).
+    pub min_classify_age: Duration,
 }
 
 impl Default for StreamConfig {
@@ -161,6 +165,7 @@ impl Default for StreamConfig {
             max_streams: 65_536,
             idle_timeout: Duration::from_secs(60),
             max_hint_flows: 16_384,
+            min_classify_age: Duration::ZERO,
         }
     }
 }
@@ -418,7 +423,7 @@ impl StreamTable {
                 sampler: Some(Box::new(PayloadSampler::new())),
             };
             if let Some((k, old)) = self.streams.insert(key, s) {
-                self.end(k, old, EndReason::Evicted, events);
+                self.end(k, old, EndReason::Evicted, &mut |_| None, events);
             }
         }
         let hint = self
@@ -426,6 +431,7 @@ impl StreamTable {
             .peek(&flow.unordered())
             .copied()
             .unwrap_or_default();
+        let min_age = self.cfg.min_classify_age;
         let Some(s) = self.streams.get_mut(&key) else {
             // Unreachable: inserted above with capacity ≥ 1.
             return Observed {
@@ -438,10 +444,19 @@ impl StreamTable {
         s.bytes += hdr.len() as u64;
         let pt = hdr.payload_type();
         let ts = hdr.timestamp();
-        let in_step = pt == s.pt && ts.wrapping_sub(s.last_ts) < MAX_PROBATION_TS_STEP;
+        // A stream may change payload type (RFC 3550 §5.1: DTMF events,
+        // comfort noise, a video codec's several PTs) on one clock, so
+        // probation checks the sequence and a forward timestamp, not the PT.
+        // Before validation the stream's PT follows the latest packet, so
+        // the payload sample and jitter use the codec that is flowing.
+        let in_step = ts.wrapping_sub(s.last_ts) < MAX_PROBATION_TS_STEP;
         let counted = s.seq.update(hdr.sequence(), in_step);
-        if pt == s.pt {
+        if in_step {
             s.last_ts = ts;
+        }
+        if !s.validated && pt != s.pt {
+            s.pt = pt;
+            s.clock_rate = static_clock_rate(pt);
         }
         if !s.validated && s.seq.probation == 0 {
             s.validated = true;
@@ -458,7 +473,7 @@ impl StreamTable {
                     sampler.add(hdr.payload());
                 }
             }
-            if s.validated {
+            if s.validated && now.saturating_sub(s.first_seen) >= min_age {
                 classify_stream(s, &key, hint, false, &mut lookup, events);
             }
         }
@@ -499,19 +514,39 @@ impl StreamTable {
 
     /// Ends streams idle for longer than the configured timeout.
     pub fn expire(&mut self, now: Duration, events: &mut Vec<StreamEvent>) {
+        self.expire_with(now, &mut |_| None, events)
+    }
+
+    /// [`Self::expire`], with a lookup of what SDP declared for a flow, for
+    /// streams that end before they were classified.
+    pub fn expire_with(
+        &mut self,
+        now: Duration,
+        lookup: &mut dyn FnMut(Flow) -> Option<Declared>,
+        events: &mut Vec<StreamEvent>,
+    ) {
         let idle = self.cfg.idle_timeout;
         while let Some((k, s)) = self
             .streams
             .pop_lru_if(|s| now.saturating_sub(s.last_seen) > idle)
         {
-            self.end(k, s, EndReason::Idle, events);
+            self.end(k, s, EndReason::Idle, lookup, events);
         }
     }
 
     /// Ends every stream (shutdown, end of a file).
     pub fn flush(&mut self, events: &mut Vec<StreamEvent>) {
+        self.flush_with(&mut |_| None, events)
+    }
+
+    /// [`Self::flush`], with a lookup as in [`Self::expire_with`].
+    pub fn flush_with(
+        &mut self,
+        lookup: &mut dyn FnMut(Flow) -> Option<Declared>,
+        events: &mut Vec<StreamEvent>,
+    ) {
         while let Some((k, s)) = self.streams.pop_lru_if(|_| true) {
-            self.end(k, s, EndReason::Flushed, events);
+            self.end(k, s, EndReason::Flushed, lookup, events);
         }
     }
 
@@ -520,6 +555,7 @@ impl StreamTable {
         key: StreamKey,
         mut s: Stream,
         reason: EndReason,
+        lookup: &mut dyn FnMut(Flow) -> Option<Declared>,
         events: &mut Vec<StreamEvent>,
     ) {
         if !s.validated {
@@ -537,7 +573,8 @@ impl StreamTable {
                 .peek(&key.flow.unordered())
                 .copied()
                 .unwrap_or_default();
-            classify_stream(&mut s, &key, hint, true, &mut || None, events);
+            let flow = key.flow;
+            classify_stream(&mut s, &key, hint, true, &mut || lookup(flow), events);
         }
         let jitter = s
             .clock_rate
@@ -648,135 +685,6 @@ pub fn decide(
 }
 
 // ---------------------------------------------------------------------------
-// A bounded LRU map: dense node vector with an intrusive doubly linked list
-// (head = most recent), and a hash index. O(1) touch, insert, evict.
-
-const NIL: u32 = u32::MAX;
-
-#[derive(Debug)]
-struct Node<K, V> {
-    key: K,
-    val: V,
-    prev: u32,
-    next: u32,
-}
-
-struct Lru<K, V> {
-    index: HashMap<K, u32, ahash::RandomState>,
-    nodes: Vec<Node<K, V>>,
-    head: u32,
-    tail: u32,
-    cap: usize,
-}
-
-impl<K: Hash + Eq + Copy, V> Lru<K, V> {
-    fn new(cap: usize) -> Self {
-        Lru {
-            index: HashMap::with_hasher(ahash::RandomState::new()),
-            nodes: Vec::new(),
-            head: NIL,
-            tail: NIL,
-            cap,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    fn unlink(&mut self, i: u32) {
-        let (prev, next) = {
-            let n = &self.nodes[i as usize];
-            (n.prev, n.next)
-        };
-        match prev {
-            NIL => self.head = next,
-            p => self.nodes[p as usize].next = next,
-        }
-        match next {
-            NIL => self.tail = prev,
-            n => self.nodes[n as usize].prev = prev,
-        }
-    }
-
-    fn push_front(&mut self, i: u32) {
-        let old = self.head;
-        {
-            let n = &mut self.nodes[i as usize];
-            n.prev = NIL;
-            n.next = old;
-        }
-        match old {
-            NIL => self.tail = i,
-            o => self.nodes[o as usize].prev = i,
-        }
-        self.head = i;
-    }
-
-    fn peek(&self, k: &K) -> Option<&V> {
-        self.index.get(k).map(|&i| &self.nodes[i as usize].val)
-    }
-
-    /// Looks up and marks as most recently used.
-    fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        let i = *self.index.get(k)?;
-        if self.head != i {
-            self.unlink(i);
-            self.push_front(i);
-        }
-        Some(&mut self.nodes[i as usize].val)
-    }
-
-    /// Inserts a key that is not present, evicting the least recently used
-    /// entry when full; returns it.
-    fn insert(&mut self, k: K, v: V) -> Option<(K, V)> {
-        let evicted = if self.nodes.len() >= self.cap {
-            self.pop_lru_if(|_| true)
-        } else {
-            None
-        };
-        let i = self.nodes.len() as u32;
-        self.nodes.push(Node {
-            key: k,
-            val: v,
-            prev: NIL,
-            next: NIL,
-        });
-        self.index.insert(k, i);
-        self.push_front(i);
-        evicted
-    }
-
-    /// Removes the least recently used entry if `pred` holds for it.
-    fn pop_lru_if(&mut self, pred: impl Fn(&V) -> bool) -> Option<(K, V)> {
-        let t = self.tail;
-        if t == NIL || !pred(&self.nodes[t as usize].val) {
-            return None;
-        }
-        self.unlink(t);
-        let last = (self.nodes.len() - 1) as u32;
-        if t != last {
-            // The last node moves into slot t: fix its neighbours and index.
-            let (prev, next, key) = {
-                let n = &self.nodes[last as usize];
-                (n.prev, n.next, n.key)
-            };
-            match prev {
-                NIL => self.head = t,
-                p => self.nodes[p as usize].next = t,
-            }
-            match next {
-                NIL => self.tail = t,
-                n => self.nodes[n as usize].prev = t,
-            }
-            self.index.insert(key, t);
-        }
-        let node = self.nodes.swap_remove(t as usize);
-        self.index.remove(&node.key);
-        Some((node.key, node.val))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1189,6 +1097,7 @@ mod tests {
             max_streams: 64,
             idle_timeout: Duration::from_secs(5),
             max_hint_flows: 8,
+            min_classify_age: Duration::ZERO,
         });
         let mut x = 0x1234_5678_9abc_def1u64;
         let mut next = move || {

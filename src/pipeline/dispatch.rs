@@ -10,6 +10,7 @@
 use crate::decode::{self, LinkType};
 use crossbeam_channel::{Sender, TrySendError};
 use prometheus::IntCounter;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Position of one frame inside a batch buffer.
@@ -51,6 +52,10 @@ pub enum Msg {
     /// Capture time advanced (sent about once a second): expire state,
     /// publish table sizes.
     Tick(Duration),
+    /// File replay only: every worker waits here after the frames sent
+    /// before it, so everything earlier in capture time has been processed
+    /// by all workers before anything later (see `Dispatcher::barrier`).
+    Barrier(Arc<std::sync::Barrier>),
 }
 
 pub struct Dispatcher {
@@ -150,6 +155,25 @@ impl Dispatcher {
     pub fn flush(&mut self) {
         for w in 0..self.pending.len() {
             self.send(w);
+        }
+    }
+
+    /// Flush, then wait until every worker has processed all it was sent.
+    /// Used once per second of capture time when reading files, so state
+    /// one worker writes (SDP endpoints, calls) is visible to the others in
+    /// capture order, whatever the threads' relative speed: results do not
+    /// depend on scheduling.
+    pub fn barrier(&mut self) {
+        self.flush();
+        let b = Arc::new(std::sync::Barrier::new(self.senders.len() + 1));
+        let mut waiting = 1;
+        for tx in &self.senders {
+            if tx.send(Msg::Barrier(b.clone())).is_ok() {
+                waiting += 1;
+            }
+        }
+        if waiting == self.senders.len() + 1 {
+            b.wait();
         }
     }
 

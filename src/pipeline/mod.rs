@@ -33,9 +33,10 @@ impl Workers {
     pub fn start(n: usize, metrics: &Metrics, limits: &Limits) -> std::io::Result<Workers> {
         let mut senders = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
+        let shared = Arc::new(worker::Shared::new(limits));
         for i in 0..n.max(1) {
             let (tx, rx) = crossbeam_channel::bounded(limits.queue_batches);
-            let w = worker::Worker::new(i, metrics, limits);
+            let w = worker::Worker::new(i, metrics, limits, shared.clone());
             let h = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
                 .spawn(move || w.run(rx))?;
@@ -123,11 +124,15 @@ pub fn read_files(
                     frames += 1;
                     packets.inc();
                     bytes.inc_by(data.len() as u64);
-                    disp.push(ts, data);
+                    // Synchronise before a frame a second or more later in
+                    // capture time than the last barrier: see
+                    // `Dispatcher::barrier`.
                     if ts >= last_tick + Duration::from_secs(1) {
                         last_tick = ts;
+                        disp.barrier();
                         disp.tick(ts);
                     }
+                    disp.push(ts, data);
                 }
                 Ok(Next::Timeout) => {}
                 Ok(Next::Eof) => break,

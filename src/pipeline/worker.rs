@@ -11,23 +11,101 @@ use crate::decode::defrag::{Defrag, DefragConfig, DefragOutcome};
 use crate::decode::sctp_reasm::{SctpKey, SctpOutcome, SctpReassembler};
 use crate::decode::tcp::{StreamKey, TcpConfig, TcpReassembler};
 use crate::decode::{self, DecodeError, LinkType, Packet, L4};
+use crate::media::stream::{Flow, Protection, StreamConfig, StreamEvent, StreamTable};
+use crate::media::{classify, EndpointTable, PacketKind};
 use crate::metrics::{DropReason, Metrics, SipCounters};
+use crate::sdp::Declared;
+use crate::sip::dialog::{CallEvent, CallTable, Observation};
 use crate::sip::stream::{SipEvent, StreamState};
-use crate::sip::{self, Message, Method, StartLine, Transport};
+use crate::sip::{self, HeaderName, Message, Method, StartLine, Transport};
 use crossbeam_channel::Receiver;
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntGauge};
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Well-known SIP-over-TLS port (RFC 3261 §26.2); a TLS stream elsewhere is
 /// still recognised by its record header.
 const SIP_TLS_PORT: u16 = 5061;
 
+/// A media stream is classified no earlier than this after its first
+/// packet: the SDP that announced it may be handled by another worker, and
+/// file replay synchronises workers once a second of capture time.
+const MIN_CLASSIFY_AGE: Duration = Duration::from_millis(1500);
+
 /// How often (capture time) tables are expired.
 const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 
+/// State shared by all workers: what signalling declared (written by the
+/// worker that sees the SDP, read by the one that sees the media) and the
+/// calls (a dialog's messages may cross several flows, hence workers).
+pub struct Shared {
+    pub endpoints: EndpointTable,
+    pub calls: CallTable,
+}
+
+impl Shared {
+    pub fn new(limits: &Limits) -> Shared {
+        Shared {
+            endpoints: EndpointTable::new(16, limits.media_endpoints, limits.endpoint_ttl),
+            calls: CallTable::new(crate::sip::dialog::CallConfig {
+                max_entries: limits.calls,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// What the SDP declared for a flow: its destination (the announced
+    /// receive address), else its source (symmetric RTP sends from there).
+    fn declared(&self, f: &Flow, now: Duration) -> Option<Declared> {
+        self.endpoints
+            .lookup(f.dst, f.dst_port, now)
+            .or_else(|| self.endpoints.lookup(f.src, f.src_port, now))
+    }
+}
+
+/// Resolved media handles, one per `protection` value.
+struct MediaCounters {
+    packets: Vec<IntCounter>,
+    bytes: Vec<IntCounter>,
+    rtcp: Vec<IntCounter>,
+    streams: Vec<IntCounter>,
+    active: Vec<IntGauge>,
+}
+
+fn pidx(p: Protection) -> usize {
+    Protection::ALL.iter().position(|x| *x == p).unwrap_or(0)
+}
+
+impl MediaCounters {
+    fn new(m: &Metrics) -> MediaCounters {
+        let each = |v: &prometheus::IntCounterVec| {
+            Protection::ALL
+                .iter()
+                .map(|p| v.with_label_values(&[p.as_str()]))
+                .collect()
+        };
+        MediaCounters {
+            packets: each(&m.media_packets),
+            bytes: each(&m.media_bytes),
+            rtcp: each(&m.rtcp_packets),
+            streams: each(&m.media_streams),
+            active: Protection::ALL
+                .iter()
+                .map(|p| m.media_streams_active.with_label_values(&[p.as_str()]))
+                .collect(),
+        }
+    }
+}
+
 pub struct Worker {
     metrics: Metrics,
+    shared: Arc<Shared>,
+    streams: StreamTable,
+    media: MediaCounters,
+    stream_events: Vec<StreamEvent>,
+    call_events: Vec<CallEvent>,
     sip: SipCounters,
     defrag: Defrag,
     tcp: TcpReassembler<StreamState>,
@@ -35,13 +113,25 @@ pub struct Worker {
     decode_failures: HashMap<(&'static str, &'static str), IntCounter>,
     frames: IntCounter,
     last_expire: Duration,
+    /// Running totals of the stream table's counters already exported.
+    media_published: [u64; 3],
     /// Table sizes last published, so gauges shared by workers move by deltas.
-    published: [i64; 3],
+    published: [i64; 4],
 }
 
 impl Worker {
-    pub fn new(index: usize, metrics: &Metrics, limits: &Limits) -> Worker {
+    pub fn new(index: usize, metrics: &Metrics, limits: &Limits, shared: Arc<Shared>) -> Worker {
         Worker {
+            shared,
+            streams: StreamTable::new(StreamConfig {
+                max_streams: limits.media_streams,
+                idle_timeout: limits.media_idle,
+                min_classify_age: MIN_CLASSIFY_AGE,
+                ..StreamConfig::default()
+            }),
+            media: MediaCounters::new(metrics),
+            stream_events: Vec::new(),
+            call_events: Vec::new(),
             sip: SipCounters::new(metrics),
             defrag: Defrag::new(DefragConfig {
                 max_datagrams: limits.defrag_datagrams,
@@ -63,7 +153,8 @@ impl Worker {
                 .with_label_values(&[&index.to_string()]),
             metrics: metrics.clone(),
             last_expire: Duration::ZERO,
-            published: [0; 3],
+            published: [0; 4],
+            media_published: [0; 3],
         }
     }
 
@@ -78,8 +169,23 @@ impl Worker {
                     self.frames.inc_by(b.frames.len() as u64);
                 }
                 Msg::Tick(now) => self.maintain(now, true),
+                Msg::Barrier(b) => {
+                    b.wait();
+                }
             }
         }
+        self.finish();
+    }
+
+    /// End of input: streams still open end now (their verdicts and
+    /// quality are final), then publish. Calls in progress stay active:
+    /// they had not ended when the capture did.
+    pub fn finish(&mut self) {
+        let shared = &self.shared;
+        let now = self.last_expire;
+        self.streams
+            .flush_with(&mut |f| shared.declared(&f, now), &mut self.stream_events);
+        self.drain_media_events();
         self.publish();
     }
 
@@ -121,7 +227,15 @@ impl Worker {
                 src_port,
                 dst_port,
                 payload,
-            } => self.udp(src_port, dst_port, payload),
+            } => {
+                let flow = Flow {
+                    src: p.net.src,
+                    dst: p.net.dst,
+                    src_port,
+                    dst_port,
+                };
+                self.udp(flow, payload, ts)
+            }
             L4::Tcp(seg) => {
                 let key = StreamKey {
                     src: p.net.src,
@@ -130,17 +244,23 @@ impl Worker {
                     dst_port: seg.dst_port,
                 };
                 let tls_hint = seg.src_port == SIP_TLS_PORT || seg.dst_port == SIP_TLS_PORT;
-                let sip = &mut self.sip;
-                let metrics = &self.metrics;
+                let mut ctx = SipCtx {
+                    sip: &mut self.sip,
+                    metrics: &self.metrics,
+                    shared: &self.shared,
+                    calls: &mut self.call_events,
+                    now: ts,
+                };
                 if let Some(stream) = self.tcp.segment(key, &seg, ts) {
                     let gap = stream.take_gap();
                     let (bytes, state) = stream.parts();
                     if gap {
                         state.on_gap();
                     }
-                    let used = state.on_data(bytes, tls_hint, |ev| stream_event(sip, metrics, ev));
+                    let used = state.on_data(bytes, tls_hint, |ev| ctx.event(ev));
                     stream.consume(used);
                 }
+                self.drain_call_events();
             }
             L4::Sctp {
                 src_port,
@@ -159,8 +279,8 @@ impl Worker {
                         unordered: chunk.unordered,
                     };
                     match self.sctp.push(key, &chunk) {
-                        SctpOutcome::Whole(msg) => self.sctp_message(msg),
-                        SctpOutcome::Reassembled(msg) => self.sctp_message(&msg),
+                        SctpOutcome::Whole(msg) => self.sctp_message(msg, ts),
+                        SctpOutcome::Reassembled(msg) => self.sctp_message(&msg, ts),
                         SctpOutcome::Pending => {}
                     }
                 }
@@ -182,25 +302,133 @@ impl Worker {
         }
     }
 
-    fn udp(&mut self, _src_port: u16, _dst_port: u16, payload: &[u8]) {
+    fn udp(&mut self, flow: Flow, payload: &[u8], ts: Duration) {
         // SIP is recognised by content on any port, not by port number.
         if sip::framing::looks_like_sip(payload) {
-            self.datagram(payload, Transport::Udp);
+            self.datagram(payload, Transport::Udp, ts);
+        } else {
+            self.media_packet(flow, payload, ts);
         }
     }
 
-    fn sctp_message(&mut self, msg: &[u8]) {
+    /// A UDP payload that is not SIP: RTP, RTCP, DTLS, ZRTP, STUN or other
+    /// (RFC 7983 demultiplexing in `media::classify`).
+    fn media_packet(&mut self, flow: Flow, payload: &[u8], ts: Duration) {
+        match classify(payload) {
+            PacketKind::Rtp(h) => {
+                let shared = &self.shared;
+                let o = self.streams.observe_rtp(
+                    flow,
+                    &h,
+                    ts,
+                    || shared.declared(&flow, ts),
+                    &mut self.stream_events,
+                );
+                // Packets of streams still on probation may be noise that
+                // happens to look like RTP: not counted as media.
+                if o.validated {
+                    let i = pidx(o.protection);
+                    if let (Some(p), Some(b)) = (self.media.packets.get(i), self.media.bytes.get(i))
+                    {
+                        p.inc();
+                        b.inc_by(payload.len() as u64);
+                    }
+                }
+                if !self.stream_events.is_empty() {
+                    self.drain_media_events();
+                }
+            }
+            PacketKind::Rtcp(info) => {
+                let p = self.streams.rtcp_protection(flow, &info);
+                if let Some(c) = self.media.rtcp.get(pidx(p)) {
+                    c.inc();
+                }
+            }
+            k @ (PacketKind::Dtls(_) | PacketKind::Zrtp) => self.streams.observe_flow(flow, &k),
+            PacketKind::Stun | PacketKind::Unknown => {}
+        }
+    }
+
+    fn drain_media_events(&mut self) {
+        let unknown = pidx(Protection::Unknown);
+        for ev in self.stream_events.drain(..) {
+            match ev {
+                StreamEvent::New { .. } => {
+                    if let Some(g) = self.media.active.get(unknown) {
+                        g.inc();
+                    }
+                }
+                StreamEvent::Classified { protection, .. } => {
+                    let i = pidx(protection);
+                    if let Some(g) = self.media.active.get(unknown) {
+                        g.dec();
+                    }
+                    if let Some(g) = self.media.active.get(i) {
+                        g.inc();
+                    }
+                    if let Some(c) = self.media.streams.get(i) {
+                        c.inc();
+                    }
+                }
+                StreamEvent::Ended {
+                    protection,
+                    loss,
+                    jitter,
+                    ..
+                } => {
+                    if let Some(g) = self.media.active.get(pidx(protection)) {
+                        g.dec();
+                    }
+                    if loss.expected > 0 {
+                        let ratio = loss.lost.max(0) as f64 / loss.expected as f64;
+                        self.metrics.stream_loss.observe(ratio.min(1.0));
+                    }
+                    if let Some(j) = jitter {
+                        self.metrics.stream_jitter.observe(j.as_secs_f64());
+                    }
+                }
+            }
+        }
+    }
+
+    fn drain_call_events(&mut self) {
+        for ev in self.call_events.drain(..) {
+            match ev {
+                CallEvent::Started => self.metrics.calls_active.inc(),
+                CallEvent::Ended { outcome, duration } => {
+                    self.metrics.calls_active.dec();
+                    self.metrics
+                        .calls
+                        .with_label_values(&[outcome.as_str()])
+                        .inc();
+                    if let Some(d) = duration {
+                        self.metrics.call_duration.observe(d.as_secs_f64());
+                    }
+                }
+            }
+        }
+    }
+
+    fn sctp_message(&mut self, msg: &[u8], ts: Duration) {
         if sip::framing::looks_like_sip(msg) {
-            self.datagram(msg, Transport::Sctp);
+            self.datagram(msg, Transport::Sctp, ts);
         }
     }
 
     /// One whole SIP message (UDP datagram or SCTP chunk).
-    fn datagram(&mut self, payload: &[u8], transport: Transport) {
+    fn datagram(&mut self, payload: &[u8], transport: Transport, ts: Duration) {
+        let mut ctx = SipCtx {
+            sip: &mut self.sip,
+            metrics: &self.metrics,
+            shared: &self.shared,
+            calls: &mut self.call_events,
+            now: ts,
+        };
         match sip::parse_message(payload) {
-            Ok(msg) => count_message(&mut self.sip, transport, &msg),
-            Err(e) => self.sip.parse_error(transport, e.as_str()),
+            Ok(msg) => ctx.message(transport, &msg),
+            Err(e) => ctx.sip.parse_error(transport, e.as_str()),
         }
+        self.drain_call_events();
     }
 
     /// Expire tables and publish what the parsers counted. Called about once
@@ -212,6 +440,17 @@ impl Worker {
         self.last_expire = now;
         self.defrag.expire(now);
         self.tcp.expire(now);
+        let shared = &self.shared;
+        self.streams.expire_with(
+            now,
+            &mut |f| shared.declared(&f, now),
+            &mut self.stream_events,
+        );
+        self.drain_media_events();
+        // Shared tables: every worker may expire them; each entry goes once.
+        self.shared.calls.expire(now, &mut self.call_events);
+        self.drain_call_events();
+        self.shared.endpoints.purge(now);
         self.publish();
     }
 
@@ -260,14 +499,48 @@ impl Worker {
                 .with_label_values(&["sctp", "lost_fragment"])
                 .inc_by(s.dropped);
         }
+        let ms = self.streams.stats();
+        let totals = [ms.evicted_full, ms.expired_idle, ms.probation_dropped];
+        for (i, reason) in ["media_capacity", "media_idle", "media_probation"]
+            .iter()
+            .enumerate()
+        {
+            // StreamTable keeps running totals; export the increase.
+            let (n, last) = (totals[i], self.media_published[i]);
+            if n > last {
+                m.flow_evictions
+                    .with_label_values(&[reason])
+                    .inc_by(n - last);
+                self.media_published[i] = n;
+            }
+        }
+        let cs = self.shared.calls.take_stats();
+        if cs.evicted_capacity > 0 {
+            m.flow_evictions
+                .with_label_values(&["calls_capacity"])
+                .inc_by(cs.evicted_capacity);
+            m.dropped(DropReason::FlowTableFull)
+                .inc_by(cs.evicted_capacity);
+        }
+        if cs.expired > 0 {
+            m.flow_evictions
+                .with_label_values(&["calls_idle"])
+                .inc_by(cs.expired);
+        }
         let sizes = [
             self.defrag.len() as i64,
             self.tcp.len() as i64,
             self.sctp.len() as i64,
+            self.streams.len() as i64,
         ];
-        for (i, kind) in ["ip_fragments", "tcp_streams", "sctp_partial_messages"]
-            .iter()
-            .enumerate()
+        for (i, kind) in [
+            "ip_fragments",
+            "tcp_streams",
+            "sctp_partial_messages",
+            "media_streams",
+        ]
+        .iter()
+        .enumerate()
         {
             let delta = sizes[i] - self.published[i];
             if delta != 0 {
@@ -278,21 +551,94 @@ impl Worker {
     }
 }
 
-fn count_message(sip: &mut SipCounters, transport: Transport, msg: &Message<'_>) {
-    match msg.start {
-        StartLine::Request { method, .. } => sip.request(method, transport),
-        StartLine::Response { code, .. } => {
-            let method = msg.cseq().map(|(_, m)| m).unwrap_or(Method::Unknown);
-            sip.response(code, method, transport)
-        }
-    }
+/// What a SIP message touches besides its counter: calls, registrations,
+/// the media endpoints its SDP announces.
+struct SipCtx<'a> {
+    sip: &'a mut SipCounters,
+    metrics: &'a Metrics,
+    shared: &'a Shared,
+    calls: &'a mut Vec<CallEvent>,
+    now: Duration,
 }
 
-fn stream_event(sip: &mut SipCounters, metrics: &Metrics, ev: SipEvent<'_>) {
-    match ev {
-        SipEvent::Message { transport, msg } => count_message(sip, transport, &msg),
-        SipEvent::ParseError { transport, error } => sip.parse_error(transport, error.as_str()),
-        SipEvent::TlsStream => metrics.sip_tls_streams.inc(),
-        SipEvent::NotSip => {}
+impl SipCtx<'_> {
+    fn event(&mut self, ev: SipEvent<'_>) {
+        match ev {
+            SipEvent::Message { transport, msg } => self.message(transport, &msg),
+            SipEvent::ParseError { transport, error } => {
+                self.sip.parse_error(transport, error.as_str())
+            }
+            SipEvent::TlsStream => self.metrics.sip_tls_streams.inc(),
+            SipEvent::NotSip => {}
+        }
+    }
+
+    fn message(&mut self, transport: Transport, msg: &Message<'_>) {
+        let (method, code) = match msg.start {
+            StartLine::Request { method, .. } => {
+                self.sip.request(method, transport);
+                (method, None)
+            }
+            StartLine::Response { code, .. } => {
+                let method = msg.cseq().map(|(_, m)| m).unwrap_or(Method::Unknown);
+                self.sip.response(code, method, transport);
+                (method, Some(code))
+            }
+        };
+        if method == Method::Register {
+            if let Some(c) = code.filter(|c| *c >= 200) {
+                let outcome = match c {
+                    200..=299 => "success",
+                    401 | 407 => "challenged",
+                    _ => "failed",
+                };
+                self.metrics
+                    .registrations
+                    .with_label_values(&[outcome])
+                    .inc();
+            }
+        }
+        if let Some(call_id) = msg.call_id() {
+            self.shared.calls.observe(
+                &Observation {
+                    call_id,
+                    method,
+                    code,
+                },
+                self.now,
+                self.calls,
+            );
+        }
+        self.register_media(msg);
+    }
+
+    /// Offer and answer both announce where their side receives media
+    /// (RFC 3264 §5, §6): remember each (ip, port) with its declared
+    /// protection, for whichever worker sees that media.
+    fn register_media(&self, msg: &Message<'_>) {
+        if msg.body.is_empty() {
+            return;
+        }
+        let ct = msg
+            .header(HeaderName::ContentType)
+            .map(|h| h.value)
+            .unwrap_or(b"");
+        let Some(body) = crate::sdp::sdp_from_body(ct, msg.body) else {
+            return;
+        };
+        let Ok(sdp) = crate::sdp::parse_sdp(body) else {
+            return;
+        };
+        let eps = &self.shared.endpoints;
+        for e in sdp.media_endpoints() {
+            eps.insert(e.rtp_ip, e.rtp_port, e.declared, self.now);
+            if (e.rtcp_ip, e.rtcp_port) != (e.rtp_ip, e.rtp_port) {
+                eps.insert(e.rtcp_ip, e.rtcp_port, e.declared, self.now);
+            }
+        }
+        for (c, d) in sdp.candidate_endpoints() {
+            let ip: IpAddr = c.ip;
+            eps.insert(ip, c.port, d, self.now);
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! itself. Nothing here does I/O, logs or touches metrics: callers count.
 //! Error and label strings come from fixed sets (`as_str`).
 
+pub mod dialog;
 pub mod framing;
 pub mod parse;
 pub mod stream;

@@ -5,7 +5,8 @@ Usage: tshark_sip.py FILE [tshark options...]
 Prints TSV lines `kind  method  status_class  transport  count`, with the same
 label values as sipsentinel_sip_messages_total (method of the CSeq for
 responses, `other` for methods outside the metric contract), then a line
-`#total N` and `#packets N` (frames in the file, from capinfos -c).
+`#total N`, `#packets N` (frames in the file, from capinfos -c) and
+`#rtp_streams N` (`-z rtp,streams` with the RTP heuristic on).
 
 It walks tshark's PDML: every <proto name="sip"> element is one SIP message
 (a TCP segment or WebSocket frame may hold several). The transport is taken
@@ -84,12 +85,24 @@ def main():
     stat_total = int(m.group(1)) if m else 0
     if stat_total != total:
         print(f"#warning pdml total {total} != sip,stat total {stat_total}", file=sys.stderr)
+    rtp = subprocess.run(["tshark", "-n", "-r", path, *extra, "-o", "rtp.heuristic_rtp:TRUE",
+                          "-q", "-z", "rtp,streams"],
+                         check=True, capture_output=True, text=True).stdout
+    rtp_streams, inside = 0, False
+    for line in rtp.splitlines():
+        if "Start time" in line:
+            inside = True
+        elif line.startswith("===="):
+            inside = False
+        elif inside and line.strip():
+            rtp_streams += 1
     cap = subprocess.run(["capinfos", "-c", "-M", path], capture_output=True, text=True).stdout
     m = re.search(r"Number of packets:\s+(\d+)", cap)
     for k in sorted(counts):
         print("\t".join(k) + f"\t{counts[k]}")
     print(f"#total\t{stat_total}")
     print(f"#packets\t{m.group(1) if m else 'unknown'}")
+    print(f"#rtp_streams\t{rtp_streams}")
 
 
 if __name__ == "__main__":
