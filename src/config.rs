@@ -60,6 +60,14 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Log level filter (tracing EnvFilter syntax, e.g. `info`, `debug`);
+    /// SIGHUP re-reads it from the config file.
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// When started as root: after opening the capture, switch to this user
+    /// and drop every capability (as `tcpdump -Z`).
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +112,8 @@ pub struct FileConfig {
     pub workers: Option<usize>,
     pub buffer_mib: Option<u32>,
     pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+    pub user: Option<String>,
     #[serde(default)]
     pub limits: FileLimits,
 }
@@ -197,7 +207,36 @@ pub struct Settings {
     pub exit_when_done: bool,
     pub buffer_mib: u32,
     pub log_format: LogFormat,
+    pub log_level: String,
+    pub user: Option<String>,
+    pub config_file: Option<PathBuf>,
     pub limits: Limits,
+}
+
+/// What SIGHUP can change without a restart, re-read from the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloadable {
+    pub log_level: String,
+}
+
+/// Re-read the reloadable keys; the whole file must still be valid.
+pub fn reload(path: &Path) -> Result<Reloadable, ConfigError> {
+    let f = load_file(path)?;
+    let log_level = f.log_level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.into());
+    check_log_level(&log_level)?;
+    limits(&f.limits)?;
+    Ok(Reloadable { log_level })
+}
+
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+fn check_log_level(s: &str) -> Result<(), ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| ())
+        .map_err(|e| ConfigError::Invalid {
+            key: "log_level",
+            message: e.to_string(),
+        })
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -316,6 +355,19 @@ impl Settings {
                 message: format!("{buffer_mib} is not between 1 and 4096"),
             });
         }
+        let log_level = a
+            .log_level
+            .clone()
+            .or(file.log_level.clone())
+            .unwrap_or_else(|| DEFAULT_LOG_LEVEL.into());
+        check_log_level(&log_level)?;
+        let user = a.user.clone().or(file.user.clone());
+        if user.as_deref() == Some("") {
+            return Err(ConfigError::Invalid {
+                key: "user",
+                message: "is empty".into(),
+            });
+        }
         Ok(Settings {
             source,
             filter: a.filter.clone().or(file.filter.clone()),
@@ -324,6 +376,9 @@ impl Settings {
             exit_when_done: a.exit_when_done,
             buffer_mib,
             log_format: a.log_format.or(file.log_format).unwrap_or_default(),
+            log_level,
+            user,
+            config_file: a.config.clone(),
             limits: limits(&file.limits)?,
         })
     }
@@ -341,6 +396,12 @@ impl Settings {
             exit_when_done: true,
             buffer_mib: 64,
             log_format: file.log_format.unwrap_or_default(),
+            log_level: file
+                .log_level
+                .clone()
+                .unwrap_or_else(|| DEFAULT_LOG_LEVEL.into()),
+            user: None,
+            config_file: a.config.clone(),
             limits: limits(&file.limits)?,
         })
     }

@@ -12,6 +12,7 @@ pub mod lru;
 pub mod media;
 pub mod metrics;
 pub mod pipeline;
+pub mod privdrop;
 pub mod report;
 pub mod sdp;
 pub mod sip;

@@ -10,17 +10,73 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-fn init_logging(format: LogFormat) {
+type LogHandle =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// Logs go to stderr, human-readable or JSON. The level comes from
+/// `SIPSENTINEL_LOG` if set, else the config/flag; SIGHUP can change it.
+fn init_logging(format: LogFormat, level: &str) -> Option<LogHandle> {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIPSENTINEL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    // Colour only on a terminal: journald and log files get plain text.
+    use std::io::IsTerminal as _;
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
-    let _ = match format {
-        LogFormat::Text => b.try_init(),
-        LogFormat::Json => b.json().try_init(),
+    let r = match format {
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt)
+            .try_init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt.json())
+            .try_init(),
     };
+    r.ok().map(|_| handle)
+}
+
+/// SIGHUP: re-read the config file and apply what can change without a
+/// restart (the log level), saying what was done; a bad file changes
+/// nothing. Runs on its own small thread, polling a flag set by the handler.
+fn spawn_reloader(
+    config: Option<std::path::PathBuf>,
+    log: Option<LogHandle>,
+) -> anyhow::Result<()> {
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("cannot install SIGHUP handler")?;
+    std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            if !hup.swap(false, Ordering::Relaxed) {
+                continue;
+            }
+            let Some(path) = &config else {
+                tracing::info!("SIGHUP: no config file given; nothing to reload");
+                continue;
+            };
+            match config::reload(path) {
+                Ok(r) => {
+                    let applied = log.as_ref().map(|h| {
+                        h.reload(tracing_subscriber::EnvFilter::new(&r.log_level))
+                            .is_ok()
+                    });
+                    tracing::info!(
+                        log_level = %r.log_level,
+                        applied = applied.unwrap_or(false),
+                        "SIGHUP: configuration reloaded"
+                    );
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP: configuration not reloaded, keeping the current one"),
+            }
+        })
+        .context("cannot start reload thread")?;
+    Ok(())
 }
 
 fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
@@ -33,21 +89,35 @@ fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
 
 fn run(args: &config::RunArgs) -> anyhow::Result<()> {
     let settings = Settings::from_run(args)?;
-    init_logging(settings.log_format);
+    let log = init_logging(settings.log_format, &settings.log_level);
     let shutdown = shutdown_flag()?;
     let metrics = Metrics::new();
     let listener = http::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     match &settings.source {
         Source::Interface(iface) => {
-            // Open the capture before serving, so a wrong interface or a
-            // missing capability fails fast with a clear message.
-            let _http =
-                http::spawn(listener, metrics.clone()).context("cannot start http thread")?;
-            pipeline::capture_live(iface, &settings, &metrics, shutdown.clone())?;
+            // Open the capture first, so a wrong interface or a missing
+            // capability fails fast with a clear message; then drop root
+            // (before any other thread exists), then serve.
+            let m = metrics.clone();
+            let user = settings.user.clone();
+            let config_file = settings.config_file.clone();
+            pipeline::capture_live(iface, &settings, &metrics, shutdown.clone(), move || {
+                if let Some(u) = &user {
+                    sipsentinel::privdrop::drop_to(u)?;
+                    tracing::info!(user = %u, "dropped privileges: all capabilities gone");
+                }
+                spawn_reloader(config_file, log)?;
+                http::spawn(listener, m).context("cannot start http thread")?;
+                Ok(())
+            })?;
             tracing::info!("stopped");
         }
         Source::Files(files) => {
+            if settings.user.is_some() {
+                anyhow::bail!("--user is for live capture; replaying a file needs no privileges");
+            }
+            spawn_reloader(settings.config_file.clone(), log)?;
             let _http =
                 http::spawn(listener, metrics.clone()).context("cannot start http thread")?;
             let out = pipeline::read_files(files, &settings, &metrics, &shutdown)?;
@@ -67,7 +137,7 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
 
 fn audit(args: &config::AuditArgs) -> anyhow::Result<()> {
     let settings = Settings::from_audit(args)?;
-    init_logging(settings.log_format);
+    let _ = init_logging(settings.log_format, &settings.log_level);
     let shutdown = shutdown_flag()?;
     let metrics = Metrics::new();
     let out = pipeline::read_files(&args.files, &settings, &metrics, &shutdown)?;

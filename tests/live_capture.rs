@@ -122,3 +122,105 @@ fn unsafe_is_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+fn proc_status(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default()
+}
+
+fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
+        .unwrap_or("")
+}
+
+/// `--user nobody` as root: after opening the capture the process runs as
+/// nobody with no capability at all (read back from /proc/PID/status, as
+/// the kernel sees it), and it still captures.
+#[test]
+fn user_flag_drops_to_nobody_with_no_capabilities() {
+    require_root();
+    let sensor = Sensor::start_live("lo", &["--user", "nobody", "--filter", "udp port 9"]);
+    let st = proc_status(sensor.pid());
+    let uids: Vec<&str> = status_field(&st, "Uid:").split_whitespace().collect();
+    let gids: Vec<&str> = status_field(&st, "Gid:").split_whitespace().collect();
+    assert_eq!(uids, vec!["65534"; 4], "{st}");
+    assert_eq!(gids, vec!["65534"; 4], "{st}");
+    for cap in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
+        assert_eq!(status_field(&st, cap), "0000000000000000", "{cap} in\n{st}");
+    }
+    assert_eq!(status_field(&st, "NoNewPrivs:"), "1", "{st}");
+    assert_eq!(status_field(&st, "Groups:"), "65534", "{st}");
+    // Still capturing after the drop: datagrams to the discard port on lo.
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            "for i in 1 2 3 4 5; do echo x > /dev/udp/127.0.0.1/9; done",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let s = sensor.scrape_until(Duration::from_secs(5), |s| {
+        sum_metric(s, PACKETS, &[("source", "lo")]) >= 5.0
+    });
+    assert!(
+        sum_metric(&s, PACKETS, &[("source", "lo")]) >= 5.0,
+        "{}",
+        sensor.stderr()
+    );
+    let text = sensor.stop();
+    assert!(text.contains("dropped privileges"), "{text}");
+}
+
+/// SIGHUP re-reads the config file and applies the log level, saying so;
+/// a broken file is refused and the old settings stay; SIGTERM exits
+/// cleanly within a few seconds.
+#[test]
+fn sighup_reloads_and_sigterm_exits() {
+    let dir = common::temp_dir("sighup");
+    let cfg = dir.join("sensor.toml");
+    std::fs::write(&cfg, "log_level = \"info\"\n").unwrap();
+    let sensor = Sensor::start_with(&[
+        "run".into(),
+        "--read".into(),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/sv_sip-tcp.pcap"
+        )
+        .into(),
+        "--config".into(),
+        cfg.display().to_string(),
+    ]);
+    std::fs::write(&cfg, "log_level = \"debug\"\n").unwrap();
+    sensor.send_signal(libc::SIGHUP);
+    wait_for_log(&sensor, "configuration reloaded");
+    assert!(
+        sensor.stderr().contains("log_level=debug"),
+        "{}",
+        sensor.stderr()
+    );
+    std::fs::write(&cfg, "log_levle = \"trace\"\n").unwrap();
+    sensor.send_signal(libc::SIGHUP);
+    wait_for_log(&sensor, "not reloaded");
+    assert!(
+        sensor.stderr().contains("log_levle"),
+        "the error names the bad key: {}",
+        sensor.stderr()
+    );
+    // Still serving after both.
+    assert!(sensor.scrape().contains("sipsentinel_build_info"));
+    let (status, text) = sensor.terminate(Duration::from_secs(5));
+    let status = status.unwrap_or_else(|| panic!("no exit within 5 s of SIGTERM\n{text}"));
+    assert!(status.success(), "{status:?}\n{text}");
+}
+
+fn wait_for_log(sensor: &Sensor, needle: &str) {
+    for _ in 0..50 {
+        if sensor.stderr().contains(needle) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{needle:?} not logged within 5 s:\n{}", sensor.stderr());
+}

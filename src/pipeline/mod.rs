@@ -164,12 +164,17 @@ fn wall_now() -> Duration {
 /// interface name or missing capability is a startup error); after that,
 /// failures set `capture_up` to 0 and the interface is reopened with
 /// exponential backoff (100 ms … 1 s), never spinning, never exiting.
+///
+/// `opened` runs once, after the first open and before any pipeline thread
+/// starts: the place to drop privileges (they are needed only to open) and
+/// start serving.
 pub fn capture_live(
     iface: &str,
     settings: &Settings,
     metrics: &Metrics,
     shutdown: Arc<AtomicBool>,
-) -> Result<(), CaptureError> {
+    opened: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let opts = LiveOptions {
         buffer_bytes: i32::try_from(u64::from(settings.buffer_mib) << 20).unwrap_or(i32::MAX),
         filter: settings.filter.clone(),
@@ -177,6 +182,7 @@ pub fn capture_live(
     };
     let mut src = Source::open_live(iface, &opts)?;
     let mut link = link_of(&src)?;
+    opened()?;
     let workers = Workers::start(settings.workers, metrics, &settings.limits).map_err(|e| {
         CaptureError::Live {
             name: "workers".into(),
@@ -267,6 +273,14 @@ pub fn capture_live(
                 continue;
             }
             match Source::open_live(iface, &opts) {
+                Err(e @ CaptureError::Permission { .. }) if settings.user.is_some() => {
+                    // After --user there is no capability left to reopen
+                    // with (as with tcpdump -Z); say so once a minute at
+                    // most, keep capture_up at 0, keep serving.
+                    if reopens.get() % 60 == 1 {
+                        tracing::error!(error = %e, "cannot reopen after dropping privileges; restart the sensor, or run it under systemd with CAP_NET_RAW instead of --user");
+                    }
+                }
                 Ok(s) => {
                     src = s;
                     match link_of(&src) {

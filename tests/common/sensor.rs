@@ -139,6 +139,33 @@ impl Sensor {
         self.stderr()
     }
 
+    /// Process id of the running sensor.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Send `sig` (e.g. `libc::SIGHUP`) to the sensor.
+    pub fn send_signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            signal(c, sig);
+        }
+    }
+
+    /// SIGTERM, then wait up to `limit` for the exit; `None` if it did not
+    /// exit in time (then it is killed).
+    pub fn terminate(mut self, limit: Duration) -> (Option<std::process::ExitStatus>, String) {
+        let mut st = None;
+        if let Some(mut c) = self.child.take() {
+            signal(&c, libc::SIGTERM);
+            st = wait_bounded(&mut c, limit);
+            if st.is_none() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        (st, self.stderr())
+    }
+
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             signal(&c, libc::SIGTERM);
