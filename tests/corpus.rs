@@ -231,3 +231,51 @@ fn corpus_matches_tshark() {
         failures.join("\n")
     );
 }
+
+/// The audit's numbers do not depend on how many workers share the work
+/// or on how the threads happen to be scheduled: SDP seen by one worker
+/// must declare the media another worker sees (see `Dispatcher::barrier`).
+#[test]
+fn results_do_not_depend_on_worker_count() {
+    let Some(dir) = corpus_dir() else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("corpus not found (required under CI=true)");
+        }
+        eprintln!("SKIPPED: corpus not found");
+        return;
+    };
+    let files = [
+        "voipshark_SIP-RTP-Normal_Call_two_parties.pcap",
+        "heplify_rtp_rtcp_sip_ipv4_udp.pcap",
+        "heplify_sip_tcp_websocket.pcap",
+        "sngrep_ipv6frag.pcap",
+        "snort3demo_SIP_Eyebeam2Eyebeam_Video_Audio.pcap",
+    ];
+    for name in files {
+        let file = dir.join(name);
+        let mut outputs = Vec::new();
+        for workers in ["1", "2", "3", "2", "3"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_sipsentinel"))
+                .args(["audit", "--format", "prometheus", "--workers", workers])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            let text: Vec<String> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.contains("worker_frames_total"))
+                .map(String::from)
+                .collect();
+            outputs.push((workers, text));
+        }
+        let (_, first) = &outputs[0];
+        for (w, o) in &outputs[1..] {
+            let diff: Vec<_> = first.iter().zip(o).filter(|(a, b)| a != b).collect();
+            assert!(
+                first.len() == o.len() && diff.is_empty(),
+                "{name}: --workers {w} differs from --workers 1: {diff:?}"
+            );
+        }
+    }
+}

@@ -116,6 +116,13 @@ impl EndpointTable {
             .map(|e| e.declared)
     }
 
+    /// Forget everything (a new, unrelated capture starts).
+    pub fn clear(&self) {
+        for s in self.shards.iter() {
+            s.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+
     /// Removes expired entries; returns how many.
     pub fn purge(&self, now: Duration) -> usize {
         let mut n = 0;

@@ -56,6 +56,10 @@ pub enum Msg {
     /// before it, so everything earlier in capture time has been processed
     /// by all workers before anything later (see `Dispatcher::barrier`).
     Barrier(Arc<std::sync::Barrier>),
+    /// File replay only: capture time went backwards (the next file of an
+    /// `audit` is another capture). End streams and drop per-worker flow
+    /// state: the old timeline cannot continue into the new one.
+    Reset(Duration),
 }
 
 pub struct Dispatcher {
@@ -175,6 +179,15 @@ impl Dispatcher {
         if waiting == self.senders.len() + 1 {
             b.wait();
         }
+    }
+
+    /// Send [`Msg::Reset`] to every worker and wait until all handled it.
+    pub fn reset(&mut self, now: Duration) {
+        self.flush();
+        for tx in &self.senders {
+            let _ = tx.send(Msg::Reset(now));
+        }
+        self.barrier();
     }
 
     pub fn tick(&mut self, now: Duration) {

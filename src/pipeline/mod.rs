@@ -27,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Workers {
     senders: Vec<Sender<Msg>>,
     handles: Vec<JoinHandle<()>>,
+    shared: Arc<worker::Shared>,
 }
 
 impl Workers {
@@ -43,21 +44,29 @@ impl Workers {
             senders.push(tx);
             handles.push(h);
         }
-        Ok(Workers { senders, handles })
+        Ok(Workers {
+            senders,
+            handles,
+            shared,
+        })
     }
 
     pub fn senders(&self) -> Vec<Sender<Msg>> {
         self.senders.clone()
     }
 
-    /// Close the channels and wait until every worker drained its queue.
-    pub fn finish(self) {
+    /// Close the channels and wait until every worker drained its queue;
+    /// then end the calls whose BYE was seen (no other leg can still come).
+    pub fn finish(self, metrics: &Metrics) {
         drop(self.senders);
         for h in self.handles {
             // A worker that panicked already lost its frames; the others'
             // counts still stand, so keep going.
             let _ = h.join();
         }
+        let mut events = Vec::new();
+        self.shared.calls.close_all(&mut events);
+        worker::count_call_events(metrics, events);
     }
 }
 
@@ -127,7 +136,19 @@ pub fn read_files(
                     // Synchronise before a frame a second or more later in
                     // capture time than the last barrier: see
                     // `Dispatcher::barrier`.
-                    if ts >= last_tick + Duration::from_secs(1) {
+                    if ts < last_tick {
+                        // Time went backwards: the next file is another
+                        // capture (or one stitched out of order). Results
+                        // must not depend on how threads interleave two
+                        // timelines, so the state of the first ends here.
+                        disp.reset(ts);
+                        let mut events = Vec::new();
+                        workers.shared.calls.end_all(&mut events);
+                        worker::count_call_events(metrics, events);
+                        workers.shared.endpoints.clear();
+                        last_tick = ts;
+                        disp.tick(ts);
+                    } else if ts >= last_tick + Duration::from_secs(1) {
                         last_tick = ts;
                         disp.barrier();
                         disp.tick(ts);
@@ -145,7 +166,7 @@ pub fn read_files(
     }
     disp.flush();
     drop(disp);
-    workers.finish();
+    workers.finish(metrics);
     up.set(0);
     Ok(FilesOutcome { frames, error })
 }
@@ -307,7 +328,7 @@ pub fn capture_live(
     up.set(0);
     disp.flush();
     drop(disp);
-    workers.finish();
+    workers.finish(metrics);
     Ok(())
 }
 

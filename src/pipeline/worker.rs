@@ -100,6 +100,8 @@ impl MediaCounters {
 }
 
 pub struct Worker {
+    defrag_cfg: DefragConfig,
+    tcp_cfg: TcpConfig,
     metrics: Metrics,
     shared: Arc<Shared>,
     streams: StreamTable,
@@ -121,7 +123,20 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(index: usize, metrics: &Metrics, limits: &Limits, shared: Arc<Shared>) -> Worker {
+        let defrag_cfg = DefragConfig {
+            max_datagrams: limits.defrag_datagrams,
+            max_datagram_bytes: 65_535,
+            timeout: limits.defrag_timeout,
+        };
+        let tcp_cfg = TcpConfig {
+            max_streams: limits.tcp_streams,
+            max_buffer: limits.tcp_buffer_bytes,
+            max_out_of_order_segments: 64,
+            idle_timeout: limits.tcp_idle,
+        };
         Worker {
+            defrag_cfg,
+            tcp_cfg,
             shared,
             streams: StreamTable::new(StreamConfig {
                 max_streams: limits.media_streams,
@@ -133,17 +148,8 @@ impl Worker {
             stream_events: Vec::new(),
             call_events: Vec::new(),
             sip: SipCounters::new(metrics),
-            defrag: Defrag::new(DefragConfig {
-                max_datagrams: limits.defrag_datagrams,
-                max_datagram_bytes: 65_535,
-                timeout: limits.defrag_timeout,
-            }),
-            tcp: TcpReassembler::new(TcpConfig {
-                max_streams: limits.tcp_streams,
-                max_buffer: limits.tcp_buffer_bytes,
-                max_out_of_order_segments: 64,
-                idle_timeout: limits.tcp_idle,
-            }),
+            defrag: Defrag::new(defrag_cfg),
+            tcp: TcpReassembler::new(tcp_cfg),
             // SIP over SCTP is rare; a small table of partial messages,
             // each at most the largest SIP message the TCP framer accepts.
             sctp: SctpReassembler::new(1024, 256 * 1024),
@@ -172,9 +178,28 @@ impl Worker {
                 Msg::Barrier(b) => {
                     b.wait();
                 }
+                Msg::Reset(now) => self.reset(now),
             }
         }
         self.finish();
+    }
+
+    /// A new, unrelated timeline starts at `now`: end every stream, drop
+    /// partial datagrams and TCP streams (counted as evictions).
+    fn reset(&mut self, now: Duration) {
+        self.finish();
+        let m = &self.metrics;
+        let dropped = (self.defrag.len() + self.tcp.len() + self.sctp.len()) as u64;
+        if dropped > 0 {
+            m.flow_evictions
+                .with_label_values(&["capture_reset"])
+                .inc_by(dropped);
+        }
+        self.defrag = Defrag::new(self.defrag_cfg);
+        self.tcp = TcpReassembler::new(self.tcp_cfg);
+        self.sctp = SctpReassembler::new(1024, 256 * 1024);
+        self.last_expire = now;
+        self.publish();
     }
 
     /// End of input: streams still open end now (their verdicts and
@@ -392,20 +417,8 @@ impl Worker {
     }
 
     fn drain_call_events(&mut self) {
-        for ev in self.call_events.drain(..) {
-            match ev {
-                CallEvent::Started => self.metrics.calls_active.inc(),
-                CallEvent::Ended { outcome, duration } => {
-                    self.metrics.calls_active.dec();
-                    self.metrics
-                        .calls
-                        .with_label_values(&[outcome.as_str()])
-                        .inc();
-                    if let Some(d) = duration {
-                        self.metrics.call_duration.observe(d.as_secs_f64());
-                    }
-                }
-            }
+        if !self.call_events.is_empty() {
+            count_call_events(&self.metrics, self.call_events.drain(..));
         }
     }
 
@@ -548,6 +561,22 @@ impl Worker {
             }
         }
         self.published = sizes;
+    }
+}
+
+/// `calls_active`, `calls_total{outcome}`, `call_duration_seconds`.
+pub fn count_call_events(m: &Metrics, events: impl IntoIterator<Item = CallEvent>) {
+    for ev in events {
+        match ev {
+            CallEvent::Started => m.calls_active.inc(),
+            CallEvent::Ended { outcome, duration } => {
+                m.calls_active.dec();
+                m.calls.with_label_values(&[outcome.as_str()]).inc();
+                if let Some(d) = duration {
+                    m.call_duration.observe(d.as_secs_f64());
+                }
+            }
+        }
     }
 }
 
