@@ -7,6 +7,7 @@
 pub mod capture;
 pub mod config;
 pub mod decode;
+pub mod exposure;
 pub mod http;
 pub mod media;
 pub mod metrics;
