@@ -8,6 +8,7 @@ pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod exposure;
+pub mod findings;
 pub mod http;
 pub mod media;
 pub mod metrics;
