@@ -187,6 +187,31 @@ mod tests {
         assert_eq!(tls_client_hello_sni(&hello(&bad)), None);
     }
 
+    /// Frame 7 of the corpus capture
+    /// `voipshark_SIP-over-TLS-RTP-Normal_Call_two_parties.pcap` (TLS 1.2
+    /// ClientHello to port 5061, 199 bytes; tshark reads its SNI as the
+    /// literal 192.168.20.130, which RFC 6066 forbids but phones send).
+    #[test]
+    fn real_client_hello() {
+        let hex: String = [
+            "16030100c2010000be030313735cc8d8f99ac450fb0957893f958787a8dd1e07",
+            "3bd7fce7689a0a065ec91c000038c02cc030009fcca9cca8ccaac02bc02f009e",
+            "c024c028006bc023c0270067c00ac0140039c009c0130033009d009c003d003c",
+            "0035002f00ff0100005d00000013001100000e3139322e3136382e32302e3133",
+            "30000b000403000102000a000a0008001d00170019001800230000000d002000",
+            "1e06010602060305010502050304010402040303010302030302010202020300",
+            "16000000170000",
+        ]
+        .concat();
+        let rec: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(rec.len(), 199);
+        assert_eq!(tls_client_hello_sni(&rec), Some(&b"192.168.20.130"[..]));
+        assert!(crate::sip::framing::tls_client_hello(&rec));
+    }
+
     #[test]
     fn random_bytes_never_panic() {
         let mut x: u32 = 0x1234_5678;
