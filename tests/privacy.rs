@@ -160,13 +160,22 @@ fn scrub(text: &str, paths: &[String]) -> String {
         .join(" ")
 }
 
-/// `id` in `text` at word boundaries (not inside a longer alphanumeric run).
+/// `id` in `text` at word boundaries: not inside a longer alphanumeric run,
+/// or, for numbers and IPv4 addresses, not inside a longer digit run (an
+/// address glued to letters, as in a Via branch, is still a leak).
 fn contains_word(text: &str, id: &str) -> bool {
+    let digitish = id.bytes().all(|c| c.is_ascii_digit() || c == b'.');
+    let joins = |c: char| {
+        if digitish {
+            c.is_ascii_digit()
+        } else {
+            c.is_ascii_alphanumeric()
+        }
+    };
     text.match_indices(id).any(|(at, _)| {
         let before = text[..at].chars().next_back();
         let after = text[at + id.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_alphanumeric())
-            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+        !before.is_some_and(joins) && !after.is_some_and(joins)
     })
 }
 
@@ -417,6 +426,10 @@ fn leak_detector_works() {
         "192.168.20.1"
     ));
     assert!(!contains_word("192.168.20.10", "192.168.20.1"));
+    assert!(contains_word(
+        "branch=z9hG4bKe192.168.20.1;rport",
+        "192.168.20.1"
+    ));
     assert!(contains_word(&scrub("tel:+1111;x", &[]), "1111"));
     assert!(!contains_word(
         &scrub("/tmp/alice.pcap", &["/tmp/alice.pcap".into()]),

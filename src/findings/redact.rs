@@ -95,21 +95,22 @@ const SCHEMES: [&[u8]; 11] = [
     b"sip", b"sips", b"tel", b"cid", b"cname", b"mailto", b"im", b"pres", b"http", b"https", b"urn",
 ];
 
-/// Parameter names whose value identifies someone or something.
-const SENSITIVE_KEYS: [&[u8]; 13] = [
-    b"username",
-    b"uri",
-    b"realm",
-    b"nonce",
-    b"cnonce",
-    b"response",
-    b"opaque",
-    b"cname",
-    b"received",
-    b"maddr",
-    b"o", // SDP o=<username>
-    b"utran-cell-id-3gpp",
-    b"cgi-3gpp",
+/// Parameter names whose value identifies someone or something, and the
+/// pseudonym class of the value.
+const SENSITIVE_KEYS: [(&[u8], &str); 13] = [
+    (b"username", "user"),
+    (b"uri", "val"),
+    (b"realm", "host"),
+    (b"nonce", "val"),
+    (b"cnonce", "val"),
+    (b"response", "val"),
+    (b"opaque", "val"),
+    (b"cname", "user"),
+    (b"received", "host"),
+    (b"maddr", "host"),
+    (b"o", "user"), // SDP o=<username>
+    (b"utran-cell-id-3gpp", "val"),
+    (b"cgi-3gpp", "val"),
 ];
 
 fn is_ipv4(w: &[u8]) -> Option<IpAddr> {
@@ -190,7 +191,7 @@ fn redact_into(p: &Pseudonymizer, v: &[u8], out: &mut String) {
     // Inside a URI whose userinfo ends at this `@` offset.
     let mut user_until: Option<usize> = None;
     let mut after_scheme = false;
-    let mut sensitive_value = false;
+    let mut sensitive_value: Option<&'static str> = None;
     let mut i = 0usize;
     while i < v.len() {
         let b = v[i];
@@ -215,7 +216,7 @@ fn redact_into(p: &Pseudonymizer, v: &[u8], out: &mut String) {
             }
             out.push('"');
             i = j + 1;
-            sensitive_value = false;
+            sensitive_value = None;
             continue;
         }
         let prev_word = i > 0 && v.get(i - 1).is_some_and(|&c| is_word(c));
@@ -231,7 +232,7 @@ fn redact_into(p: &Pseudonymizer, v: &[u8], out: &mut String) {
                     None => p.pseudonym("ip", s),
                 });
                 i += n;
-                sensitive_value = false;
+                sensitive_value = None;
                 continue;
             }
         }
@@ -261,7 +262,10 @@ fn redact_into(p: &Pseudonymizer, v: &[u8], out: &mut String) {
                 continue;
             }
             if next == Some(b'=') {
-                sensitive_value = SENSITIVE_KEYS.iter().any(|k| w.eq_ignore_ascii_case(k));
+                sensitive_value = SENSITIVE_KEYS
+                    .iter()
+                    .find(|(k, _)| w.eq_ignore_ascii_case(k))
+                    .map(|(_, class)| *class);
                 push_ascii(w, out);
                 continue;
             }
@@ -273,13 +277,11 @@ fn redact_into(p: &Pseudonymizer, v: &[u8], out: &mut String) {
             } else if prev == Some(b'@') || is_hostname(w) || (after_scheme && user_until.is_none())
             {
                 Some(p.pseudonym("host", w))
-            } else if sensitive_value {
-                Some(p.pseudonym("val", w))
             } else {
-                None
+                sensitive_value.map(|class| p.pseudonym(class, w))
             };
             after_scheme = false;
-            sensitive_value = false;
+            sensitive_value = None;
             match red {
                 Some(r) => out.push_str(&r),
                 None => redact_digits(p, w, out),
@@ -293,7 +295,7 @@ fn redact_into(p: &Pseudonymizer, v: &[u8], out: &mut String) {
             after_scheme = false;
         }
         if matches!(b, b';' | b',' | b'>') {
-            sensitive_value = false;
+            sensitive_value = None;
         }
         out.push(if b.is_ascii_graphic() || b == b' ' {
             b as char
@@ -325,6 +327,27 @@ fn redact_digits(p: &Pseudonymizer, w: &[u8], out: &mut String) {
             .take_while(|b| b.is_ascii_digit())
             .count();
         let in_run = i > 0 && w[i - 1].is_ascii_digit();
+        // A dotted run with three or more dots inside a word (an address
+        // glued to a branch or tag: `z9hG4bK-1e192.168.1.2`).
+        let dotted = w
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || **b == b'.')
+            .count();
+        let run = w.get(start..start + dotted).unwrap_or(&[]);
+        if !in_run && n > 0 && run.iter().filter(|&&b| b == b'.').count() >= 3 {
+            let run = run.strip_suffix(b".").unwrap_or(run);
+            if plus {
+                out.push('+');
+            }
+            out.push_str(&match is_ipv4(run) {
+                Some(ip) => p.ip(ip),
+                None => p.pseudonym("ip", run),
+            });
+            i = start + run.len();
+            continue;
+        }
         if n >= 4 && !in_run {
             out.push_str(&p.pseudonym("num", &w[start..start + n]));
             i = start + n;
@@ -402,7 +425,14 @@ mod tests {
         assert!(!s.contains("alice") && !s.contains("d41d8"));
 
         let s = r("", "o=alice 2890844526 2890844527 IN IP4 10.47.16.5");
-        assert!(s.starts_with("o=val-") && s.contains(" IN IP4 ip-"), "{s}");
+        assert!(s.starts_with("o=user-") && s.contains(" IN IP4 ip-"), "{s}");
+        // An address glued inside a word.
+        let s = r(
+            "Via",
+            "SIP/2.0/UDP h;branch=z9hG4bKnp1-46ea715e192.168.1.2;rport",
+        );
+        assert!(!s.contains("192.168") && !s.contains("168.1.2"), "{s}");
+        assert!(s.contains("715eip-"), "{s}");
         assert!(!s.contains("alice") && !s.contains("2890844") && !s.contains("10.47"));
 
         let s = r("", "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4");
