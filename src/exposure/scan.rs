@@ -784,3 +784,93 @@ mod tests {
         }
     }
 }
+
+/// Arbitrary mutations of a message rich in exposures: never a panic, and
+/// the once-per-message rule holds (STYLE.md §11).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::sip::parse_message;
+    use proptest::prelude::*;
+
+    const SEED: &[u8] = b"INVITE sip:+15551234@10.0.0.1 SIP/2.0\r\n\
+        v: SIP/2.0/UDP 10.0.0.1;received=192.168.0.1\r\nf: <sip:a@h>;tag=1\r\n\
+        i: x@10.0.0.1\r\nm: <sip:a@[fd00::1]>\r\nPrivacy: id\r\n\
+        P-Asserted-Identity: <sip:+1555@h>\r\nRemote-Party-ID: <sip:1@h>\r\n\
+        Authorization: Digest username=\"a\"\r\nDiversion: <sip:1@h>\r\n\
+        Geolocation: <cid:x@h>\r\nUser-Agent: a/1\r\nX-A: 1\r\n\
+        c: multipart/mixed;boundary=b\r\n\r\n--b\r\nContent-Type: application/sdp\r\n\r\n\
+        v=0\r\no=u 1 1 IN IP4 10.0.0.1\r\nc=IN IP4 10.0.0.2\r\nm=audio 1 RTP/SAVP 0\r\n\
+        a=crypto:1 X inline:KEY\r\na=ssrc:1 cname:c\r\na=candidate:1 1 UDP 1 10.0.0.3 1 typ host\r\n\
+        --b\r\nContent-Type: application/pidf+xml\r\n\r\n<gp:geopriv/>\r\n--b--\r\n";
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn scan_sip_is_bounded_and_panic_free(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..12),
+            cut in any::<usize>(),
+            tls in any::<bool>(),
+        ) {
+            let mut d = SEED.to_vec();
+            for (at, b) in edits {
+                let at = at % d.len();
+                d[at] = b;
+            }
+            d.truncate(cut % (d.len() + 1));
+            if let Ok(m) = parse_message(&d) {
+                let mut out = Vec::new();
+                let t = if tls { Transport::Tls } else { Transport::Udp };
+                scan_sip(&m, t, &mut out);
+                for (i, f) in out.iter().enumerate() {
+                    for g in &out[i + 1..] {
+                        prop_assert!(
+                            f.kind != g.kind || (f.kind == Kind::PrivateAddress && f.field != g.field),
+                            "{:?} twice", f.kind
+                        );
+                    }
+                    if tls {
+                        prop_assert!(!matches!(
+                            f.kind,
+                            Kind::SrtpKeyExposed | Kind::DigestCredentials | Kind::PrivacyRequestIgnored
+                        ));
+                    }
+                    // Evidence borrows the message.
+                    prop_assert!(f.evidence.len() <= d.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn seed_raises_every_message_kind() {
+        let m = parse_message(SEED).unwrap();
+        let mut out = Vec::new();
+        scan_sip(&m, Transport::Udp, &mut out);
+        let mut kinds: Vec<_> = out.iter().map(|f| f.kind.as_str()).collect();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(
+            kinds,
+            [
+                "custom_header",
+                "digest_credentials",
+                "forwarding_history",
+                "identity_asserted",
+                "location_disclosed",
+                "privacy_request_ignored",
+                "private_address",
+                "rtcp_identity",
+                "sdp_username",
+                "software_version",
+                "srtp_key_exposed",
+            ]
+        );
+        let pa = out
+            .iter()
+            .filter(|f| f.kind == Kind::PrivateAddress)
+            .count();
+        assert_eq!(pa, 6, "{out:?}"); // via contact call_id origin connection candidate
+    }
+}

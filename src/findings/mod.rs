@@ -253,14 +253,36 @@ impl Store {
         zone: &str,
         now: SystemTime,
     ) {
-        let key = Key {
-            kind: f.kind,
-            field: f.field,
-            sender: self.pseudo.ip(sender),
-        };
-        if self.update(&key, transport, zone, now) {
+        self.record_all(std::slice::from_ref(f), sender, transport, zone, now);
+    }
+
+    /// [`Store::record`] for every finding of one message: the sender's
+    /// pseudonym is computed once.
+    pub fn record_all(
+        &self,
+        findings: &[Finding<'_>],
+        sender: IpAddr,
+        transport: &str,
+        zone: &str,
+        now: SystemTime,
+    ) {
+        if findings.is_empty() {
             return;
         }
+        let sender = self.pseudo.ip(sender);
+        for f in findings {
+            let key = Key {
+                kind: f.kind,
+                field: f.field,
+                sender: sender.clone(),
+            };
+            if !self.update(&key, transport, zone, now) {
+                self.insert(key, f, transport, zone, now);
+            }
+        }
+    }
+
+    fn insert(&self, key: Key, f: &Finding<'_>, transport: &str, zone: &str, now: SystemTime) {
         // New entry: redact outside the lock.
         let evidence = self.pseudo.redact(f.name, f.evidence);
         let t = unix(now);
@@ -274,8 +296,9 @@ impl Store {
             count: 1,
             first_seen: t,
             last_seen: t,
-            first_seen_utc: rfc3339(t),
-            last_seen_utc: rfc3339(t),
+            // Formatted by `snapshot`, not on every update.
+            first_seen_utc: String::new(),
+            last_seen_utc: String::new(),
             evidence,
         };
         let mut g = self.lock();
@@ -326,6 +349,10 @@ impl Store {
     /// first), then kind, field and sender.
     pub fn snapshot(&self) -> Vec<Entry> {
         let mut v: Vec<Entry> = self.lock().map.values().map(|s| s.entry.clone()).collect();
+        for e in &mut v {
+            e.first_seen_utc = rfc3339(e.first_seen);
+            e.last_seen_utc = rfc3339(e.last_seen);
+        }
         v.sort_by(|a, b| {
             sev_rank(a.severity)
                 .cmp(&sev_rank(b.severity))
@@ -369,7 +396,6 @@ fn bump(slot: &mut Slot, transport: &str, zone: &str, now: SystemTime) {
     if now > slot.last {
         slot.last = now;
         e.last_seen = unix(now);
-        e.last_seen_utc = rfc3339(e.last_seen);
     }
     if e.transport != transport {
         e.transport = transport.to_string();

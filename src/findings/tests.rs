@@ -279,3 +279,48 @@ proptest! {
 }
 
 const MAX_EVIDENCE_PLUS: usize = redact::MAX_EVIDENCE + 1;
+
+/// Rough cost figures (run with `cargo test --release -- --ignored bench --nocapture`).
+#[test]
+#[ignore]
+fn bench_scan_and_record() {
+    let msg = b"INVITE sip:+4930123456@carrier.example SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 192.168.7.7:5060;branch=z9hG4bK1;received=203.0.113.77\r\n\
+        From: \"Erika\" <sip:erika@home.example>;tag=1\r\nTo: <sip:+4930123456@carrier.example>\r\n\
+        Call-ID: 98asjd8@192.168.7.7\r\nCSeq: 1 INVITE\r\nContact: <sip:erika@192.168.7.7:5060>\r\n\
+        Max-Forwards: 70\r\nP-Asserted-Identity: <tel:+4930999888>\r\nUser-Agent: PhoneX/2.1\r\n\
+        Content-Type: application/sdp\r\n\r\n\
+        v=0\r\no=erika 1234567 1 IN IP4 192.168.7.7\r\ns=-\r\nc=IN IP4 192.168.7.7\r\nt=0 0\r\n\
+        m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
+    let m = crate::sip::parse_message(msg).unwrap();
+    let n = 200_000u32;
+    let mut out = Vec::new();
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        out.clear();
+        scan_sip(&m, crate::sip::Transport::Udp, &mut out);
+        std::hint::black_box(&out);
+    }
+    let scan = t0.elapsed() / n;
+    let s = store(10_000, 3600);
+    let t0 = std::time::Instant::now();
+    for i in 0..n {
+        let sender = IpAddr::from((i % 1000).to_be_bytes());
+        s.record_all(&out, sender, "udp", "lan", t(u64::from(i)));
+    }
+    let rec = t0.elapsed() / (n * out.len() as u32);
+    let p = Pseudonymizer::new(&[1u8; 32]);
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(p.redact(
+            b"Via",
+            b"SIP/2.0/UDP 192.168.7.7:5060;branch=z9hG4bK1;received=203.0.113.77",
+        ));
+    }
+    let red = t0.elapsed() / n;
+    eprintln!(
+        "scan_sip: {scan:?}/message ({} findings); store.record: {rec:?}/finding (mostly repeats); redact: {red:?}/line; entries {}",
+        out.len(),
+        s.stats().entries
+    );
+}
