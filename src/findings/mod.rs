@@ -115,6 +115,8 @@ struct Inner {
     tick: u64,
     evicted_lru: u64,
     evicted_ttl: u64,
+    /// Evictions already handed out by `take_evictions`.
+    reported: (u64, u64),
 }
 
 impl Inner {
@@ -373,6 +375,16 @@ impl Store {
             evicted_lru: g.evicted_lru,
             evicted_ttl: g.evicted_ttl,
         }
+    }
+
+    /// Evictions since the last call, `(lru, ttl)`: what to add to
+    /// `flow_evictions_total{reason="findings_lru"}` and `{reason="findings_ttl"}`.
+    /// ([`Store::stats`] keeps the cumulative numbers.)
+    pub fn take_evictions(&self) -> (u64, u64) {
+        let mut g = self.lock();
+        let d = (g.evicted_lru - g.reported.0, g.evicted_ttl - g.reported.1);
+        g.reported = (g.evicted_lru, g.evicted_ttl);
+        d
     }
 
     /// `{"stats": {...}, "exposures": [...]}` (what `/api/exposures` serves).

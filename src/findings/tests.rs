@@ -75,6 +75,8 @@ fn lru_and_ttl_are_bounded_and_counted() {
     assert_eq!(kinds.len(), 2);
     assert!(kinds.contains(&"custom_header") && kinds.contains(&"software_version"));
     assert_eq!(s.stats().evicted_lru, 1);
+    assert_eq!(s.take_evictions(), (1, 0));
+    assert_eq!(s.take_evictions(), (0, 0));
     // 100 s after the last update of both: expired on the next record.
     s.record(
         &f(Kind::PrivateAddress),
@@ -93,6 +95,7 @@ fn lru_and_ttl_are_bounded_and_counted() {
     assert_eq!(s.stats().evicted_ttl, 4);
     let st = s.stats();
     assert_eq!((st.capacity, st.ttl_seconds), (2, 100));
+    assert_eq!(s.take_evictions(), (0, 4));
 }
 
 #[test]
