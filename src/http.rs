@@ -1,4 +1,5 @@
-//! HTTP endpoints: `/metrics` (Prometheus text format), `/healthz`.
+//! HTTP endpoints: `/metrics` (Prometheus text format), `/healthz`,
+//! `/api/exposures` (the findings store as JSON: pseudonymised, redacted).
 //!
 //! Owner: `http`. Runs hyper 1.x on a small single-threaded tokio runtime on
 //! its own thread, so scrapes never compete with capture or workers for more
@@ -6,6 +7,7 @@
 //! waits at the semaphore instead of growing memory), and every connection
 //! has a header-read timeout so slow clients cannot pin it.
 
+use crate::findings::Store;
 use crate::metrics::Metrics;
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -26,7 +28,11 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     Ok(l)
 }
 
-fn respond(metrics: &Metrics, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+fn respond(
+    metrics: &Metrics,
+    store: Option<&Store>,
+    req: &Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
     let text = |code: StatusCode, body: &'static str| {
         let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
         *r.status_mut() = code;
@@ -48,16 +54,48 @@ fn respond(metrics: &Metrics, req: &Request<hyper::body::Incoming>) -> Response<
             );
             r
         }
+        "/api/exposures" => match store {
+            Some(store) => {
+                let mut r = Response::new(Full::new(Bytes::from(store.to_json())));
+                r.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r
+            }
+            None => text(StatusCode::NOT_FOUND, "no findings store\n"),
+        },
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/" => text(StatusCode::OK, "sipsentinel: see /metrics and /healthz\n"),
+        "/" => text(
+            StatusCode::OK,
+            "sipsentinel: see /metrics, /healthz and /api/exposures\n",
+        ),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
-/// Serve on a dedicated thread until the process exits.
+/// Serve on a dedicated thread until the process exits, without a findings
+/// store (`/api/exposures` answers 404). Kept until `main` moves to
+/// [`spawn_with_store`].
 pub fn spawn(
     listener: TcpListener,
     metrics: Metrics,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    serve(listener, metrics, None)
+}
+
+/// Serve `/metrics`, `/healthz` and `/api/exposures` (from `store`) on a
+/// dedicated thread until the process exits.
+pub fn spawn_with_store(
+    listener: TcpListener,
+    metrics: Metrics,
+    store: Arc<Store>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    serve(listener, metrics, Some(store))
+}
+
+fn serve(
+    listener: TcpListener,
+    metrics: Metrics,
+    store: Option<Arc<Store>>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -90,9 +128,10 @@ pub fn spawn(
                         }
                     };
                     let metrics = metrics.clone();
+                    let store = store.clone();
                     tokio::spawn(async move {
                         let svc = hyper::service::service_fn(move |req| {
-                            let r = respond(&metrics, &req);
+                            let r = respond(&metrics, store.as_deref(), &req);
                             async move { Ok::<_, std::convert::Infallible>(r) }
                         });
                         let conn = hyper::server::conn::http1::Builder::new()
@@ -107,4 +146,60 @@ pub fn spawn(
                 }
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn api_exposures_serves_the_store() {
+        let store = Arc::new(Store::with_key(
+            &[5u8; 32],
+            crate::findings::StoreConfig::default(),
+        ));
+        let f = crate::exposure::Finding {
+            kind: crate::exposure::Kind::CustomHeader,
+            field: crate::exposure::Field::XHeader,
+            name: b"X-Account",
+            evidence: b"5551234567",
+        };
+        store.record(
+            &f,
+            "192.0.2.1".parse().unwrap(),
+            "udp",
+            "unknown",
+            std::time::SystemTime::now(),
+        );
+        let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        spawn_with_store(l, Metrics::new(), store).unwrap();
+        let r = get(addr, "/api/exposures");
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(r.contains("content-type: application/json"), "{r}");
+        assert!(
+            r.contains("\"kind\": \"custom_header\"") && r.contains("X-Account: num-"),
+            "{r}"
+        );
+        assert!(!r.contains("5551234567") && !r.contains("192.0.2.1"), "{r}");
+        // Without a store: 404.
+        let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        spawn(l, Metrics::new()).unwrap();
+        assert!(get(addr, "/api/exposures").starts_with("HTTP/1.1 404"));
+    }
 }

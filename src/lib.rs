@@ -7,6 +7,8 @@
 pub mod capture;
 pub mod config;
 pub mod decode;
+pub mod exposure;
+pub mod findings;
 pub mod http;
 pub mod lru;
 pub mod media;

@@ -466,3 +466,104 @@ mod tests {
         assert_eq!(status_index(99), 6);
     }
 }
+
+/// Transport label values of `exposures_total`; anything else is `other`.
+const EXPOSURE_TRANSPORTS: [&str; 7] = ["udp", "tcp", "tls", "ws", "wss", "sctp", "other"];
+/// Distinct zone label values one worker resolves; later ones are `other`.
+/// Zone names come from the configuration (bounded there), so this is
+/// only a guard.
+const MAX_EXPOSURE_ZONES: usize = 64;
+
+/// Resolved `exposures_total{kind,severity,transport,field,zone}` handles
+/// for one worker. Each (kind, field, transport, zone) combination is
+/// looked up once, on first use, then cached; the severity follows from
+/// the kind. Transport and zone strings are mapped to small indexes (the
+/// zone list is learnt as zones are seen), so no label lookup happens per
+/// finding and no series exists for combinations never seen.
+pub struct ExposureCounters {
+    vec: IntCounterVec,
+    zones: Vec<String>,
+    cache: ahash::AHashMap<(u8, u8, u8, u8), IntCounter>,
+}
+
+impl ExposureCounters {
+    pub fn new(m: &Metrics) -> ExposureCounters {
+        ExposureCounters {
+            vec: m.exposures.clone(),
+            zones: Vec::new(),
+            cache: ahash::AHashMap::new(),
+        }
+    }
+
+    fn zone_index(&mut self, zone: &str) -> usize {
+        if let Some(i) = self.zones.iter().position(|z| z == zone) {
+            return i;
+        }
+        if self.zones.len() < MAX_EXPOSURE_ZONES {
+            self.zones.push(zone.to_string());
+            self.zones.len() - 1
+        } else {
+            MAX_EXPOSURE_ZONES
+        }
+    }
+
+    /// Count one exposure. `transport` is a `Transport::as_str` value,
+    /// `zone` a name from `exposure::Zones::zone_of`.
+    pub fn inc(
+        &mut self,
+        kind: crate::exposure::Kind,
+        field: crate::exposure::Field,
+        transport: &str,
+        zone: &str,
+    ) {
+        let t = EXPOSURE_TRANSPORTS
+            .iter()
+            .position(|x| *x == transport)
+            .unwrap_or(EXPOSURE_TRANSPORTS.len() - 1);
+        let z = self.zone_index(zone);
+        // Every index fits a u8: 15 kinds, < 256 fields, 7 transports, 65 zones.
+        let key = (kind.index() as u8, field.index() as u8, t as u8, z as u8);
+        let vec = &self.vec;
+        let zone_label = self.zones.get(z).map_or("other", String::as_str);
+        self.cache
+            .entry(key)
+            .or_insert_with(|| {
+                vec.with_label_values(&[
+                    kind.as_str(),
+                    kind.severity().as_str(),
+                    EXPOSURE_TRANSPORTS[t],
+                    field.as_str(),
+                    zone_label,
+                ])
+            })
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod exposure_tests {
+    use super::*;
+    use crate::exposure::{Field, Kind};
+
+    #[test]
+    fn exposure_counters_resolve_once_and_label_correctly() {
+        let m = Metrics::new();
+        let mut c = ExposureCounters::new(&m);
+        c.inc(Kind::SrtpKeyExposed, Field::SdpCrypto, "udp", "lan");
+        c.inc(Kind::SrtpKeyExposed, Field::SdpCrypto, "udp", "lan");
+        c.inc(Kind::PrivateAddress, Field::Via, "bogus", "unknown");
+        assert_eq!(c.cache.len(), 2);
+        let text = m.render();
+        assert!(text.contains(
+            "sipsentinel_exposures_total{field=\"sdp_crypto\",kind=\"srtp_key_exposed\",severity=\"critical\",transport=\"udp\",zone=\"lan\"} 2"
+        ), "{text}");
+        assert!(text.contains(
+            "sipsentinel_exposures_total{field=\"via\",kind=\"private_address\",severity=\"medium\",transport=\"other\",zone=\"unknown\"} 1"
+        ), "{text}");
+        for i in 0..100 {
+            c.inc(Kind::CustomHeader, Field::XHeader, "tcp", &format!("z{i}"));
+        }
+        assert!(m.render().contains("zone=\"other\""));
+        assert!(c.zones.len() <= MAX_EXPOSURE_ZONES);
+    }
+}

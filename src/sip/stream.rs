@@ -571,8 +571,7 @@ mod tests {
         assert_eq!((ev, st.kind()), (vec![Ev::NotSip], StreamKind::NotSip));
         // Text that never shows a start line: decided after CLASSIFY_LIMIT.
         let line = b"hello there this is not sip\r\n";
-        let chunks: Vec<&[u8]> = std::iter::repeat(&line[..])
-            .take(CLASSIFY_LIMIT / line.len() + 2)
+        let chunks: Vec<&[u8]> = std::iter::repeat_n(&line[..], CLASSIFY_LIMIT / line.len() + 2)
             .collect();
         let (ev, _, _) = drive(&chunks);
         assert_eq!(ev, vec![Ev::NotSip]);

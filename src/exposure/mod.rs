@@ -1,0 +1,462 @@
+//! The exposure catalogue: turns SIP, SDP, RTCP, TLS and media observations
+//! into findings of stable kinds (design, "Exposure catalogue").
+//!
+//! Owner: `exposure`. Invariants: pure functions over borrowed views; no
+//! I/O, no logging, no metrics, no state. A [`Finding`] names a kind from a
+//! fixed set, the field where the exposure sits (a fixed set too: both are
+//! metric labels) and borrows the evidence (a header value or an SDP line)
+//! for the findings store to redact; nothing here copies identifiers.
+//! Deduplication whose unit is larger than one message (dialog, media
+//! stream, SSRC, TLS handshake) is the caller's: it holds the state.
+//!
+//! Files: [`scan`] (SIP messages and their SDP), [`addr`] (address
+//! classes, URI hosts), [`tls`] (ClientHello SNI), [`zones`] (named CIDR
+//! sets from the configuration).
+
+pub mod addr;
+pub mod scan;
+pub mod tls;
+pub mod zones;
+
+pub use addr::is_private;
+pub use scan::scan_sip;
+pub use tls::tls_client_hello_sni;
+pub use zones::{ZoneError, Zones};
+
+use crate::media::classify::sdes;
+use crate::media::{Protection, RtcpInfo};
+use crate::sip::Transport;
+
+/// Severity of a kind (design table); the `severity` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// The exposure kinds. The ids (`as_str`) are stable: they are metric
+/// label values and API field values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    CleartextMedia,
+    SrtpKeyExposed,
+    PrivacyRequestIgnored,
+    EncryptionMismatch,
+    CleartextSignaling,
+    IdentityAsserted,
+    LocationDisclosed,
+    DigestCredentials,
+    ForwardingHistory,
+    PrivateAddress,
+    RtcpIdentity,
+    SoftwareVersion,
+    CustomHeader,
+    SdpUsername,
+    TlsServerName,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 15] = [
+        Kind::CleartextMedia,
+        Kind::SrtpKeyExposed,
+        Kind::PrivacyRequestIgnored,
+        Kind::EncryptionMismatch,
+        Kind::CleartextSignaling,
+        Kind::IdentityAsserted,
+        Kind::LocationDisclosed,
+        Kind::DigestCredentials,
+        Kind::ForwardingHistory,
+        Kind::PrivateAddress,
+        Kind::RtcpIdentity,
+        Kind::SoftwareVersion,
+        Kind::CustomHeader,
+        Kind::SdpUsername,
+        Kind::TlsServerName,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::CleartextMedia => "cleartext_media",
+            Kind::SrtpKeyExposed => "srtp_key_exposed",
+            Kind::PrivacyRequestIgnored => "privacy_request_ignored",
+            Kind::EncryptionMismatch => "encryption_mismatch",
+            Kind::CleartextSignaling => "cleartext_signaling",
+            Kind::IdentityAsserted => "identity_asserted",
+            Kind::LocationDisclosed => "location_disclosed",
+            Kind::DigestCredentials => "digest_credentials",
+            Kind::ForwardingHistory => "forwarding_history",
+            Kind::PrivateAddress => "private_address",
+            Kind::RtcpIdentity => "rtcp_identity",
+            Kind::SoftwareVersion => "software_version",
+            Kind::CustomHeader => "custom_header",
+            Kind::SdpUsername => "sdp_username",
+            Kind::TlsServerName => "tls_server_name",
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        match self {
+            Kind::CleartextMedia | Kind::SrtpKeyExposed | Kind::PrivacyRequestIgnored => {
+                Severity::Critical
+            }
+            Kind::EncryptionMismatch
+            | Kind::CleartextSignaling
+            | Kind::IdentityAsserted
+            | Kind::LocationDisclosed
+            | Kind::DigestCredentials => Severity::High,
+            Kind::ForwardingHistory | Kind::PrivateAddress | Kind::RtcpIdentity => Severity::Medium,
+            Kind::SoftwareVersion | Kind::CustomHeader | Kind::SdpUsername => Severity::Low,
+            Kind::TlsServerName => Severity::Info,
+        }
+    }
+
+    /// Dense index (`0..ALL.len()`), for handle caches.
+    pub fn index(&self) -> usize {
+        *self as usize
+    }
+}
+
+/// Where an exposure sits: the `field` label. A fixed list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    Via,
+    Contact,
+    RecordRoute,
+    CallId,
+    From,
+    SdpConnection,
+    SdpOrigin,
+    IceCandidate,
+    SdpCrypto,
+    SdpSsrcCname,
+    PAssertedIdentity,
+    PPreferredIdentity,
+    RemotePartyId,
+    PAccessNetworkInfo,
+    Geolocation,
+    PidfLo,
+    Authorization,
+    ProxyAuthorization,
+    Diversion,
+    HistoryInfo,
+    UserAgent,
+    Server,
+    XHeader,
+    Privacy,
+    RtcpSdesCname,
+    RtcpSdesName,
+    RtcpSdesEmail,
+    RtcpSdesPhone,
+    RtcpSdesLoc,
+    RtcpSdesTool,
+    RtcpSdesNote,
+    RtcpSdesPriv,
+    Media,
+    Signaling,
+    TlsSni,
+    Other,
+}
+
+impl Field {
+    pub const ALL: [Field; 36] = [
+        Field::Via,
+        Field::Contact,
+        Field::RecordRoute,
+        Field::CallId,
+        Field::From,
+        Field::SdpConnection,
+        Field::SdpOrigin,
+        Field::IceCandidate,
+        Field::SdpCrypto,
+        Field::SdpSsrcCname,
+        Field::PAssertedIdentity,
+        Field::PPreferredIdentity,
+        Field::RemotePartyId,
+        Field::PAccessNetworkInfo,
+        Field::Geolocation,
+        Field::PidfLo,
+        Field::Authorization,
+        Field::ProxyAuthorization,
+        Field::Diversion,
+        Field::HistoryInfo,
+        Field::UserAgent,
+        Field::Server,
+        Field::XHeader,
+        Field::Privacy,
+        Field::RtcpSdesCname,
+        Field::RtcpSdesName,
+        Field::RtcpSdesEmail,
+        Field::RtcpSdesPhone,
+        Field::RtcpSdesLoc,
+        Field::RtcpSdesTool,
+        Field::RtcpSdesNote,
+        Field::RtcpSdesPriv,
+        Field::Media,
+        Field::Signaling,
+        Field::TlsSni,
+        Field::Other,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Field::Via => "via",
+            Field::Contact => "contact",
+            Field::RecordRoute => "record_route",
+            Field::CallId => "call_id",
+            Field::From => "from",
+            Field::SdpConnection => "sdp_connection",
+            Field::SdpOrigin => "sdp_origin",
+            Field::IceCandidate => "ice_candidate",
+            Field::SdpCrypto => "sdp_crypto",
+            Field::SdpSsrcCname => "sdp_ssrc_cname",
+            Field::PAssertedIdentity => "p_asserted_identity",
+            Field::PPreferredIdentity => "p_preferred_identity",
+            Field::RemotePartyId => "remote_party_id",
+            Field::PAccessNetworkInfo => "p_access_network_info",
+            Field::Geolocation => "geolocation",
+            Field::PidfLo => "pidf_lo",
+            Field::Authorization => "authorization",
+            Field::ProxyAuthorization => "proxy_authorization",
+            Field::Diversion => "diversion",
+            Field::HistoryInfo => "history_info",
+            Field::UserAgent => "user_agent",
+            Field::Server => "server",
+            Field::XHeader => "x_header",
+            Field::Privacy => "privacy",
+            Field::RtcpSdesCname => "rtcp_sdes_cname",
+            Field::RtcpSdesName => "rtcp_sdes_name",
+            Field::RtcpSdesEmail => "rtcp_sdes_email",
+            Field::RtcpSdesPhone => "rtcp_sdes_phone",
+            Field::RtcpSdesLoc => "rtcp_sdes_loc",
+            Field::RtcpSdesTool => "rtcp_sdes_tool",
+            Field::RtcpSdesNote => "rtcp_sdes_note",
+            Field::RtcpSdesPriv => "rtcp_sdes_priv",
+            Field::Media => "media",
+            Field::Signaling => "signaling",
+            Field::TlsSni => "tls_sni",
+            Field::Other => "other",
+        }
+    }
+
+    /// Dense index (`0..ALL.len()`), for handle caches.
+    pub fn index(&self) -> usize {
+        *self as usize
+    }
+}
+
+/// One exposure seen in one observation.
+///
+/// `name` is the header name as written (empty for SDP lines, RTCP, media
+/// and TLS); `evidence` the header value, or the SDP line (`c=IN IP4 ...`),
+/// or the TLS server name; it may be empty. Both borrow the packet: the
+/// findings store redacts them at once and never keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding<'a> {
+    pub kind: Kind,
+    pub field: Field,
+    pub name: &'a [u8],
+    pub evidence: &'a [u8],
+}
+
+impl<'a> Finding<'a> {
+    pub fn new(kind: Kind, field: Field) -> Finding<'static> {
+        Finding {
+            kind,
+            field,
+            name: b"",
+            evidence: b"",
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        self.kind.severity()
+    }
+}
+
+/// Is this SIP transport readable by anyone on the path? (TLS and WSS are
+/// not; SCTP here means SIP over plain SCTP, RFC 4168, so it is.)
+pub fn is_cleartext(transport: Transport) -> bool {
+    !matches!(transport, Transport::Tls | Transport::Wss)
+}
+
+/// `cleartext_signaling` (field `signaling`) for SIP over a cleartext
+/// transport. Counted once per dialog or registration: the caller calls
+/// this when it creates the dialog/registration state, not per message.
+pub fn cleartext_signaling(transport: Transport) -> Option<Finding<'static>> {
+    is_cleartext(transport).then(|| Finding::new(Kind::CleartextSignaling, Field::Signaling))
+}
+
+/// Findings of one media stream once its protection is decided:
+/// `cleartext_media` when the audio is readable, `encryption_mismatch`
+/// when the signalling declared SRTP but the media looks cleartext. Called
+/// once per stream (the caller's unit).
+pub fn media_findings(protection: Protection, mismatch: bool, out: &mut Vec<Finding<'static>>) {
+    if protection == Protection::Cleartext {
+        out.push(Finding::new(Kind::CleartextMedia, Field::Media));
+    }
+    if mismatch {
+        out.push(Finding::new(Kind::EncryptionMismatch, Field::Media));
+    }
+}
+
+/// SDES item bits and their fields (RFC 3550 §6.5).
+const SDES_FIELDS: [(u16, Field); 9] = [
+    (sdes::CNAME, Field::RtcpSdesCname),
+    (sdes::NAME, Field::RtcpSdesName),
+    (sdes::EMAIL, Field::RtcpSdesEmail),
+    (sdes::PHONE, Field::RtcpSdesPhone),
+    (sdes::LOC, Field::RtcpSdesLoc),
+    (sdes::TOOL, Field::RtcpSdesTool),
+    (sdes::NOTE, Field::RtcpSdesNote),
+    (sdes::PRIV, Field::RtcpSdesPriv),
+    (sdes::OTHER, Field::Other),
+];
+
+/// `rtcp_identity` for each SDES item type present in a cleartext RTCP
+/// datagram (one finding per item type). The caller dedups per SSRC and
+/// field. Encrypted SRTCP carries no readable SDES, so nothing is found.
+pub fn scan_rtcp(info: &RtcpInfo, out: &mut Vec<Finding<'static>>) {
+    if info.encrypted {
+        return;
+    }
+    for (bit, field) in SDES_FIELDS {
+        if info.sdes_items & bit != 0 {
+            out.push(Finding::new(Kind::RtcpIdentity, field));
+        }
+    }
+}
+
+/// `tls_server_name` (field `tls_sni`) when `record` is a TLS record
+/// carrying a ClientHello with a server name. Counted once per handshake:
+/// call it on the first client record of a TLS stream.
+pub fn scan_tls(record: &[u8]) -> Option<Finding<'_>> {
+    tls_client_hello_sni(record).map(|sni| Finding {
+        kind: Kind::TlsServerName,
+        field: Field::TlsSni,
+        name: b"",
+        evidence: sni,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_fixed_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for (i, k) in Kind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
+            assert!(seen.insert(k.as_str()));
+            assert!(k
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+        for (i, f) in Field::ALL.iter().enumerate() {
+            assert_eq!(f.index(), i);
+            assert!(seen.insert(f.as_str()), "{}", f.as_str());
+            assert!(f
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+        assert_eq!(Kind::SrtpKeyExposed.severity(), Severity::Critical);
+        assert_eq!(Kind::CleartextSignaling.severity(), Severity::High);
+        assert_eq!(Kind::PrivateAddress.severity(), Severity::Medium);
+        assert_eq!(Kind::SdpUsername.severity(), Severity::Low);
+        assert_eq!(Kind::TlsServerName.severity().as_str(), "info");
+    }
+
+    #[test]
+    fn cleartext_signaling_only_without_tls() {
+        for t in [
+            Transport::Udp,
+            Transport::Tcp,
+            Transport::Ws,
+            Transport::Sctp,
+        ] {
+            let f = cleartext_signaling(t).unwrap();
+            assert_eq!(
+                (f.kind.as_str(), f.field.as_str()),
+                ("cleartext_signaling", "signaling")
+            );
+        }
+        assert!(cleartext_signaling(Transport::Tls).is_none());
+        assert!(cleartext_signaling(Transport::Wss).is_none());
+    }
+
+    #[test]
+    fn media_kinds() {
+        let mut out = Vec::new();
+        media_findings(Protection::Cleartext, false, &mut out);
+        assert_eq!(out, vec![Finding::new(Kind::CleartextMedia, Field::Media)]);
+        out.clear();
+        media_findings(Protection::Cleartext, true, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].kind, Kind::EncryptionMismatch);
+        out.clear();
+        media_findings(Protection::SrtpSdes, false, &mut out);
+        media_findings(Protection::EncryptedUnknown, false, &mut out);
+        media_findings(Protection::Unknown, false, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn rtcp_sdes_items() {
+        let mut out = Vec::new();
+        let info = RtcpInfo {
+            sdes_items: sdes::CNAME | sdes::TOOL,
+            ..RtcpInfo::default()
+        };
+        scan_rtcp(&info, &mut out);
+        let fields: Vec<_> = out.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["rtcp_sdes_cname", "rtcp_sdes_tool"]);
+        assert!(out.iter().all(|f| f.kind == Kind::RtcpIdentity));
+        out.clear();
+        // No SDES (e.g. SR only), or SRTCP: nothing.
+        scan_rtcp(&RtcpInfo::default(), &mut out);
+        let enc = RtcpInfo {
+            sdes_items: sdes::CNAME,
+            encrypted: true,
+            srtcp: true,
+            ..RtcpInfo::default()
+        };
+        scan_rtcp(&enc, &mut out);
+        assert!(out.is_empty());
+        // Real bytes: RR + SDES CNAME through the media classifier.
+        let pkt = [
+            0x80, 201, 0, 1, 0, 0, 0, 1, // RR, no blocks, SSRC 1
+            0x81, 202, 0, 3, 0, 0, 0, 1, // SDES SC=1, SSRC 1
+            1, 3, b'a', b'@', b'b', 0, 0, 0, // CNAME "a@b", end, pad
+        ];
+        let info = crate::media::classify::rtcp(&pkt).unwrap();
+        scan_rtcp(&info, &mut out);
+        assert_eq!(
+            out,
+            vec![Finding::new(Kind::RtcpIdentity, Field::RtcpSdesCname)]
+        );
+    }
+}

@@ -1,0 +1,876 @@
+//! Per-SIP-message exposure checks: headers, SDP and other body parts.
+//!
+//! One call looks at one parsed message and pushes each message-level kind
+//! at most once (`private_address` at most once per field). Header names are
+//! matched case-insensitively, compact forms included (RFC 3261 §7.3.3).
+//! Parses no more than it must: header values are walked with bounded loops,
+//! the body through [`crate::sdp::for_each_part`] (bounded parts/depth) and
+//! at most [`crate::sdp::MAX_LINES`] SDP lines.
+
+use super::addr::{self, is_private, parse_ip, trim};
+use super::{is_cleartext, Field, Finding, Kind};
+use crate::sip::parse::expand_compact;
+use crate::sip::{HeaderName, Message, Transport};
+
+/// What kind of header this is, for the exposure checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Identity(Field),
+    Location(Field),
+    Credentials(Field),
+    Forwarding(Field),
+    Software(Field),
+    Privacy,
+    From,
+    Address(Field),
+    Custom,
+    None,
+}
+
+fn role(raw_name: &[u8]) -> Role {
+    let n = expand_compact(raw_name);
+    let is = |s: &[u8]| n.eq_ignore_ascii_case(s);
+    if is(b"P-Asserted-Identity") {
+        Role::Identity(Field::PAssertedIdentity)
+    } else if is(b"P-Preferred-Identity") {
+        Role::Identity(Field::PPreferredIdentity)
+    } else if is(b"Remote-Party-ID") {
+        Role::Identity(Field::RemotePartyId)
+    } else if is(b"P-Access-Network-Info") {
+        Role::Location(Field::PAccessNetworkInfo)
+    } else if is(b"Geolocation") {
+        Role::Location(Field::Geolocation)
+    } else if is(b"Authorization") {
+        Role::Credentials(Field::Authorization)
+    } else if is(b"Proxy-Authorization") {
+        Role::Credentials(Field::ProxyAuthorization)
+    } else if is(b"Diversion") {
+        Role::Forwarding(Field::Diversion)
+    } else if is(b"History-Info") {
+        Role::Forwarding(Field::HistoryInfo)
+    } else if is(b"User-Agent") {
+        Role::Software(Field::UserAgent)
+    } else if is(b"Server") {
+        Role::Software(Field::Server)
+    } else if is(b"Privacy") {
+        Role::Privacy
+    } else if is(b"From") {
+        Role::From
+    } else if is(b"Via") {
+        Role::Address(Field::Via)
+    } else if is(b"Contact") {
+        Role::Address(Field::Contact)
+    } else if is(b"Record-Route") {
+        Role::Address(Field::RecordRoute)
+    } else if is(b"Call-ID") {
+        Role::Address(Field::CallId)
+    } else if n.len() > 2 && n.get(..2).is_some_and(|p| p.eq_ignore_ascii_case(b"x-")) {
+        // `x` alone is the compact Session-Expires (RFC 4028), not X-*.
+        Role::Custom
+    } else {
+        Role::None
+    }
+}
+
+/// Pushes `f` unless a finding of its kind (and, for `private_address`,
+/// its field) is already in `out[from..]`.
+fn push_once<'a>(out: &mut Vec<Finding<'a>>, from: usize, f: Finding<'a>) {
+    let dup = out
+        .get(from..)
+        .unwrap_or(&[])
+        .iter()
+        .any(|g| g.kind == f.kind && (f.kind != Kind::PrivateAddress || g.field == f.field));
+    if !dup {
+        out.push(f);
+    }
+}
+
+fn finding<'a>(kind: Kind, field: Field, name: &'a [u8], evidence: &'a [u8]) -> Finding<'a> {
+    Finding {
+        kind,
+        field,
+        name,
+        evidence,
+    }
+}
+
+/// Privacy values that ask to hide the caller's identity (RFC 3323 §4.2
+/// `user`, `header`; RFC 3325 §9.3 `id`). `none`, `session`, `critical`
+/// alone do not.
+fn privacy_requested(value: &[u8]) -> bool {
+    value
+        .split(|&b| b == b';' || b == b',')
+        .take(16)
+        .map(trim)
+        .any(|v| {
+            v.eq_ignore_ascii_case(b"id")
+                || v.eq_ignore_ascii_case(b"user")
+                || v.eq_ignore_ascii_case(b"header")
+        })
+}
+
+/// A URI in `value` names someone: a user part that is not one of the
+/// anonymity placeholders (RFC 3323 §4.1.1.3 `anonymous@anonymous.invalid`).
+fn names_someone(value: &[u8]) -> bool {
+    addr::uris(value).any(|u| {
+        let anon = [
+            &b"anonymous"[..],
+            b"unknown",
+            b"unavailable",
+            b"restricted",
+            b"private",
+        ];
+        !u.user.is_empty()
+            && !anon.iter().any(|a| u.user.eq_ignore_ascii_case(a))
+            && !u.host.eq_ignore_ascii_case(b"anonymous.invalid")
+    })
+}
+
+/// A version-looking token: `/` followed by a digit (`Asterisk/18.2`,
+/// `PolycomVVX-VVX_410-UA/5.9.0`) or a dotted number (`1.2`, `v2.0.1`).
+pub fn has_version(value: &[u8]) -> bool {
+    if value
+        .windows(2)
+        .any(|w| w[0] == b'/' && w[1].is_ascii_digit())
+    {
+        return true;
+    }
+    value
+        .split(|&b| b.is_ascii_whitespace() || b"()[];,_-".contains(&b))
+        .take(64)
+        .any(|tok| {
+            let t = match tok {
+                [b'v' | b'V', rest @ ..] => rest,
+                t => t,
+            };
+            let mut parts = t.split(|&b| b == b'.');
+            let first = parts.next().unwrap_or(&[]);
+            let second = parts.next();
+            !first.is_empty()
+                && first.iter().all(u8::is_ascii_digit)
+                && second.is_some_and(|s| s.first().is_some_and(u8::is_ascii_digit))
+        })
+}
+
+/// Private literal addresses in one header value, per field.
+fn private_in(field: Field, value: &[u8]) -> bool {
+    let ip_private = |h: &[u8]| parse_ip(h).is_some_and(is_private);
+    match field {
+        Field::Via => {
+            let mut found = false;
+            addr::via_hosts(value, |h| found |= ip_private(h));
+            found
+        }
+        Field::Contact | Field::RecordRoute => addr::uris(value).any(|u| ip_private(u.host)),
+        Field::CallId => match value.iter().rposition(|&b| b == b'@') {
+            Some(a) => ip_private(addr::host_of_hostport(trim(
+                value.get(a + 1..).unwrap_or(&[]),
+            ))),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// Every per-message exposure of `msg` seen on `transport` (see the
+/// catalogue in the design). Appends to `out`; each kind at most once per
+/// call, `private_address` at most once per field.
+pub fn scan_sip<'a>(msg: &Message<'a>, transport: Transport, out: &mut Vec<Finding<'a>>) {
+    let from = out.len();
+    let clear = is_cleartext(transport);
+    let mut privacy = false;
+    let mut from_hdr: Option<(&'a [u8], &'a [u8])> = None;
+    let mut identity_shown: Option<Finding<'a>> = None;
+    for h in &msg.headers {
+        let (name, value) = (h.raw_name, h.value);
+        let role = if h.name == HeaderName::From {
+            Role::From
+        } else {
+            role(name)
+        };
+        match role {
+            Role::Identity(field) => {
+                push_once(
+                    out,
+                    from,
+                    finding(Kind::IdentityAsserted, field, name, value),
+                );
+                if field != Field::PPreferredIdentity
+                    && identity_shown.is_none()
+                    && names_someone(value)
+                {
+                    identity_shown = Some(finding(Kind::PrivacyRequestIgnored, field, name, value));
+                }
+            }
+            Role::Location(field) => push_once(
+                out,
+                from,
+                finding(Kind::LocationDisclosed, field, name, value),
+            ),
+            Role::Credentials(field) if clear => push_once(
+                out,
+                from,
+                finding(Kind::DigestCredentials, field, name, value),
+            ),
+            Role::Forwarding(field) => push_once(
+                out,
+                from,
+                finding(Kind::ForwardingHistory, field, name, value),
+            ),
+            Role::Software(field) if has_version(value) => push_once(
+                out,
+                from,
+                finding(Kind::SoftwareVersion, field, name, value),
+            ),
+            Role::Privacy => privacy |= privacy_requested(value),
+            Role::From if from_hdr.is_none() => from_hdr = Some((name, value)),
+            Role::Address(field) if private_in(field, value) => {
+                push_once(out, from, finding(Kind::PrivateAddress, field, name, value))
+            }
+            Role::Custom => push_once(
+                out,
+                from,
+                finding(Kind::CustomHeader, Field::XHeader, name, value),
+            ),
+            _ => {}
+        }
+    }
+    if privacy && clear {
+        let shown = identity_shown.or_else(|| {
+            from_hdr
+                .filter(|(_, v)| names_someone(v))
+                .map(|(n, v)| finding(Kind::PrivacyRequestIgnored, Field::From, n, v))
+        });
+        if let Some(f) = shown {
+            push_once(out, from, f);
+        }
+    }
+    scan_body(msg, clear, from, out);
+}
+
+fn scan_body<'a>(msg: &Message<'a>, clear: bool, from: usize, out: &mut Vec<Finding<'a>>) {
+    if msg.body.is_empty() {
+        return;
+    }
+    let ct = msg
+        .header(HeaderName::ContentType)
+        .map_or(&b""[..], |h| h.value);
+    let mut sdp: Option<&'a [u8]> = None;
+    let mut pidf: Option<&'a [u8]> = None;
+    crate::sdp::for_each_part(ct, msg.body, &mut |pct, part| {
+        let media = pct.split(|&b| b == b';').next().map_or(&b""[..], trim);
+        if sdp.is_none()
+            && (media.eq_ignore_ascii_case(b"application/sdp")
+                || (pct.is_empty() && part.starts_with(b"v=0")))
+        {
+            sdp = Some(part);
+        }
+        // RFC 4119 PIDF-LO: a presence document carrying a geopriv element.
+        if pidf.is_none()
+            && media.eq_ignore_ascii_case(b"application/pidf+xml")
+            && (contains_ci(part, b"geopriv") || contains_ci(part, b"location-info"))
+        {
+            pidf = Some(pct);
+        }
+    });
+    if let Some(ct) = pidf {
+        push_once(
+            out,
+            from,
+            finding(Kind::LocationDisclosed, Field::PidfLo, b"Content-Type", ct),
+        );
+    }
+    if let Some(body) = sdp {
+        scan_sdp(body, clear, from, out);
+    }
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// SDP lines (RFC 8866 §5) that expose something. The lines are read here
+/// rather than from [`crate::sdp::Sdp`] so each finding can point at its line.
+fn scan_sdp<'a>(body: &'a [u8], clear: bool, from: usize, out: &mut Vec<Finding<'a>>) {
+    let mut lines = body
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty())
+        .take(crate::sdp::MAX_LINES);
+    if !lines.next().is_some_and(|l| l.starts_with(b"v=")) {
+        return;
+    }
+    let private = |tok: Option<&[u8]>| {
+        tok.and_then(|t| parse_ip(t.split(|&b| b == b'/').next().unwrap_or(t)))
+            .is_some_and(is_private)
+    };
+    for line in lines {
+        let f = |kind, field| finding(kind, field, b"", line);
+        if let Some(v) = line.strip_prefix(b"o=") {
+            // o=<username> <sess-id> <sess-version> <nettype> <addrtype> <address>
+            let mut t = v.split(|&b| b == b' ').filter(|t| !t.is_empty());
+            let user = t.next();
+            if user.is_some_and(|u| u != b"-") {
+                push_once(out, from, f(Kind::SdpUsername, Field::SdpOrigin));
+            }
+            if private(t.nth(4)) {
+                push_once(out, from, f(Kind::PrivateAddress, Field::SdpOrigin));
+            }
+        } else if let Some(v) = line.strip_prefix(b"c=") {
+            // c=<nettype> <addrtype> <connection-address>[/ttl[/n]]
+            if private(v.split(|&b| b == b' ').filter(|t| !t.is_empty()).nth(2)) {
+                push_once(out, from, f(Kind::PrivateAddress, Field::SdpConnection));
+            }
+        } else if let Some(v) = strip_attr(line, b"candidate") {
+            // <foundation> <component> <transport> <priority> <address>
+            // <port> typ <type> [raddr <addr> rport <port>] (RFC 8839 §5.1)
+            let toks: Vec<&[u8]> = v
+                .split(|&b| b == b' ')
+                .filter(|t| !t.is_empty())
+                .take(16)
+                .collect();
+            let raddr = toks
+                .iter()
+                .position(|t| t.eq_ignore_ascii_case(b"raddr"))
+                .and_then(|i| toks.get(i + 1).copied());
+            if private(toks.get(4).copied()) || private(raddr) {
+                push_once(out, from, f(Kind::PrivateAddress, Field::IceCandidate));
+            }
+        } else if let Some(v) = strip_attr(line, b"crypto") {
+            // RFC 4568 §9.1: the key rides in `inline:`; the evidence stops
+            // right after that word so the key is never handed on.
+            if clear {
+                if let Some(i) = find_ci(v, b"inline:") {
+                    let cut = line.len() - v.len() + i + b"inline:".len();
+                    let ev = line.get(..cut).unwrap_or(&[]);
+                    push_once(
+                        out,
+                        from,
+                        finding(Kind::SrtpKeyExposed, Field::SdpCrypto, b"", ev),
+                    );
+                }
+            }
+        } else if let Some(v) = strip_attr(line, b"ssrc") {
+            // a=ssrc:<id> cname:<cname> (RFC 5576 §6.1)
+            if find_ci(v, b" cname:").is_some() {
+                push_once(out, from, f(Kind::RtcpIdentity, Field::SdpSsrcCname));
+            }
+        }
+    }
+}
+
+/// `a=<name>:<value>` → value.
+fn strip_attr<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let v = line.strip_prefix(b"a=")?;
+    let head = v.get(..name.len())?;
+    if !head.eq_ignore_ascii_case(name) || v.get(name.len()) != Some(&b':') {
+        return None;
+    }
+    v.get(name.len() + 1..)
+}
+
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::parse_message;
+
+    const HEAD: &str = "INVITE sip:bob@203.0.113.5 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK1\r\n\
+        From: <sip:alice@example.com>;tag=1\r\n\
+        To: <sip:bob@example.com>\r\n\
+        Call-ID: abc@203.0.113.1\r\n\
+        CSeq: 1 INVITE\r\n";
+
+    /// Scan a message made of HEAD + `extra` headers + `body`.
+    fn scan_with(extra: &str, body: &str, t: Transport) -> Vec<(Kind, Field, Vec<u8>)> {
+        let mut msg = HEAD.to_string();
+        msg.push_str(extra);
+        if !body.is_empty() {
+            msg.push_str("Content-Type: application/sdp\r\n");
+        }
+        msg.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        let m = parse_message(msg.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        scan_sip(&m, t, &mut out);
+        out.into_iter()
+            .map(|f| (f.kind, f.field, f.evidence.to_vec()))
+            .collect()
+    }
+
+    fn kinds(extra: &str, body: &str, t: Transport) -> Vec<Kind> {
+        scan_with(extra, body, t).into_iter().map(|f| f.0).collect()
+    }
+
+    fn has(extra: &str, body: &str, t: Transport, k: Kind) -> bool {
+        kinds(extra, body, t).contains(&k)
+    }
+
+    const UDP: Transport = Transport::Udp;
+
+    #[test]
+    fn baseline_has_no_findings() {
+        assert_eq!(kinds("", "", UDP), vec![]);
+        assert_eq!(
+            kinds("", "v=0\r\no=- 1 1 IN IP4 203.0.113.1\r\nc=IN IP4 203.0.113.1\r\nm=audio 4000 RTP/AVP 0\r\n", UDP),
+            vec![]
+        );
+    }
+
+    const CRYPTO_SDP: &str = "v=0\r\no=- 1 1 IN IP4 203.0.113.1\r\ns=-\r\n\
+        c=IN IP4 203.0.113.1\r\nm=audio 4000 RTP/SAVP 0\r\n\
+        a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4\r\n";
+
+    #[test]
+    fn srtp_key_exposed() {
+        let f = scan_with("", CRYPTO_SDP, UDP);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].0, f[0].1), (Kind::SrtpKeyExposed, Field::SdpCrypto));
+        // The evidence stops before the key.
+        assert_eq!(f[0].2, b"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:");
+        for t in [Transport::Tcp, Transport::Ws, Transport::Sctp] {
+            assert!(has("", CRYPTO_SDP, t, Kind::SrtpKeyExposed), "{t:?}");
+        }
+        for t in [Transport::Tls, Transport::Wss] {
+            assert!(!has("", CRYPTO_SDP, t, Kind::SrtpKeyExposed), "{t:?}");
+        }
+        // DTLS-SRTP: a fingerprint, no key in the SDP.
+        let dtls = "v=0\r\no=- 1 1 IN IP4 203.0.113.1\r\nm=audio 4000 UDP/TLS/RTP/SAVP 0\r\na=fingerprint:sha-256 AB:CD\r\n";
+        assert!(!has("", dtls, UDP, Kind::SrtpKeyExposed));
+        // Two crypto lines: one finding.
+        let two = format!("{CRYPTO_SDP}a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:AAAA\r\n");
+        assert_eq!(kinds("", &two, UDP), vec![Kind::SrtpKeyExposed]);
+    }
+
+    #[test]
+    fn privacy_request_ignored() {
+        let pai = "P-Asserted-Identity: <sip:+15551234567@example.com>\r\n";
+        let k = kinds(&format!("Privacy: id\r\n{pai}"), "", UDP);
+        assert!(k.contains(&Kind::PrivacyRequestIgnored));
+        assert!(k.contains(&Kind::IdentityAsserted));
+        let f = scan_with(&format!("privacy: header; ID\r\n{pai}"), "", UDP);
+        let p = f
+            .iter()
+            .find(|f| f.0 == Kind::PrivacyRequestIgnored)
+            .unwrap();
+        assert_eq!(p.1, Field::PAssertedIdentity);
+        // Privacy: user with a From that still names the caller.
+        let f = scan_with("Privacy: user\r\n", "", UDP);
+        assert_eq!((f[0].0, f[0].1), (Kind::PrivacyRequestIgnored, Field::From));
+        // Remote-Party-ID.
+        assert!(has(
+            "Privacy: id\r\nRemote-Party-ID: \"A\" <sip:1234@h>;party=calling\r\n",
+            "",
+            UDP,
+            Kind::PrivacyRequestIgnored
+        ));
+        // Not asked, or asked and honoured, or not readable on the wire.
+        assert!(!has(pai, "", UDP, Kind::PrivacyRequestIgnored));
+        assert!(!has(
+            &format!("Privacy: none\r\n{pai}"),
+            "",
+            UDP,
+            Kind::PrivacyRequestIgnored
+        ));
+        assert!(!has(
+            &format!("Privacy: session\r\n{pai}"),
+            "",
+            UDP,
+            Kind::PrivacyRequestIgnored
+        ));
+        assert!(!has(
+            &format!("Privacy: id\r\n{pai}"),
+            "",
+            Transport::Tls,
+            Kind::PrivacyRequestIgnored
+        ));
+        let anon = "INVITE sip:b@h SIP/2.0\r\nFrom: \"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=1\r\nPrivacy: id\r\nP-Asserted-Identity: <sip:Anonymous@h>\r\n\r\n";
+        let m = parse_message(anon.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        scan_sip(&m, UDP, &mut out);
+        assert!(!out.iter().any(|f| f.kind == Kind::PrivacyRequestIgnored));
+        // Compact From (`f:`) counts as From.
+        let compact = "INVITE sip:b@h SIP/2.0\r\nf: <sip:carol@h>;tag=1\r\nPrivacy: user\r\n\r\n";
+        let m = parse_message(compact.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        scan_sip(&m, UDP, &mut out);
+        assert_eq!(out[0].kind, Kind::PrivacyRequestIgnored);
+        assert_eq!(out[0].name, b"f");
+    }
+
+    #[test]
+    fn identity_asserted() {
+        for (h, field) in [
+            ("P-Asserted-Identity: <sip:a@h>", Field::PAssertedIdentity),
+            ("p-preferred-identity: <sip:a@h>", Field::PPreferredIdentity),
+            (
+                "REMOTE-PARTY-ID: <sip:a@h>;party=calling",
+                Field::RemotePartyId,
+            ),
+        ] {
+            let f = scan_with(&format!("{h}\r\n"), "", Transport::Tls);
+            assert_eq!(f.len(), 1, "{h}");
+            assert_eq!((f[0].0, f[0].1), (Kind::IdentityAsserted, field));
+        }
+        // Twice: once per message.
+        let two = "P-Asserted-Identity: <sip:a@h>\r\nP-Asserted-Identity: <tel:+1555>\r\n";
+        assert_eq!(kinds(two, "", UDP), vec![Kind::IdentityAsserted]);
+        assert!(!has(
+            "P-Asserted-Identity-Foo: x\r\n",
+            "",
+            UDP,
+            Kind::IdentityAsserted
+        ));
+    }
+
+    #[test]
+    fn location_disclosed() {
+        assert_eq!(
+            scan_with(
+                "P-Access-Network-Info: 3GPP-E-UTRAN-FDD; utran-cell-id-3gpp=2620100011A2B3C\r\n",
+                "",
+                UDP
+            )[0]
+            .1,
+            Field::PAccessNetworkInfo
+        );
+        assert_eq!(
+            scan_with(
+                "geolocation: <cid:target123@atlanta.example.com>\r\n",
+                "",
+                UDP
+            )[0]
+            .1,
+            Field::Geolocation
+        );
+        // A PIDF-LO part in a multipart body (RFC 6442 §3).
+        let body = "--b1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\no=- 1 1 IN IP4 203.0.113.1\r\n\r\n--b1\r\nContent-Type: application/pidf+xml\r\n\r\n<presence xmlns:gp=\"urn:ietf:params:xml:ns:pidf:geopriv10\"><tuple><status><gp:geopriv><gp:location-info>x</gp:location-info></gp:geopriv></status></tuple></presence>\r\n--b1--\r\n";
+        let msg = format!(
+            "{HEAD}Content-Type: multipart/mixed;boundary=b1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let m = parse_message(msg.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        scan_sip(&m, UDP, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].kind, out[0].field),
+            (Kind::LocationDisclosed, Field::PidfLo)
+        );
+        // A PIDF without location, or none at all: nothing.
+        let plain = body
+            .replace("geopriv", "note")
+            .replace("location-info", "x");
+        let msg = format!(
+            "{HEAD}Content-Type: multipart/mixed;boundary=b1\r\nContent-Length: {}\r\n\r\n{plain}",
+            plain.len()
+        );
+        let m = parse_message(msg.as_bytes()).unwrap();
+        out.clear();
+        scan_sip(&m, UDP, &mut out);
+        assert!(out.is_empty());
+        assert!(!has(
+            "Geolocation-Routing: no\r\n",
+            "",
+            UDP,
+            Kind::LocationDisclosed
+        ));
+    }
+
+    #[test]
+    fn digest_credentials() {
+        let auth = "Authorization: Digest username=\"alice\", realm=\"x\", nonce=\"n\", uri=\"sip:x\", response=\"0123\"\r\n";
+        assert_eq!(scan_with(auth, "", UDP)[0].1, Field::Authorization);
+        assert_eq!(
+            scan_with(
+                &auth.replace("Authorization", "proxy-authorization"),
+                "",
+                Transport::Tcp
+            )[0]
+            .1,
+            Field::ProxyAuthorization
+        );
+        assert!(!has(auth, "", Transport::Tls, Kind::DigestCredentials));
+        assert!(!has(auth, "", Transport::Wss, Kind::DigestCredentials));
+        // The challenge carries no credentials.
+        assert!(!has(
+            "WWW-Authenticate: Digest realm=\"x\", nonce=\"n\"\r\n",
+            "",
+            UDP,
+            Kind::DigestCredentials
+        ));
+    }
+
+    #[test]
+    fn forwarding_history() {
+        assert_eq!(
+            scan_with("Diversion: <sip:1234@h>;reason=unconditional\r\n", "", UDP)[0].1,
+            Field::Diversion
+        );
+        let f = scan_with(
+            "History-Info: <sip:a@h>;index=1\r\nHistory-Info: <sip:b@h>;index=1.1\r\n",
+            "",
+            UDP,
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].0, f[0].1),
+            (Kind::ForwardingHistory, Field::HistoryInfo)
+        );
+    }
+
+    #[test]
+    fn private_address_per_field() {
+        let msg = "INVITE sip:b@h SIP/2.0\r\n\
+            v: SIP/2.0/UDP 203.0.113.1;branch=z;received=192.168.1.20\r\n\
+            Via: SIP/2.0/UDP 10.0.0.1:5060;branch=y\r\n\
+            m: <sip:alice@[fd00::5]:5060>\r\n\
+            Record-Route: <sip:172.16.0.1;lr>\r\n\
+            i: 1234@100.64.1.1\r\n\
+            Content-Type: application/sdp\r\n\r\n\
+            v=0\r\no=- 1 1 IN IP4 169.254.1.1\r\nc=IN IP4 10.1.1.1\r\n\
+            m=audio 4000 RTP/AVP 0\r\nc=IN IP4 10.1.1.2\r\n\
+            a=candidate:1 1 UDP 2130706431 203.0.113.9 4000 typ srflx raddr 192.168.0.9 rport 4000\r\n";
+        let m = parse_message(msg.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        scan_sip(&m, UDP, &mut out);
+        let fields: Vec<_> = out
+            .iter()
+            .filter(|f| f.kind == Kind::PrivateAddress)
+            .map(|f| f.field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "via",
+                "contact",
+                "record_route",
+                "call_id",
+                "sdp_origin",
+                "sdp_connection",
+                "ice_candidate"
+            ]
+        );
+        // The first Via with a private address is the evidence.
+        assert_eq!(out[0].name, b"v");
+        assert!(out[0].evidence.ends_with(b"received=192.168.1.20"));
+        assert_eq!(out[5].evidence, b"c=IN IP4 10.1.1.1");
+        // Public addresses and hostnames: nothing.
+        let public = "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP pbx.example.com;received=198.51.100.1\r\nContact: <sip:a@[2001:db8::1]>\r\nCall-ID: x@host.example\r\n\r\n";
+        let m = parse_message(public.as_bytes()).unwrap();
+        out.clear();
+        scan_sip(&m, UDP, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn software_version() {
+        assert_eq!(
+            scan_with("User-Agent: Asterisk PBX 18.2.0\r\n", "", UDP)[0].1,
+            Field::UserAgent
+        );
+        assert_eq!(
+            scan_with(
+                "server: FreeSWITCH-mod_sofia/1.10.7-release\r\n",
+                "",
+                Transport::Tls
+            )[0]
+            .1,
+            Field::Server
+        );
+        assert!(has(
+            "User-Agent: Linphone/3.6.1 (belle-sip/1.2.4)\r\n",
+            "",
+            UDP,
+            Kind::SoftwareVersion
+        ));
+        assert!(has(
+            "USER-AGENT: softphone v2.1\r\n",
+            "",
+            UDP,
+            Kind::SoftwareVersion
+        ));
+        assert!(!has(
+            "User-Agent: MyPhone\r\n",
+            "",
+            UDP,
+            Kind::SoftwareVersion
+        ));
+        assert!(!has(
+            "Server: FreeSWITCH-mod_sofia\r\n",
+            "",
+            UDP,
+            Kind::SoftwareVersion
+        ));
+        assert!(!has(
+            "User-Agent: Room 42\r\n",
+            "",
+            UDP,
+            Kind::SoftwareVersion
+        ));
+        assert_eq!(
+            kinds("User-Agent: a/1\r\nServer: b/2\r\n", "", UDP),
+            vec![Kind::SoftwareVersion]
+        );
+    }
+
+    #[test]
+    fn custom_header() {
+        let f = scan_with("X-Account: 42\r\nx-foo: bar\r\n", "", UDP);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].0, f[0].1), (Kind::CustomHeader, Field::XHeader));
+        // `x` is the compact Session-Expires, not an X- header.
+        assert!(!has("x: 1800\r\n", "", UDP, Kind::CustomHeader));
+        assert!(!has("X-: 1\r\n", "", UDP, Kind::CustomHeader));
+    }
+
+    #[test]
+    fn sdp_username() {
+        let sdp =
+            "v=0\r\no=alice 2890844526 2890844526 IN IP4 203.0.113.1\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let f = scan_with("", sdp, UDP);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].0, f[0].1), (Kind::SdpUsername, Field::SdpOrigin));
+        assert_eq!(f[0].2, b"o=alice 2890844526 2890844526 IN IP4 203.0.113.1");
+        assert!(!has("", &sdp.replace("alice", "-"), UDP, Kind::SdpUsername));
+        // Not SDP: no SDP findings.
+        let msg = format!("{HEAD}Content-Type: text/plain\r\n\r\no=alice 1 1 IN IP4 10.0.0.1\r\n");
+        let m = parse_message(msg.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        scan_sip(&m, UDP, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn sdp_ssrc_cname() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 203.0.113.1\r\nm=audio 4000 RTP/AVP 0\r\na=ssrc:1234 cname:user@host\r\na=ssrc:1234 msid:x y\r\n";
+        let f = scan_with("", sdp, UDP);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].0, f[0].1), (Kind::RtcpIdentity, Field::SdpSsrcCname));
+        assert!(!has(
+            "",
+            &sdp.replace("cname:", "label:"),
+            UDP,
+            Kind::RtcpIdentity
+        ));
+    }
+
+    #[test]
+    fn versions() {
+        for v in ["a/1", "1.2", "1.2.3", "x v3.0", "X-Lite release 1105d"] {
+            assert_eq!(
+                has_version(v.as_bytes()),
+                v != "X-Lite release 1105d",
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn scanning_every_prefix_is_panic_free() {
+        let msg = format!("{HEAD}Privacy: id\r\nP-Asserted-Identity: <sip:+1555@10.0.0.1>\r\nContent-Type: application/sdp\r\n\r\n{CRYPTO_SDP}a=candidate:1 1 UDP 1 10.0.0.1 1 typ host\r\n");
+        let d = msg.as_bytes();
+        for cut in 0..d.len() {
+            if let Ok(m) = parse_message(&d[..cut]) {
+                let mut out = Vec::new();
+                scan_sip(&m, UDP, &mut out);
+                assert!(out.len() <= Kind::ALL.len() + Field::ALL.len());
+            }
+        }
+    }
+}
+
+/// Arbitrary mutations of a message rich in exposures: never a panic, and
+/// the once-per-message rule holds (STYLE.md §11).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::sip::parse_message;
+    use proptest::prelude::*;
+
+    const SEED: &[u8] = b"INVITE sip:+15551234@10.0.0.1 SIP/2.0\r\n\
+        v: SIP/2.0/UDP 10.0.0.1;received=192.168.0.1\r\nf: <sip:a@h>;tag=1\r\n\
+        i: x@10.0.0.1\r\nm: <sip:a@[fd00::1]>\r\nPrivacy: id\r\n\
+        P-Asserted-Identity: <sip:+1555@h>\r\nRemote-Party-ID: <sip:1@h>\r\n\
+        Authorization: Digest username=\"a\"\r\nDiversion: <sip:1@h>\r\n\
+        Geolocation: <cid:x@h>\r\nUser-Agent: a/1\r\nX-A: 1\r\n\
+        c: multipart/mixed;boundary=b\r\n\r\n--b\r\nContent-Type: application/sdp\r\n\r\n\
+        v=0\r\no=u 1 1 IN IP4 10.0.0.1\r\nc=IN IP4 10.0.0.2\r\nm=audio 1 RTP/SAVP 0\r\n\
+        a=crypto:1 X inline:KEY\r\na=ssrc:1 cname:c\r\na=candidate:1 1 UDP 1 10.0.0.3 1 typ host\r\n\
+        --b\r\nContent-Type: application/pidf+xml\r\n\r\n<gp:geopriv/>\r\n--b--\r\n";
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn scan_sip_is_bounded_and_panic_free(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..12),
+            cut in any::<usize>(),
+            tls in any::<bool>(),
+        ) {
+            let mut d = SEED.to_vec();
+            for (at, b) in edits {
+                let at = at % d.len();
+                d[at] = b;
+            }
+            d.truncate(cut % (d.len() + 1));
+            if let Ok(m) = parse_message(&d) {
+                let mut out = Vec::new();
+                let t = if tls { Transport::Tls } else { Transport::Udp };
+                scan_sip(&m, t, &mut out);
+                for (i, f) in out.iter().enumerate() {
+                    for g in &out[i + 1..] {
+                        prop_assert!(
+                            f.kind != g.kind || (f.kind == Kind::PrivateAddress && f.field != g.field),
+                            "{:?} twice", f.kind
+                        );
+                    }
+                    if tls {
+                        prop_assert!(!matches!(
+                            f.kind,
+                            Kind::SrtpKeyExposed | Kind::DigestCredentials | Kind::PrivacyRequestIgnored
+                        ));
+                    }
+                    // Evidence borrows the message.
+                    prop_assert!(f.evidence.len() <= d.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn seed_raises_every_message_kind() {
+        let m = parse_message(SEED).unwrap();
+        let mut out = Vec::new();
+        scan_sip(&m, Transport::Udp, &mut out);
+        let mut kinds: Vec<_> = out.iter().map(|f| f.kind.as_str()).collect();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(
+            kinds,
+            [
+                "custom_header",
+                "digest_credentials",
+                "forwarding_history",
+                "identity_asserted",
+                "location_disclosed",
+                "privacy_request_ignored",
+                "private_address",
+                "rtcp_identity",
+                "sdp_username",
+                "software_version",
+                "srtp_key_exposed",
+            ]
+        );
+        let pa = out
+            .iter()
+            .filter(|f| f.kind == Kind::PrivateAddress)
+            .count();
+        assert_eq!(pa, 6, "{out:?}"); // via contact call_id origin connection candidate
+    }
+}

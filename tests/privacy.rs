@@ -1,0 +1,438 @@
+//! The sensor must not become a leak (design, "Privacy of the sensor").
+//!
+//! Captures with known phone numbers, SIP users and IP addresses are
+//! replayed through every output the sensor has: `audit --format
+//! text|json|prometheus` (stdout and stderr), and `run --read FILE` with
+//! `SIPSENTINEL_LOG=debug` (`/metrics`, `/api/exposures`, stderr). None of
+//! the identifiers may appear in any of them, while the exposures must be
+//! there (non-empty, with pseudonyms).
+//!
+//! The identifiers are tshark's reading of each capture (SIP From/To/
+//! Contact/P-Asserted-Identity/Request-URI users, digest usernames, IP
+//! source and destination), those of at least 4 characters; names that are
+//! also in a User-Agent or Server value are software, not people, and are
+//! left out. Matching is on word boundaries, and pseudonyms, plain numbers
+//! (counters, timestamps) and file paths are removed from the outputs
+//! first, so a 4-digit user cannot be "found" in a counter or a hex
+//! pseudonym.
+//!
+//! Corpus: `$SIPSENTINEL_CORPUS` (default `../shared/corpus`); missing ⇒
+//! skipped, or a failure under `CI=true`. tshark is required.
+
+#[path = "exposure/synth.rs"]
+mod synth;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const FILES: [&str; 3] = [
+    "sngrep_aaa.pcap",
+    "voipshark_SIP-RTP-Normal_Call_two_parties.pcap",
+    "heplify_sip_tcp_websocket.pcap",
+];
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("SIPSENTINEL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "corpus not found at {}: set SIPSENTINEL_CORPUS",
+        dir.display()
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{msg} (required under CI=true)");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sipsentinel-privacy-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn tshark_values(file: &Path, fields: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file).args(["-T", "fields"]);
+    cmd.args([
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=\u{1e}",
+        "-E",
+        "separator=\u{1f}",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("tshark is required for this test: {e}"));
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split(['\n', '\u{1e}', '\u{1f}'])
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The identifiers of `file`, per tshark.
+fn identifiers(file: &Path) -> BTreeSet<String> {
+    let software = tshark_values(file, &["sip.User-Agent", "sip.Server"]).join("\n");
+    tshark_values(
+        file,
+        &[
+            "sip.from.user",
+            "sip.to.user",
+            "sip.contact.user",
+            "sip.pai.user",
+            "sip.r-uri.user",
+            "sip.auth.username",
+            "ip.src",
+            "ip.dst",
+            "ipv6.src",
+            "ipv6.dst",
+        ],
+    )
+    .into_iter()
+    .map(|v| v.trim_start_matches('+').to_string())
+    .filter(|v| v.len() >= 4 && !software.contains(v.as_str()))
+    .collect()
+}
+
+/// Remove what may legitimately look like an identifier: pseudonyms
+/// (`class-xxxxxxxx`), whitespace-separated plain numbers and `key=number`
+/// tokens (counters, durations), RFC 3339 timestamps, and `paths`.
+fn scrub(text: &str, paths: &[String]) -> String {
+    let mut t = text.to_string();
+    for p in paths {
+        t = t.replace(p.as_str(), " ");
+    }
+    // Pseudonyms.
+    let b = t.as_bytes();
+    let mut out = String::with_capacity(t.len());
+    let mut i = 0;
+    'outer: while i < b.len() {
+        for class in ["user-", "ip-", "host-", "num-", "str-", "name-", "val-"] {
+            if t[i..].starts_with(class) {
+                let hex = &b[i + class.len()..];
+                if hex.len() >= 8 && hex[..8].iter().all(|c| c.is_ascii_hexdigit()) {
+                    out.push_str("PSEUDONYM");
+                    i += class.len() + 8;
+                    continue 'outer;
+                }
+            }
+        }
+        let ch = t[i..].chars().next().unwrap();
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out.split_whitespace()
+        .filter(|tok| {
+            let tok = tok.trim_matches(|c: char| ",;:\"'{}[]()".contains(c));
+            let val = tok
+                .rsplit_once('=')
+                .map_or(tok, |(_, v)| v)
+                .trim_matches('"');
+            let numeric = !val.is_empty()
+                && val.bytes().all(|c| {
+                    c.is_ascii_digit() || c == b'.' || c == b'e' || c == b'-' || c == b'+'
+                })
+                && val.bytes().filter(|&c| c == b'.').count() <= 1;
+            let timestamp = tok.len() >= 20
+                && tok.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+                && tok.as_bytes()[4] == b'-';
+            !numeric && !timestamp
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `id` in `text` at word boundaries: not inside a longer alphanumeric run,
+/// or, for numbers and IPv4 addresses, not inside a longer digit run (an
+/// address glued to letters, as in a Via branch, is still a leak).
+fn contains_word(text: &str, id: &str) -> bool {
+    let digitish = id.bytes().all(|c| c.is_ascii_digit() || c == b'.');
+    let joins = |c: char| {
+        if digitish {
+            c.is_ascii_digit()
+        } else {
+            c.is_ascii_alphanumeric()
+        }
+    };
+    text.match_indices(id).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + id.len()..].chars().next();
+        !before.is_some_and(joins) && !after.is_some_and(joins)
+    })
+}
+
+fn assert_no_leak(what: &str, text: &str, ids: &BTreeSet<String>, paths: &[String]) {
+    let clean = scrub(text, paths);
+    let leaked: Vec<&String> = ids.iter().filter(|id| contains_word(&clean, id)).collect();
+    assert!(
+        leaked.is_empty(),
+        "{what}: identifiers leaked: {leaked:?}\n--- output (scrubbed) ---\n{}",
+        clean.chars().take(4000).collect::<String>()
+    );
+}
+
+fn bin() -> PathBuf {
+    std::env::var_os("SIPSENTINEL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sipsentinel")))
+}
+
+fn audit(file: &Path, format: &str) -> (String, String) {
+    let out = Command::new(bin())
+        .args(["audit", "--format", format])
+        .arg(file)
+        .env("SIPSENTINEL_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "audit {} --format {format}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut r = String::new();
+    s.read_to_string(&mut r).ok()?;
+    let code = r.get(9..12)?.parse().ok()?;
+    let body = r.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    Some((code, body))
+}
+
+/// Kills the replay on every path out of the test.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `run --read FILE --listen`: scrape `/metrics` and `/api/exposures` once
+/// the replay has produced exposures (≤ 20 s), then stop it and read stderr.
+fn replay(file: &Path, dir: &Path) -> (String, String, String) {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let err_path = dir.join(format!("{name}.stderr"));
+    let child = Command::new(bin())
+        .args(["run", "--read"])
+        .arg(file)
+        .args(["--listen", &addr.to_string()])
+        .env("SIPSENTINEL_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut api = (0u16, String::new());
+    while Instant::now() < deadline {
+        if let Some(r) = http_get(addr, "/api/exposures") {
+            let done = r.0 == 200
+                && serde_json::from_str::<serde_json::Value>(&r.1)
+                    .ok()
+                    .and_then(|v| v["exposures"].as_array().map(|a| !a.is_empty()))
+                    .unwrap_or(false);
+            let missing = r.0 == 404;
+            api = r;
+            if missing {
+                break;
+            }
+            if done {
+                // Let the replay finish its last batches before scraping.
+                std::thread::sleep(Duration::from_millis(500));
+                if let Some(r) = http_get(addr, "/api/exposures") {
+                    api = r;
+                }
+                break;
+            }
+        }
+        if let Ok(Some(st)) = running.0.try_wait() {
+            panic!(
+                "sipsentinel run --read {} exited early: {st}",
+                file.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let metrics = http_get(addr, "/metrics").map(|r| r.1).unwrap_or_default();
+    drop(running);
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert_eq!(
+        api.0,
+        200,
+        "{}: /api/exposures answered {} within 20 s: {}\nstderr:\n{stderr}",
+        file.display(),
+        api.0,
+        api.1
+    );
+    (metrics, api.1, stderr)
+}
+
+/// The exposures in an `/api/exposures` or `audit --format json` document
+/// are non-empty and pseudonymised.
+fn assert_exposures_present(what: &str, doc: &serde_json::Value) {
+    let ex = doc["exposures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no \"exposures\" array: {doc}"));
+    assert!(!ex.is_empty(), "{what}: no exposures found");
+    for e in ex {
+        let sender = e["sender"].as_str().unwrap_or("");
+        assert!(
+            sender.starts_with("ip-") && sender.len() == 11,
+            "{what}: sender is not a pseudonym: {e}"
+        );
+        for k in ["kind", "severity", "field", "evidence", "transport", "zone"] {
+            assert!(e[k].is_string(), "{what}: {k} missing in {e}");
+        }
+    }
+}
+
+fn captures() -> Option<Vec<(PathBuf, BTreeSet<String>)>> {
+    let dir = corpus_dir()?;
+    let mut v: Vec<(PathBuf, BTreeSet<String>)> = FILES
+        .iter()
+        .map(|f| {
+            let p = dir.join(f);
+            assert!(p.is_file(), "corpus file missing: {}", p.display());
+            let ids = identifiers(&p);
+            assert!(
+                !ids.is_empty(),
+                "tshark found no identifiers in {}",
+                p.display()
+            );
+            (p, ids)
+        })
+        .collect();
+    // The synthetic capture: keys, Privacy, location, forwarding headers.
+    let synth = temp_dir().join("synthetic_privacy.pcap");
+    std::fs::write(&synth, synth::privacy_capture()).unwrap();
+    let mut ids = identifiers(&synth);
+    ids.extend(synth::IDENTIFIERS.iter().map(|s| s.to_string()));
+    v.push((synth, ids));
+    Some(v)
+}
+
+#[test]
+fn audit_outputs_carry_no_identifiers() {
+    let Some(caps) = captures() else { return };
+    for (file, ids) in &caps {
+        let paths = vec![file.display().to_string()];
+        for format in ["text", "json", "prometheus"] {
+            let (out, err) = audit(file, format);
+            let what = format!("audit {} --format {format}", file.display());
+            assert_no_leak(&format!("{what} (stdout)"), &out, ids, &paths);
+            assert_no_leak(&format!("{what} (stderr)"), &err, ids, &paths);
+            match format {
+                "json" => {
+                    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+                    assert_exposures_present(&what, &doc);
+                }
+                "prometheus" => assert!(
+                    out.lines().any(
+                        |l| l.starts_with("sipsentinel_exposures_total{") && !l.ends_with(" 0")
+                    ),
+                    "{what}: no exposures_total sample"
+                ),
+                _ => assert!(
+                    out.contains("Exposures found")
+                        && (out.contains("ip-") || out.contains("user-")),
+                    "{what}: no findings table with pseudonyms:\n{out}"
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn live_replay_outputs_carry_no_identifiers() {
+    let Some(caps) = captures() else { return };
+    let dir = temp_dir();
+    for (file, ids) in &caps {
+        let paths = vec![file.display().to_string()];
+        let (metrics, api, stderr) = replay(file, &dir);
+        let what = format!("run --read {}", file.display());
+        assert_no_leak(&format!("{what}: /metrics"), &metrics, ids, &paths);
+        assert_no_leak(&format!("{what}: /api/exposures"), &api, ids, &paths);
+        assert_no_leak(&format!("{what}: stderr (debug log)"), &stderr, ids, &paths);
+        assert!(
+            metrics.contains("sipsentinel_exposures_total{"),
+            "{what}: /metrics has no exposures"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&api).unwrap();
+        assert_exposures_present(&format!("{what}: /api/exposures"), &doc);
+    }
+}
+
+/// The test's own machinery: identifiers are found where they are, and
+/// pseudonyms, numbers and paths are not mistaken for them.
+#[test]
+fn leak_detector_works() {
+    let ids: BTreeSet<String> = ["1111", "alice", "192.168.20.1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let clean = "kind=x count=1111 ip-1111abcd user-0a1b1111 2026-11-26T17:00:00.123Z value 1111";
+    assert_eq!(
+        scrub(clean, &[]).matches("1111").count(),
+        0,
+        "{}",
+        scrub(clean, &[])
+    );
+    assert_no_leak("scrubbed sample", clean, &ids, &[]);
+    assert!(contains_word(&scrub("<sip:alice@h>", &[]), "alice"));
+    assert!(contains_word(
+        &scrub("from 192.168.20.1:5060", &[]),
+        "192.168.20.1"
+    ));
+    assert!(!contains_word("192.168.20.10", "192.168.20.1"));
+    assert!(contains_word(
+        "branch=z9hG4bKe192.168.20.1;rport",
+        "192.168.20.1"
+    ));
+    assert!(contains_word(&scrub("tel:+1111;x", &[]), "1111"));
+    assert!(!contains_word(
+        &scrub("/tmp/alice.pcap", &["/tmp/alice.pcap".into()]),
+        "alice"
+    ));
+}
