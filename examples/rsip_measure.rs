@@ -282,7 +282,7 @@ fn tcp_segment(ip: &[u8], flows: &mut HashMap<Vec<u8>, Direction>, tc: &mut TcpC
             *tc.by_transport.entry(transport.as_str()).or_default() += 1;
         }
         SipEvent::ParseError { .. } => tc.parse_errors += 1,
-        SipEvent::TlsStream => tc.tls += 1,
+        SipEvent::TlsStream { .. } => tc.tls += 1,
         SipEvent::NotSip => tc.not_sip += 1,
     });
     d.buf.drain(..n);

@@ -116,6 +116,20 @@ pub struct FileConfig {
     pub user: Option<String>,
     #[serde(default)]
     pub limits: FileLimits,
+    /// Named CIDR sets; an exposure is labelled with the zone of its sender.
+    #[serde(default)]
+    pub zones: std::collections::BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub findings: FileFindings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileFindings {
+    pub capacity: Option<usize>,
+    pub ttl_secs: Option<u64>,
+    /// File with at least 32 random bytes: stable pseudonyms across restarts.
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -211,21 +225,64 @@ pub struct Settings {
     pub user: Option<String>,
     pub config_file: Option<PathBuf>,
     pub limits: Limits,
+    /// Zone name → CIDRs, validated where zones are built (`exposure`).
+    pub zones: Vec<(String, Vec<String>)>,
+    pub findings_capacity: usize,
+    pub findings_ttl: Duration,
+    pub key_file: Option<PathBuf>,
 }
 
 /// What SIGHUP can change without a restart, re-read from the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reloadable {
     pub log_level: String,
+    pub zones: Vec<(String, Vec<String>)>,
+}
+
+/// Most zone names: each is a label value, so they stay few.
+pub const MAX_ZONES: usize = 64;
+
+fn zones(f: &FileConfig) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+    if f.zones.len() > MAX_ZONES {
+        return Err(ConfigError::Invalid {
+            key: "zones",
+            message: format!("{} zones, at most {MAX_ZONES}", f.zones.len()),
+        });
+    }
+    for name in f.zones.keys() {
+        let ok = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok || name == "unknown" || name == "other" {
+            return Err(ConfigError::Invalid {
+                key: "zones",
+                message: format!(
+                    "zone name {name:?}: 1-32 letters, digits, _ or -, and not `unknown`/`other`"
+                ),
+            });
+        }
+    }
+    Ok(f.zones
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect())
 }
 
 /// Re-read the reloadable keys; the whole file must still be valid.
 pub fn reload(path: &Path) -> Result<Reloadable, ConfigError> {
     let f = load_file(path)?;
-    let log_level = f.log_level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.into());
+    let log_level = f
+        .log_level
+        .clone()
+        .unwrap_or_else(|| DEFAULT_LOG_LEVEL.into());
     check_log_level(&log_level)?;
     limits(&f.limits)?;
-    Ok(Reloadable { log_level })
+    Ok(Reloadable {
+        log_level,
+        zones: zones(&f)?,
+    })
 }
 
 pub const DEFAULT_LOG_LEVEL: &str = "info";
@@ -253,6 +310,17 @@ fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
 /// Parse the TOML text; the message names the offending key.
 pub fn parse_file(text: &str) -> Result<FileConfig, String> {
     toml::from_str(text).map_err(|e| e.message().to_string())
+}
+
+fn findings_capacity(f: &FileConfig) -> Result<usize, ConfigError> {
+    match f.findings.capacity {
+        None => Ok(10_000),
+        Some(0) => Err(ConfigError::Invalid {
+            key: "findings.capacity",
+            message: "must be at least 1".into(),
+        }),
+        Some(n) => Ok(n),
+    }
 }
 
 fn default_workers() -> usize {
@@ -380,6 +448,10 @@ impl Settings {
             user,
             config_file: a.config.clone(),
             limits: limits(&file.limits)?,
+            zones: zones(&file)?,
+            findings_capacity: findings_capacity(&file)?,
+            findings_ttl: Duration::from_secs(file.findings.ttl_secs.unwrap_or(24 * 3600)),
+            key_file: file.findings.key_file.clone(),
         })
     }
 
@@ -403,6 +475,10 @@ impl Settings {
             user: None,
             config_file: a.config.clone(),
             limits: limits(&file.limits)?,
+            zones: zones(&file)?,
+            findings_capacity: findings_capacity(&file)?,
+            findings_ttl: Duration::from_secs(file.findings.ttl_secs.unwrap_or(24 * 3600)),
+            key_file: file.findings.key_file.clone(),
         })
     }
 }

@@ -5,10 +5,14 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use sipsentinel::config::{self, Cli, Command, LogFormat, ReportFormat, Settings, Source};
+use sipsentinel::exposure::Zones;
+use sipsentinel::findings::{Store, StoreConfig};
+use sipsentinel::pipeline::Context;
 use sipsentinel::{http, metrics::Metrics, pipeline, report};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::RwLock;
 
 type LogHandle =
     tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
@@ -39,12 +43,32 @@ fn init_logging(format: LogFormat, level: &str) -> Option<LogHandle> {
     r.ok().map(|_| handle)
 }
 
+/// Registry, findings store and zones for one run.
+fn context(settings: &Settings) -> anyhow::Result<Context> {
+    let cfg = StoreConfig {
+        capacity: settings.findings_capacity,
+        ttl: settings.findings_ttl,
+    };
+    let store = match &settings.key_file {
+        Some(p) => Store::with_key_file(p, cfg).context("findings.key_file")?,
+        None => Store::new(cfg).context("cannot create the findings store")?,
+    };
+    let zones = Zones::new(settings.zones.clone()).context("invalid zones in the config file")?;
+    Ok(Context {
+        metrics: Metrics::new(),
+        store: Arc::new(store),
+        zones: Arc::new(RwLock::new(zones)),
+    })
+}
+
 /// SIGHUP: re-read the config file and apply what can change without a
-/// restart (the log level), saying what was done; a bad file changes
-/// nothing. Runs on its own small thread, polling a flag set by the handler.
+/// restart (the log level, the zones), saying what was done; a bad file
+/// changes nothing. Runs on its own small thread, polling a flag set by the
+/// handler.
 fn spawn_reloader(
     config: Option<std::path::PathBuf>,
     log: Option<LogHandle>,
+    zones: Arc<RwLock<Zones>>,
 ) -> anyhow::Result<()> {
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
@@ -60,19 +84,26 @@ fn spawn_reloader(
                 tracing::info!("SIGHUP: no config file given; nothing to reload");
                 continue;
             };
-            match config::reload(path) {
-                Ok(r) => {
+            let new = config::reload(path).map_err(anyhow::Error::from).and_then(|r| {
+                // Validate everything before changing anything.
+                let z = Zones::new(r.zones.clone()).context("invalid zones")?;
+                Ok((r, z))
+            });
+            match new {
+                Ok((r, z)) => {
                     let applied = log.as_ref().map(|h| {
                         h.reload(tracing_subscriber::EnvFilter::new(&r.log_level))
                             .is_ok()
                     });
+                    *zones.write().unwrap_or_else(|p| p.into_inner()) = z;
                     tracing::info!(
                         log_level = %r.log_level,
                         applied = applied.unwrap_or(false),
+                        zones = r.zones.len(),
                         "SIGHUP: configuration reloaded"
                     );
                 }
-                Err(e) => tracing::error!(error = %e, "SIGHUP: configuration not reloaded, keeping the current one"),
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "SIGHUP: configuration not reloaded, keeping the current one"),
             }
         })
         .context("cannot start reload thread")?;
@@ -91,7 +122,7 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
     let settings = Settings::from_run(args)?;
     let log = init_logging(settings.log_format, &settings.log_level);
     let shutdown = shutdown_flag()?;
-    let metrics = Metrics::new();
+    let ctx = context(&settings)?;
     let listener = http::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     match &settings.source {
@@ -99,16 +130,17 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
             // Open the capture first, so a wrong interface or a missing
             // capability fails fast with a clear message; then drop root
             // (before any other thread exists), then serve.
-            let m = metrics.clone();
+            let c = ctx.clone();
             let user = settings.user.clone();
             let config_file = settings.config_file.clone();
-            pipeline::capture_live(iface, &settings, &metrics, shutdown.clone(), move || {
+            pipeline::capture_live(iface, &settings, &ctx, shutdown.clone(), move || {
                 if let Some(u) = &user {
                     sipsentinel::privdrop::drop_to(u)?;
                     tracing::info!(user = %u, "dropped privileges: all capabilities gone");
                 }
-                spawn_reloader(config_file, log)?;
-                http::spawn(listener, m).context("cannot start http thread")?;
+                spawn_reloader(config_file, log, c.zones.clone())?;
+                http::spawn_with_store(listener, c.metrics.clone(), c.store.clone())
+                    .context("cannot start http thread")?;
                 Ok(())
             })?;
             tracing::info!("stopped");
@@ -117,10 +149,10 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
             if settings.user.is_some() {
                 anyhow::bail!("--user is for live capture; replaying a file needs no privileges");
             }
-            spawn_reloader(settings.config_file.clone(), log)?;
-            let _http =
-                http::spawn(listener, metrics.clone()).context("cannot start http thread")?;
-            let out = pipeline::read_files(files, &settings, &metrics, &shutdown)?;
+            spawn_reloader(settings.config_file.clone(), log, ctx.zones.clone())?;
+            let _http = http::spawn_with_store(listener, ctx.metrics.clone(), ctx.store.clone())
+                .context("cannot start http thread")?;
+            let out = pipeline::read_files(files, &settings, &ctx, &shutdown)?;
             tracing::info!(frames = out.frames, "replay done");
             if let Some(e) = out.error {
                 tracing::warn!(error = %e, "replay stopped early");
@@ -139,12 +171,12 @@ fn audit(args: &config::AuditArgs) -> anyhow::Result<()> {
     let settings = Settings::from_audit(args)?;
     let _ = init_logging(settings.log_format, &settings.log_level);
     let shutdown = shutdown_flag()?;
-    let metrics = Metrics::new();
-    let out = pipeline::read_files(&args.files, &settings, &metrics, &shutdown)?;
+    let ctx = context(&settings)?;
+    let out = pipeline::read_files(&args.files, &settings, &ctx, &shutdown)?;
     let text = match args.format {
-        ReportFormat::Prometheus => metrics.render(),
-        ReportFormat::Text => report::text(&metrics, &args.files),
-        ReportFormat::Json => report::json(&metrics, &args.files),
+        ReportFormat::Prometheus => ctx.metrics.render(),
+        ReportFormat::Text => report::text_with_findings(&ctx.metrics, &ctx.store, &args.files),
+        ReportFormat::Json => report::json_with_findings(&ctx.metrics, &ctx.store, &args.files),
     };
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();

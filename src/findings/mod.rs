@@ -132,9 +132,10 @@ impl Inner {
 
     fn expire(&mut self, now: SystemTime, ttl: Duration) {
         while let Some((&tick, key)) = self.order.iter().next() {
-            let expired = self.map.get(key).is_none_or(|s| {
-                now.duration_since(s.last).is_ok_and(|age| age >= ttl)
-            });
+            let expired = self
+                .map
+                .get(key)
+                .is_none_or(|s| now.duration_since(s.last).is_ok_and(|age| age >= ttl));
             if !expired {
                 break;
             }

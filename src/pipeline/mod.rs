@@ -23,6 +23,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+/// What the pipeline shares with the rest of the process: the registry,
+/// the findings store (read by `/api/exposures` and the audit report) and
+/// the zones (replaced on SIGHUP).
+#[derive(Clone)]
+pub struct Context {
+    pub metrics: Metrics,
+    pub store: Arc<crate::findings::Store>,
+    pub zones: Arc<std::sync::RwLock<crate::exposure::Zones>>,
+}
+
 /// Running worker threads and the senders that feed them.
 pub struct Workers {
     senders: Vec<Sender<Msg>>,
@@ -31,10 +41,15 @@ pub struct Workers {
 }
 
 impl Workers {
-    pub fn start(n: usize, metrics: &Metrics, limits: &Limits) -> std::io::Result<Workers> {
+    pub fn start(n: usize, ctx: &Context, limits: &Limits) -> std::io::Result<Workers> {
+        let metrics = &ctx.metrics;
         let mut senders = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
-        let shared = Arc::new(worker::Shared::new(limits));
+        let shared = Arc::new(worker::Shared::new(
+            limits,
+            ctx.store.clone(),
+            ctx.zones.clone(),
+        ));
         for i in 0..n.max(1) {
             let (tx, rx) = crossbeam_channel::bounded(limits.queue_batches);
             let w = worker::Worker::new(i, metrics, limits, shared.clone());
@@ -92,16 +107,17 @@ pub struct FilesOutcome {
 pub fn read_files(
     files: &[PathBuf],
     settings: &Settings,
-    metrics: &Metrics,
+    ctx: &Context,
     shutdown: &AtomicBool,
 ) -> Result<FilesOutcome, CaptureError> {
+    let metrics = &ctx.metrics;
     let mut sources = Vec::with_capacity(files.len());
     for f in files {
         let s = Source::open_file(f)?;
         let link = link_of(&s)?;
         sources.push((s, link));
     }
-    let workers = Workers::start(settings.workers, metrics, &settings.limits).map_err(|e| {
+    let workers = Workers::start(settings.workers, ctx, &settings.limits).map_err(|e| {
         CaptureError::Live {
             name: "workers".into(),
             detail: e.to_string(),
@@ -192,10 +208,11 @@ fn wall_now() -> Duration {
 pub fn capture_live(
     iface: &str,
     settings: &Settings,
-    metrics: &Metrics,
+    ctx: &Context,
     shutdown: Arc<AtomicBool>,
     opened: impl FnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    let metrics = &ctx.metrics;
     let opts = LiveOptions {
         buffer_bytes: i32::try_from(u64::from(settings.buffer_mib) << 20).unwrap_or(i32::MAX),
         filter: settings.filter.clone(),
@@ -204,7 +221,7 @@ pub fn capture_live(
     let mut src = Source::open_live(iface, &opts)?;
     let mut link = link_of(&src)?;
     opened()?;
-    let workers = Workers::start(settings.workers, metrics, &settings.limits).map_err(|e| {
+    let workers = Workers::start(settings.workers, ctx, &settings.limits).map_err(|e| {
         CaptureError::Live {
             name: "workers".into(),
             detail: e.to_string(),

@@ -11,9 +11,12 @@ use crate::decode::defrag::{Defrag, DefragConfig, DefragOutcome};
 use crate::decode::sctp_reasm::{SctpKey, SctpOutcome, SctpReassembler};
 use crate::decode::tcp::{StreamKey, TcpConfig, TcpReassembler};
 use crate::decode::{self, DecodeError, LinkType, Packet, L4};
+use crate::exposure::{self, Finding, Zones};
+use crate::findings::Store;
+use crate::lru::Lru;
 use crate::media::stream::{Flow, Protection, StreamConfig, StreamEvent, StreamTable};
 use crate::media::{classify, EndpointTable, PacketKind};
-use crate::metrics::{DropReason, Metrics, SipCounters};
+use crate::metrics::{DropReason, ExposureCounters, Metrics, SipCounters};
 use crate::sdp::Declared;
 use crate::sip::dialog::{CallEvent, CallTable, Observation};
 use crate::sip::stream::{SipEvent, StreamState};
@@ -22,8 +25,8 @@ use crossbeam_channel::Receiver;
 use prometheus::{IntCounter, IntGauge};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
 
 /// Well-known SIP-over-TLS port (RFC 3261 §26.2); a TLS stream elsewhere is
 /// still recognised by its record header.
@@ -43,17 +46,49 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 pub struct Shared {
     pub endpoints: EndpointTable,
     pub calls: CallTable,
+    pub store: Arc<Store>,
+    /// Replaced on SIGHUP.
+    pub zones: Arc<RwLock<Zones>>,
 }
 
 impl Shared {
-    pub fn new(limits: &Limits) -> Shared {
+    pub fn new(limits: &Limits, store: Arc<Store>, zones: Arc<RwLock<Zones>>) -> Shared {
         Shared {
+            store,
+            zones,
             endpoints: EndpointTable::new(16, limits.media_endpoints, limits.endpoint_ttl),
             calls: CallTable::new(crate::sip::dialog::CallConfig {
                 max_entries: limits.calls,
                 ..Default::default()
             }),
         }
+    }
+
+    /// Count and record findings from `sender`: `exposures_total` with the
+    /// sender's zone, and the findings store (pseudonymised, redacted).
+    fn expose(
+        &self,
+        counters: &mut ExposureCounters,
+        findings: &[Finding<'_>],
+        sender: IpAddr,
+        transport: &str,
+        now: Duration,
+    ) {
+        if findings.is_empty() {
+            return;
+        }
+        let zones = self.zones.read().unwrap_or_else(|p| p.into_inner());
+        let zone = zones.zone_of(sender);
+        for f in findings {
+            counters.inc(f.kind, f.field, transport, zone);
+        }
+        self.store.record_all(
+            findings,
+            sender,
+            transport,
+            zone,
+            SystemTime::UNIX_EPOCH + now,
+        );
     }
 
     /// What the SDP declared for a flow: its destination (the announced
@@ -99,7 +134,15 @@ impl MediaCounters {
     }
 }
 
+/// RTCP identity is counted once per (stream, SSRC, field): which fields
+/// each (flow, SSRC) already reported, as a bitmask of `Field::index`.
+const RTCP_SEEN_CAP: usize = 65_536;
+
 pub struct Worker {
+    exposures: ExposureCounters,
+    /// Capture time of the frame being processed.
+    last_ts: Duration,
+    rtcp_seen: Lru<(Flow, u32), u64>,
     defrag_cfg: DefragConfig,
     tcp_cfg: TcpConfig,
     metrics: Metrics,
@@ -135,6 +178,9 @@ impl Worker {
             idle_timeout: limits.tcp_idle,
         };
         Worker {
+            exposures: ExposureCounters::new(metrics),
+            last_ts: Duration::ZERO,
+            rtcp_seen: Lru::new(RTCP_SEEN_CAP),
             defrag_cfg,
             tcp_cfg,
             shared,
@@ -224,6 +270,7 @@ impl Worker {
     }
 
     pub fn frame(&mut self, link: LinkType, ts: Duration, data: &[u8]) {
+        self.last_ts = ts;
         match decode::decode(link, data) {
             Ok(Some(p)) => self.packet(p, ts),
             Ok(None) => {}
@@ -271,10 +318,12 @@ impl Worker {
                 let tls_hint = seg.src_port == SIP_TLS_PORT || seg.dst_port == SIP_TLS_PORT;
                 let mut ctx = SipCtx {
                     sip: &mut self.sip,
+                    exposures: &mut self.exposures,
                     metrics: &self.metrics,
                     shared: &self.shared,
                     calls: &mut self.call_events,
                     now: ts,
+                    sender: p.net.src,
                 };
                 if let Some(stream) = self.tcp.segment(key, &seg, ts) {
                     let gap = stream.take_gap();
@@ -304,8 +353,8 @@ impl Worker {
                         unordered: chunk.unordered,
                     };
                     match self.sctp.push(key, &chunk) {
-                        SctpOutcome::Whole(msg) => self.sctp_message(msg, ts),
-                        SctpOutcome::Reassembled(msg) => self.sctp_message(&msg, ts),
+                        SctpOutcome::Whole(msg) => self.sctp_message(msg, p.net.src, ts),
+                        SctpOutcome::Reassembled(msg) => self.sctp_message(&msg, p.net.src, ts),
                         SctpOutcome::Pending => {}
                     }
                 }
@@ -329,8 +378,11 @@ impl Worker {
 
     fn udp(&mut self, flow: Flow, payload: &[u8], ts: Duration) {
         // SIP is recognised by content on any port, not by port number.
-        if sip::framing::looks_like_sip(payload) {
-            self.datagram(payload, Transport::Udp, ts);
+        // RTP and RTCP start with version 2 (first byte 0x80-0xBF, RFC 7983
+        // §7): never a SIP start line, so skip the text test for them.
+        let media_like = payload.first().is_some_and(|b| (0x80..=0xBF).contains(b));
+        if !media_like && sip::framing::looks_like_sip(payload) {
+            self.datagram(payload, Transport::Udp, flow.src, ts);
         } else {
             self.media_packet(flow, payload, ts);
         }
@@ -368,6 +420,33 @@ impl Worker {
                 if let Some(c) = self.media.rtcp.get(pidx(p)) {
                     c.inc();
                 }
+                if p != Protection::Cleartext && p != Protection::Unknown {
+                    return;
+                }
+                let mut found = Vec::new();
+                exposure::scan_rtcp(&info, &mut found);
+                if found.is_empty() {
+                    return;
+                }
+                let key = (flow, info.ssrc);
+                let seen = match self.rtcp_seen.get_mut(&key) {
+                    Some(s) => s,
+                    None => {
+                        self.rtcp_seen.insert(key, 0);
+                        match self.rtcp_seen.get_mut(&key) {
+                            Some(s) => s,
+                            None => return,
+                        }
+                    }
+                };
+                found.retain(|f| {
+                    let bit = 1u64 << (f.field.index() & 63);
+                    let new = *seen & bit == 0;
+                    *seen |= bit;
+                    new
+                });
+                self.shared
+                    .expose(&mut self.exposures, &found, flow.src, "udp", ts);
             }
             k @ (PacketKind::Dtls(_) | PacketKind::Zrtp) => self.streams.observe_flow(flow, &k),
             PacketKind::Stun | PacketKind::Unknown => {}
@@ -383,7 +462,20 @@ impl Worker {
                         g.inc();
                     }
                 }
-                StreamEvent::Classified { protection, .. } => {
+                StreamEvent::Classified {
+                    key,
+                    protection,
+                    mismatch,
+                } => {
+                    let mut found = Vec::new();
+                    exposure::media_findings(protection, mismatch, &mut found);
+                    self.shared.expose(
+                        &mut self.exposures,
+                        &found,
+                        key.flow.src,
+                        "udp",
+                        self.last_ts,
+                    );
                     let i = pidx(protection);
                     if let Some(g) = self.media.active.get(unknown) {
                         g.dec();
@@ -422,20 +514,22 @@ impl Worker {
         }
     }
 
-    fn sctp_message(&mut self, msg: &[u8], ts: Duration) {
+    fn sctp_message(&mut self, msg: &[u8], sender: IpAddr, ts: Duration) {
         if sip::framing::looks_like_sip(msg) {
-            self.datagram(msg, Transport::Sctp, ts);
+            self.datagram(msg, Transport::Sctp, sender, ts);
         }
     }
 
     /// One whole SIP message (UDP datagram or SCTP chunk).
-    fn datagram(&mut self, payload: &[u8], transport: Transport, ts: Duration) {
+    fn datagram(&mut self, payload: &[u8], transport: Transport, sender: IpAddr, ts: Duration) {
         let mut ctx = SipCtx {
             sip: &mut self.sip,
+            exposures: &mut self.exposures,
             metrics: &self.metrics,
             shared: &self.shared,
             calls: &mut self.call_events,
             now: ts,
+            sender,
         };
         match sip::parse_message(payload) {
             Ok(msg) => ctx.message(transport, &msg),
@@ -464,6 +558,7 @@ impl Worker {
         self.shared.calls.expire(now, &mut self.call_events);
         self.drain_call_events();
         self.shared.endpoints.purge(now);
+        self.shared.store.expire(SystemTime::UNIX_EPOCH + now);
         self.publish();
     }
 
@@ -527,6 +622,17 @@ impl Worker {
                 self.media_published[i] = n;
             }
         }
+        let (lru, ttl) = self.shared.store.take_evictions();
+        if lru > 0 {
+            m.flow_evictions
+                .with_label_values(&["findings_lru"])
+                .inc_by(lru);
+        }
+        if ttl > 0 {
+            m.flow_evictions
+                .with_label_values(&["findings_ttl"])
+                .inc_by(ttl);
+        }
         let cs = self.shared.calls.take_stats();
         if cs.evicted_capacity > 0 {
             m.flow_evictions
@@ -584,10 +690,13 @@ pub fn count_call_events(m: &Metrics, events: impl IntoIterator<Item = CallEvent
 /// the media endpoints its SDP announces.
 struct SipCtx<'a> {
     sip: &'a mut SipCounters,
+    exposures: &'a mut ExposureCounters,
     metrics: &'a Metrics,
     shared: &'a Shared,
     calls: &'a mut Vec<CallEvent>,
     now: Duration,
+    /// Source address of the packet that carried the message.
+    sender: IpAddr,
 }
 
 impl SipCtx<'_> {
@@ -597,7 +706,20 @@ impl SipCtx<'_> {
             SipEvent::ParseError { transport, error } => {
                 self.sip.parse_error(transport, error.as_str())
             }
-            SipEvent::TlsStream => self.metrics.sip_tls_streams.inc(),
+            SipEvent::TlsStream { first } => {
+                self.metrics.sip_tls_streams.inc();
+                // The client's first record is its ClientHello: the server
+                // name it asks for travels in clear (RFC 6066 §3).
+                if let Some(f) = exposure::scan_tls(first) {
+                    self.shared.expose(
+                        self.exposures,
+                        &[f],
+                        self.sender,
+                        Transport::Tls.as_str(),
+                        self.now,
+                    );
+                }
+            }
             SipEvent::NotSip => {}
         }
     }
@@ -627,17 +749,32 @@ impl SipCtx<'_> {
                     .inc();
             }
         }
+        let mut found = Vec::new();
+        exposure::scan_sip(msg, transport, &mut found);
         if let Some(call_id) = msg.call_id() {
-            self.shared.calls.observe(
+            let o = self.shared.calls.observe(
                 &Observation {
                     call_id,
                     method,
                     code,
+                    transport: transport.index() as u8,
                 },
                 self.now,
                 self.calls,
             );
+            // Once per dialog or registration (and transport it crosses),
+            // not per message.
+            if o.new_dialog {
+                found.extend(exposure::cleartext_signaling(transport));
+            }
         }
+        self.shared.expose(
+            self.exposures,
+            &found,
+            self.sender,
+            transport.as_str(),
+            self.now,
+        );
         self.register_media(msg);
     }
 

@@ -58,6 +58,8 @@ pub struct Observation<'a> {
     pub method: Method,
     /// Status code for responses, `None` for requests.
     pub code: Option<u16>,
+    /// Index of the transport the message came over (< 8).
+    pub transport: u8,
 }
 
 /// What happened, for the caller to count.
@@ -77,8 +79,10 @@ pub enum CallEvent {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Observed {
     pub event: Option<CallEvent>,
-    /// First message seen of a new INVITE dialog or REGISTER Call-ID: the
-    /// unit the `cleartext_signaling` exposure is counted once per.
+    /// The first INVITE or REGISTER request of this Call-ID over this
+    /// transport: the unit `cleartext_signaling` is counted once per (a
+    /// dialog or registration, per transport it crosses — which set of
+    /// those exists does not depend on the order workers see them).
     pub new_dialog: bool,
 }
 
@@ -124,6 +128,8 @@ struct Entry {
     invite: bool,
     register: bool,
     cancelled: bool,
+    /// Transports (bit per index) an INVITE/REGISTER request came over.
+    signaled: u8,
     /// Earliest 2xx to INVITE.
     answered_at: Option<Duration>,
     /// A final failure to INVITE (≥ 300), the lowest code seen.
@@ -314,8 +320,12 @@ impl CallTable {
                 }
             }
         }
-        let was_dialog = e.invite || e.register;
         let had_invite = e.invite;
+        if o.code.is_none() && matches!(o.method, Method::Invite | Method::Register) {
+            let bit = 1u8 << (o.transport & 7);
+            out.new_dialog = e.signaled & bit == 0;
+            e.signaled |= bit;
+        }
         match (o.method, o.code) {
             (Method::Invite, None) => e.invite = true,
             (Method::Register, None) => e.register = true,
@@ -341,7 +351,6 @@ impl CallTable {
             out.event = Some(CallEvent::Started);
             events.push(CallEvent::Started);
         }
-        out.new_dialog = !was_dialog && (e.invite || e.register);
         shard.insert(h, e, events);
         out
     }
@@ -434,6 +443,7 @@ mod tests {
             call_id: id,
             method: m,
             code: None,
+            transport: 0,
         }
     }
 
@@ -442,6 +452,7 @@ mod tests {
             call_id: id,
             method: m,
             code: Some(code),
+            transport: 0,
         }
     }
 

@@ -59,8 +59,10 @@ pub enum SipEvent<'a> {
         transport: Transport,
         error: ParseError,
     },
-    /// The stream is TLS (emitted once); nothing in it is parsed.
-    TlsStream,
+    /// The stream is TLS (emitted once); nothing in it is parsed. `first`
+    /// holds the bytes that showed it (the start of the first record: a
+    /// ClientHello on the client's side, whose SNI is an exposure).
+    TlsStream { first: &'a [u8] },
     /// The stream is not SIP (emitted once).
     NotSip,
 }
@@ -129,13 +131,10 @@ impl StreamState {
         pos
     }
 
+    /// The stream is not SIP: final.
     fn set_final(&mut self, kind: StreamKind, f: &mut impl FnMut(SipEvent<'_>)) {
         self.kind = kind;
-        f(if kind == StreamKind::Tls {
-            SipEvent::TlsStream
-        } else {
-            SipEvent::NotSip
-        });
+        f(SipEvent::NotSip);
     }
 
     /// Decide what the stream is from its first bytes; returns bytes consumed.
@@ -149,7 +148,8 @@ impl StreamState {
         // TLS record header (RFC 8446 §5.1). On a TLS port the first byte
         // alone is enough: SSLv2-style or short first segments.
         if framing::is_tls_record(data) || (tls_port_hint && (20..=23).contains(&first)) {
-            self.set_final(StreamKind::Tls, f);
+            self.kind = StreamKind::Tls;
+            f(SipEvent::TlsStream { first: data });
             return data.len();
         }
         if data.len() < 5 && (20..=23).contains(&first) {
@@ -416,7 +416,7 @@ mod tests {
                     Ev::Msg(transport, what, msg.body.len())
                 }
                 SipEvent::ParseError { transport, error } => Ev::Err(transport, error),
-                SipEvent::TlsStream => Ev::Tls,
+                SipEvent::TlsStream { .. } => Ev::Tls,
                 SipEvent::NotSip => Ev::NotSip,
             })
         })
@@ -571,8 +571,8 @@ mod tests {
         assert_eq!((ev, st.kind()), (vec![Ev::NotSip], StreamKind::NotSip));
         // Text that never shows a start line: decided after CLASSIFY_LIMIT.
         let line = b"hello there this is not sip\r\n";
-        let chunks: Vec<&[u8]> = std::iter::repeat_n(&line[..], CLASSIFY_LIMIT / line.len() + 2)
-            .collect();
+        let chunks: Vec<&[u8]> =
+            std::iter::repeat_n(&line[..], CLASSIFY_LIMIT / line.len() + 2).collect();
         let (ev, _, _) = drive(&chunks);
         assert_eq!(ev, vec![Ev::NotSip]);
     }
