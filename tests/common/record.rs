@@ -298,3 +298,71 @@ pub fn tshark_count_filter(file: &Path, filter: &str) -> u64 {
         .filter(|l| !l.is_empty())
         .count() as u64
 }
+
+/// One row of `tshark -z rtp,streams` (with the RTP heuristic on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpStream {
+    pub src: String,
+    pub src_port: u16,
+    pub dst: String,
+    pub dst_port: u16,
+    pub ssrc: String,
+    pub payload: String,
+    pub packets: u64,
+}
+
+/// RTP streams as tshark sees them with `-o rtp.heuristic_rtp:TRUE -z
+/// rtp,streams` (one per SSRC and direction; SRTP counts too, its header is
+/// in the clear).
+pub fn tshark_rtp_streams(file: &Path) -> Vec<RtpStream> {
+    let text = tshark(
+        &["-q", "-o", "rtp.heuristic_rtp:TRUE", "-z", "rtp,streams"],
+        file,
+    );
+    let mut v = Vec::new();
+    for line in text.lines() {
+        // start end src sport dst dport ssrc payload pkts lost(..%) ...
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 9 || f[0].parse::<f64>().is_err() || !f[6].starts_with("0x") {
+            continue;
+        }
+        let (Ok(sp), Ok(dp), Ok(pk)) = (f[3].parse(), f[5].parse(), f[8].parse()) else {
+            continue;
+        };
+        v.push(RtpStream {
+            src: f[2].to_string(),
+            src_port: sp,
+            dst: f[4].to_string(),
+            dst_port: dp,
+            ssrc: f[6].to_string(),
+            payload: f[7].to_string(),
+            packets: pk,
+        });
+    }
+    v
+}
+
+/// Number of frames matching a display filter, with extra tshark options
+/// (e.g. `["-o", "rtp.heuristic_rtp:TRUE"]`, or `-d` decode-as rules).
+pub fn tshark_count_filter_opts(file: &Path, opts: &[&str], filter: &str) -> u64 {
+    let mut args: Vec<&str> = opts.to_vec();
+    args.extend(["-Y", filter, "-T", "fields", "-e", "frame.number"]);
+    tshark(&args, file)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .count() as u64
+}
+
+/// "Number of resent SIP messages: N" from `tshark -q -z sip,stat`
+/// (retransmissions tshark recognised by Call-ID/CSeq).
+pub fn tshark_sip_resent(file: &Path) -> u64 {
+    let text = tshark(&["-q", "-z", "sip,stat"], file);
+    text.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Number of resent SIP messages:")
+                .map(|n| n.trim().parse::<u64>())
+        })
+        .and_then(|r| r.ok())
+        .unwrap_or_else(|| panic!("no 'Number of resent SIP messages' in sip,stat output:\n{text}"))
+}
