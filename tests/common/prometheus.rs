@@ -270,3 +270,26 @@ pub fn alert_state(alerts: &[Alert], name: &str) -> Option<String> {
         None
     }
 }
+
+impl Prometheus {
+    /// `sipsentinel_sip_messages_total` as Prometheus stores it, folded into
+    /// the oracle's key shape (zero series dropped), like
+    /// `sensor::sip_counts_from_metrics`.
+    pub fn sip_counts(&self) -> super::SipCounts {
+        let mut c = super::SipCounts::new();
+        for (l, v) in self.query("sipsentinel_sip_messages_total") {
+            if v == 0.0 {
+                continue;
+            }
+            let s = |k: &str| l.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let kind = s("kind");
+            let label = if kind == "response" {
+                s("status_class")
+            } else {
+                s("method")
+            };
+            *c.entry((kind, label, s("transport"))).or_default() += v as u64;
+        }
+        c
+    }
+}
