@@ -267,3 +267,40 @@ fn prometheus_dtls_srtp_over_tls_stays_silent() {
             .query("{__name__=~\"sipsentinel_(media|exposures).*\"} != 0")
     );
 }
+
+/// The Prometheus runner itself (no root, no sensor): a rule file with an
+/// alert that fires at once and one that stays pending; `query`, `alerts`,
+/// `targets` and `alert_rule_names` parse what a real server answers.
+#[test]
+fn harness_selfcheck_prometheus() {
+    let dir = temp_dir("prom-selfcheck");
+    let rules = dir.join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: selfcheck\n    rules:\n\
+         \x20     - alert: AlwaysFiring\n        expr: vector(1)\n        labels:\n          severity: info\n\
+         \x20     - alert: AlwaysPending\n        expr: vector(2)\n        for: 1h\n",
+    )
+    .unwrap();
+    // A target nothing listens on: health must become "down".
+    let port = common::sensor::free_port();
+    let target: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let prom = Prometheus::start(&[target], &[rules]);
+    let mut names = prom.alert_rule_names();
+    names.sort();
+    assert_eq!(names, ["AlwaysFiring", "AlwaysPending"]);
+    assert_eq!(prom.query_sum("vector(3) + 4"), 7.0);
+    let ok = prom.wait_until(Duration::from_secs(20), |p| {
+        let a = p.alerts();
+        alert_state(&a, "AlwaysFiring").as_deref() == Some("firing")
+            && alert_state(&a, "AlwaysPending").as_deref() == Some("pending")
+            && p.targets().iter().any(|(_, h, _)| h == "down")
+    });
+    assert!(
+        ok,
+        "alerts {} targets {:?}",
+        alerts_text(&prom.alerts()),
+        prom.targets()
+    );
+    assert_eq!(prom.query_sum("up{job=\"sipsentinel\"}"), 0.0);
+}
