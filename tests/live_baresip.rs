@@ -38,6 +38,8 @@ const CALLER: usize = 1;
 /// Same filter for recorder and sensor: what the peers send, not the
 /// kernel's own ARP/ND/MLD chatter (see live_sipp.rs).
 const QUIET_FILTER: &str = "udp or tcp";
+/// tcpdump -B (see Recorder::start_buffered).
+const RECORD_BUFFER_KIB: u32 = 32768;
 
 pub const MEDIA_STREAMS: &str = "sipsentinel_media_streams_total";
 pub const EXPOSURES: &str = "sipsentinel_exposures_total";
@@ -207,7 +209,7 @@ fn check_media(name: &str, what: &str, spec: &CallSpec, streams: u64, samples: &
         )
     };
     assert_eq!(
-        (by(exp.protection), all),
+        (by(exp.protection) + 0.0, all + 0.0),
         (streams as f64, streams as f64),
         "media_streams_total{{protection=\"{}\"}} and its sum over all protections must equal tshark's RTP stream count\n{}",
         exp.protection,
@@ -235,7 +237,7 @@ fn scenario(name: &str, spec: CallSpec) {
     let dir = temp_dir(name);
     let file = dir.join(format!("{name}.pcap"));
     let lab = Lab::new(2);
-    let rec = Recorder::start_filtered(&lab.bridge, &file, Some(QUIET_FILTER));
+    let rec = Recorder::start_buffered(&lab.bridge, &file, Some(QUIET_FILTER), RECORD_BUFFER_KIB);
     let sensor = Sensor::start_live(&lab.bridge, &["--filter", QUIET_FILTER]);
 
     let call = run_call(&lab, CALLEE, CALLER, &spec);
@@ -342,7 +344,7 @@ fn harness_selfcheck_baresip() {
     let dir = temp_dir("baresip-selfcheck");
     let file = dir.join("selfcheck.pcap");
     let lab = Lab::new(2);
-    let rec = Recorder::start_filtered(&lab.bridge, &file, Some(QUIET_FILTER));
+    let rec = Recorder::start_buffered(&lab.bridge, &file, Some(QUIET_FILTER), RECORD_BUFFER_KIB);
     let spec = CallSpec::new(SipTransport::Udp, MediaEnc::Plain).secs(3);
     let call = run_call(&lab, CALLEE, CALLER, &spec);
     call.assert_ok();

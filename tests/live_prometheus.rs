@@ -26,6 +26,8 @@ use common::{diff_counts, lab_lock, nonzero, require_root, temp_dir, SipCounts};
 const CALLEE: usize = 0;
 const CALLER: usize = 1;
 const QUIET_FILTER: &str = "udp or tcp";
+/// tcpdump -B (see Recorder::start_buffered).
+const RECORD_BUFFER_KIB: u32 = 32768;
 
 /// The exposure alerts (group `sipsentinel-exposures` in alerts.yml).
 const EXPOSURE_ALERTS: [&str; 6] = [
@@ -58,7 +60,7 @@ fn call_scraped(label: &str, spec: CallSpec) -> Run {
     let dir = temp_dir(label);
     let file = dir.join(format!("{label}.pcap"));
     let lab = Lab::new(2);
-    let rec = Recorder::start_filtered(&lab.bridge, &file, Some(QUIET_FILTER));
+    let rec = Recorder::start_buffered(&lab.bridge, &file, Some(QUIET_FILTER), RECORD_BUFFER_KIB);
     let sensor = Sensor::start_live(&lab.bridge, &["--filter", QUIET_FILTER]);
     let prom = Prometheus::start(&[sensor.addr], &[alerts_file()]);
 

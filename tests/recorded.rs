@@ -138,8 +138,8 @@ fn recorded_media_verdicts_and_exposures() {
         let s = audit(&file);
         let want = verdict(&file);
         let streams = o.measure("rtp_streams") as f64;
-        let by = sum_metric(&s, MEDIA_STREAMS, &[("protection", want.protection)]);
-        let all = sum_metric(&s, MEDIA_STREAMS, &[]);
+        let by = sum_metric(&s, MEDIA_STREAMS, &[("protection", want.protection)]) + 0.0;
+        let all = sum_metric(&s, MEDIA_STREAMS, &[]) + 0.0;
         if (by, all) != (streams, streams) {
             failures.push(format!(
                 "{file}: media_streams_total{{protection=\"{}\"}} = {by} (all protections {all}), tshark saw {streams} RTP streams",
@@ -151,7 +151,7 @@ fn recorded_media_verdicts_and_exposures() {
             ("srtp_key_exposed", want.srtp_key_exposed),
             ("cleartext_signaling", want.cleartext_signaling),
         ] {
-            let v = sum_metric(&s, EXPOSURES, &[("kind", kind)]);
+            let v = sum_metric(&s, EXPOSURES, &[("kind", kind)]) + 0.0;
             if (v > 0.0) != expect {
                 failures.push(format!(
                     "{file}: exposures_total{{kind=\"{kind}\"}} = {v}, expected {}",

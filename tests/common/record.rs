@@ -96,11 +96,30 @@ impl Recorder {
 
     /// As [`Recorder::start`], with a BPF capture filter.
     pub fn start_filtered(iface: &str, file: &Path, filter: Option<&str>) -> Recorder {
+        Recorder::start_with_args(iface, file, filter, &[])
+    }
+
+    /// As [`Recorder::start_filtered`] with a kernel capture buffer of
+    /// `buffer_kib` KiB (`tcpdump -B`). In immediate mode each packet
+    /// retires a ring block of ≥ snaplen bytes, so the default 2 MiB holds
+    /// only a handful of packets: on a loaded machine tcpdump then drops
+    /// even at 100 packets/s. 32768 (32 MiB) keeps a few seconds.
+    pub fn start_buffered(
+        iface: &str,
+        file: &Path,
+        filter: Option<&str>,
+        buffer_kib: u32,
+    ) -> Recorder {
+        Recorder::start_with_args(iface, file, filter, &["-B", &buffer_kib.to_string()])
+    }
+
+    fn start_with_args(iface: &str, file: &Path, filter: Option<&str>, extra: &[&str]) -> Recorder {
         require_tool("tcpdump");
         let mut child = Command::new("tcpdump")
             .args(["-i", iface, "-w"])
             .arg(file)
             .args(["-U", "--immediate-mode", "-n", "-Z", "root"])
+            .args(extra)
             .args(filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
