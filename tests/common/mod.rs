@@ -11,7 +11,9 @@
 //! Everything is bounded in time; every spawned process is killed on drop.
 #![allow(dead_code)]
 
+pub mod baresip;
 pub mod netns;
+pub mod prometheus;
 pub mod record;
 pub mod sensor;
 pub mod sipp;

@@ -96,11 +96,30 @@ impl Recorder {
 
     /// As [`Recorder::start`], with a BPF capture filter.
     pub fn start_filtered(iface: &str, file: &Path, filter: Option<&str>) -> Recorder {
+        Recorder::start_with_args(iface, file, filter, &[])
+    }
+
+    /// As [`Recorder::start_filtered`] with a kernel capture buffer of
+    /// `buffer_kib` KiB (`tcpdump -B`). In immediate mode each packet
+    /// retires a ring block of ≥ snaplen bytes, so the default 2 MiB holds
+    /// only a handful of packets: on a loaded machine tcpdump then drops
+    /// even at 100 packets/s. 32768 (32 MiB) keeps a few seconds.
+    pub fn start_buffered(
+        iface: &str,
+        file: &Path,
+        filter: Option<&str>,
+        buffer_kib: u32,
+    ) -> Recorder {
+        Recorder::start_with_args(iface, file, filter, &["-B", &buffer_kib.to_string()])
+    }
+
+    fn start_with_args(iface: &str, file: &Path, filter: Option<&str>, extra: &[&str]) -> Recorder {
         require_tool("tcpdump");
         let mut child = Command::new("tcpdump")
             .args(["-i", iface, "-w"])
             .arg(file)
             .args(["-U", "--immediate-mode", "-n", "-Z", "root"])
+            .args(extra)
             .args(filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -297,4 +316,72 @@ pub fn tshark_count_filter(file: &Path, filter: &str) -> u64 {
         .lines()
         .filter(|l| !l.is_empty())
         .count() as u64
+}
+
+/// One row of `tshark -z rtp,streams` (with the RTP heuristic on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpStream {
+    pub src: String,
+    pub src_port: u16,
+    pub dst: String,
+    pub dst_port: u16,
+    pub ssrc: String,
+    pub payload: String,
+    pub packets: u64,
+}
+
+/// RTP streams as tshark sees them with `-o rtp.heuristic_rtp:TRUE -z
+/// rtp,streams` (one per SSRC and direction; SRTP counts too, its header is
+/// in the clear).
+pub fn tshark_rtp_streams(file: &Path) -> Vec<RtpStream> {
+    let text = tshark(
+        &["-q", "-o", "rtp.heuristic_rtp:TRUE", "-z", "rtp,streams"],
+        file,
+    );
+    let mut v = Vec::new();
+    for line in text.lines() {
+        // start end src sport dst dport ssrc payload pkts lost(..%) ...
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 9 || f[0].parse::<f64>().is_err() || !f[6].starts_with("0x") {
+            continue;
+        }
+        let (Ok(sp), Ok(dp), Ok(pk)) = (f[3].parse(), f[5].parse(), f[8].parse()) else {
+            continue;
+        };
+        v.push(RtpStream {
+            src: f[2].to_string(),
+            src_port: sp,
+            dst: f[4].to_string(),
+            dst_port: dp,
+            ssrc: f[6].to_string(),
+            payload: f[7].to_string(),
+            packets: pk,
+        });
+    }
+    v
+}
+
+/// Number of frames matching a display filter, with extra tshark options
+/// (e.g. `["-o", "rtp.heuristic_rtp:TRUE"]`, or `-d` decode-as rules).
+pub fn tshark_count_filter_opts(file: &Path, opts: &[&str], filter: &str) -> u64 {
+    let mut args: Vec<&str> = opts.to_vec();
+    args.extend(["-Y", filter, "-T", "fields", "-e", "frame.number"]);
+    tshark(&args, file)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .count() as u64
+}
+
+/// "Number of resent SIP messages: N" from `tshark -q -z sip,stat`
+/// (retransmissions tshark recognised by Call-ID/CSeq).
+pub fn tshark_sip_resent(file: &Path) -> u64 {
+    let text = tshark(&["-q", "-z", "sip,stat"], file);
+    text.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Number of resent SIP messages:")
+                .map(|n| n.trim().parse::<u64>())
+        })
+        .and_then(|r| r.ok())
+        .unwrap_or_else(|| panic!("no 'Number of resent SIP messages' in sip,stat output:\n{text}"))
 }
