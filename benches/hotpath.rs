@@ -67,7 +67,18 @@ fn rtcp_payload() -> Vec<u8> {
     let mut p = vec![0x80, 200, 0, 6, 0xde, 0xad, 0xbe, 0xef];
     p.extend_from_slice(&[0u8; 20]);
     let cname = b"user0001@example.invalid";
-    let mut sdes = vec![0x81, 202, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, cname.len() as u8];
+    let mut sdes = vec![
+        0x81,
+        202,
+        0,
+        0,
+        0xde,
+        0xad,
+        0xbe,
+        0xef,
+        1,
+        cname.len() as u8,
+    ];
     sdes.extend_from_slice(cname);
     sdes.push(0);
     while sdes.len() % 4 != 0 {
@@ -84,7 +95,9 @@ fn dtls_client_hello() -> Vec<u8> {
     body.extend_from_slice(&[0x5a; 32]);
     body.extend_from_slice(&[0, 0, 0, 2, 0xc0, 0x2b, 1, 0, 0, 0]);
     let len = (body.len() as u32).to_be_bytes();
-    let mut hs = vec![1, len[1], len[2], len[3], 0, 0, 0, 0, 0, len[1], len[2], len[3]];
+    let mut hs = vec![
+        1, len[1], len[2], len[3], 0, 0, 0, 0, 0, len[1], len[2], len[3],
+    ];
     hs.extend_from_slice(&body);
     let mut rec = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0];
     rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
@@ -121,10 +134,12 @@ fn bench_decode(c: &mut Criterion) {
     });
     g.bench_function("decode_and_flow_hash_rtp", |b| {
         // What the capture thread does per frame to pick a worker.
-        b.iter(|| match decode::decode(LinkType::Ethernet, black_box(&rtp)) {
-            Ok(Some(p)) => decode::flow_hash(&p),
-            _ => 0,
-        })
+        b.iter(
+            || match decode::decode(LinkType::Ethernet, black_box(&rtp)) {
+                Ok(Some(p)) => decode::flow_hash(&p),
+                _ => 0,
+            },
+        )
     });
     g.finish();
 }

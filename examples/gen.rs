@@ -244,7 +244,7 @@ fn assign_kinds(n: u32, w: [u32; 3], seed: u64) -> Vec<Kind> {
     }
     let mut kinds = Vec::with_capacity(n as usize);
     for (i, k) in [Kind::Plain, Kind::Sdes, Kind::Dtls].iter().enumerate() {
-        kinds.extend(std::iter::repeat_n(*k, counts[i] as usize));
+        kinds.extend(std::iter::repeat(*k).take(counts[i] as usize));
     }
     let mut rng = Rng::new(seed, u64::MAX - 1);
     for i in (1..kinds.len()).rev() {
@@ -379,7 +379,13 @@ enum Ports {
 
 enum L4 {
     Udp,
-    Tcp { seq: u32, ack: u32, syn: bool, fin: bool, has_ack: bool },
+    Tcp {
+        seq: u32,
+        ack: u32,
+        syn: bool,
+        fin: bool,
+        has_ack: bool,
+    },
 }
 
 impl Out {
@@ -510,7 +516,12 @@ impl Text<'_> {
         if self.call.a_ip.is_ipv6() {
             format!("[fd00:5151::{:x}]", i + 1)
         } else {
-            format!("10.{}.{}.{}", (i >> 16) & 0xff, (i >> 8) & 0xff, (i & 0xff).max(1))
+            format!(
+                "10.{}.{}.{}",
+                (i >> 16) & 0xff,
+                (i >> 8) & 0xff,
+                (i & 0xff).max(1)
+            )
         }
     }
     fn via_a(&self, branch: u64) -> String {
@@ -543,7 +554,13 @@ impl Text<'_> {
             ip_text(c.a_ip)
         };
         let tp = if self.tcp { ";transport=tcp" } else { "" };
-        format!("Contact: <sip:{}@{}:{}{}>\r\n", self.user(), host, c.a_sip, tp)
+        format!(
+            "Contact: <sip:{}@{}:{}{}>\r\n",
+            self.user(),
+            host,
+            c.a_sip,
+            tp
+        )
     }
     fn contact_b(&self) -> String {
         let c = self.call;
@@ -646,7 +663,9 @@ impl Text<'_> {
                 m.push_str(&self.contact_a());
                 m.push_str("Route: <sip:203.0.113.10;lr>\r\n");
                 m.push_str("User-Agent: ExamplePhone/4.2.1 (sipsentinel-gen)\r\n");
-                m.push_str("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n");
+                m.push_str(
+                    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n",
+                );
                 m.push_str("Supported: replaces, timer, 100rel\r\n");
                 m.push_str("Session-Expires: 1800\r\nMin-SE: 90\r\n");
                 let _ = write!(
@@ -977,7 +996,12 @@ fn run(args: &Args) -> Result<(), String> {
         push(&mut queue, c.t0 + off, i as u32, EV_SIGNAL);
         if packets_per_dir > 0 {
             push(&mut queue, c.media_start, i as u32, EV_RTP_A);
-            push(&mut queue, c.media_start + REVERSE_OFFSET_US, i as u32, EV_RTP_B);
+            push(
+                &mut queue,
+                c.media_start + REVERSE_OFFSET_US,
+                i as u32,
+                EV_RTP_B,
+            );
             let first_rtcp = c.media_start + RTCP_FIRST_US.min(media_us);
             push(&mut queue, first_rtcp + 3 * MS, i as u32, EV_RTCP_A);
             push(&mut queue, first_rtcp + 11 * MS, i as u32, EV_RTCP_B);
@@ -1052,7 +1076,11 @@ fn run(args: &Args) -> Result<(), String> {
         args.seed,
         if args.ipv6 { "ipv6" } else { "ipv4" },
         if args.vlan { ", vlan 100" } else { "" },
-        if args.tcp_sip { ", sip over tcp" } else { ", sip over udp" },
+        if args.tcp_sip {
+            ", sip over tcp"
+        } else {
+            ", sip over udp"
+        },
     );
     println!(
         "packets: {} (sip {}, rtp {}, rtcp {}, dtls {}, tcp control {})",
