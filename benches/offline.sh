@@ -123,35 +123,44 @@ done
 
 A=$(echo "${WALL[audit]}" | median)
 T=$(echo "${WALL[tcpdump]}" | median)
-R1=$(echo "scale=2; $A / $T" | bc)
+AC=$(echo "${CPU[audit]}" | median)
+TC=$(echo "${CPU[tcpdump]}" | median)
+ratio() { # ratio A B: A/B with 2 decimals, or n/a when B is 0
+    if [ "$(echo "$2 > 0" | bc)" = 1 ]; then printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; else echo n/a; fi
+}
+R1=$(ratio "$A" "$T")
+R1C=$(ratio "$AC" "$TC")
+verdict1=$(echo "$A <= 3 * $T" | bc)
+verdict2=1
+if [ "$TSHARK" = 1 ]; then
+    S=$(echo "${WALL[tshark]}" | median)
+    SC=$(echo "${CPU[tshark]}" | median)
+    R2=$(ratio "$S" "$A")
+    R2C=$(ratio "$SC" "$AC")
+    verdict2=$(echo "$S >= 20 * $A" | bc)
+fi
+met() { [ "$1" = 1 ] && echo met || echo NOT MET; }
 RES="$OUT/offline-results.txt"
 {
-    echo "offline: $PACKETS packets ($((SIZE / 1048576)) MiB, $CALLS calls x ${SECONDS_MEDIA} s), $ROUNDS rounds, $(nproc) cores, medians"
-    printf '%-8s %9s %9s %12s %10s\n' tool wall_s cpu_s max_rss_KiB Mpkt/s
+    echo "offline: $PACKETS packets ($((SIZE / 1048576)) MiB, $CALLS calls x ${SECONDS_MEDIA} s), $ROUNDS rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), medians"
+    printf '%-8s %9s %9s %12s %14s\n' tool wall_s cpu_s max_rss_KiB Mpkt/s_wall
     for name in "${NAMES[@]}"; do
         w=$(echo "${WALL[$name]}" | median)
-        printf '%-8s %9.2f %9.2f %12d %10.2f\n' "$name" "$w" "$(echo "${CPU[$name]}" | median)" \
+        printf '%-8s %9.2f %9.2f %12d %14.2f\n' "$name" "$w" "$(echo "${CPU[$name]}" | median)" \
             "$(echo "${RSS[$name]}" | maxof)" "$(echo "scale=3; $PACKETS / $w / 1000000" | bc)"
     done
-    verdict1=$(echo "$R1 <= 3" | bc)
-    echo "audit/tcpdump wall = $R1 (target <= 3: $([ "$verdict1" = 1 ] && echo met || echo NOT MET))"
-    if [ "$TSHARK" = 1 ]; then
-        S=$(echo "${WALL[tshark]}" | median)
-        R2=$(echo "scale=1; $S / $A" | bc)
-        verdict2=$(echo "$R2 >= 20" | bc)
-        echo "tshark/audit wall = $R2 (target >= 20: $([ "$verdict2" = 1 ] && echo met || echo NOT MET))"
-    else
-        verdict2=1
-    fi
-    echo "raw wall times: audit [${WALL[audit]% }] tcpdump [${WALL[tcpdump]% }]$([ "$TSHARK" = 0 ] || echo " tshark [${WALL[tshark]% }]")"
+    echo "audit/tcpdump: wall $R1, cpu $R1C (target wall <= 3: $(met "$verdict1"))"
+    [ "$TSHARK" = 0 ] || echo "tshark/audit: wall $R2, cpu $R2C (target wall >= 20: $(met "$verdict2"))"
+    echo "raw wall: audit [${WALL[audit]% }] tcpdump [${WALL[tcpdump]% }]$([ "$TSHARK" = 0 ] || echo " tshark [${WALL[tshark]% }]")"
+    echo "raw cpu:  audit [${CPU[audit]% }] tcpdump [${CPU[tcpdump]% }]$([ "$TSHARK" = 0 ] || echo " tshark [${CPU[tshark]% }]")"
 } | tee "$RES"
 
 if [ "$PROFILE" = 1 ] || [ "$verdict1" != 1 ] || [ "$verdict2" != 1 ]; then
     echo "== profiling the audit"
     need perf linux-perf
     if perf record -q -F 999 -g -o "$OUT/perf.data" -- "${AUDIT[@]}" >/dev/null 2>"$OUT/perf.err"; then
-        perf report -i "$OUT/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-            grep -E '^ +[0-9]' | head -25 | tee "$OUT/offline-profile.txt"
+        perf report -i "$OUT/perf.data" --no-children -g none --sort comm,dso,symbol --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | head -30 | sed 's/ *$//' | tee "$OUT/offline-profile.txt"
         echo "(per thread: perf report -i $OUT/perf.data --no-children --sort comm,symbol --stdio)"
     else
         echo "perf failed ($(tail -1 "$OUT/perf.err")); using callgrind on a 100 k-packet file"
