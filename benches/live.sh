@@ -4,7 +4,8 @@
 #
 #   bash benches/live.sh            # rates 50k..1M pps, 30 s each (run as root)
 #   bash benches/live.sh --quick    # same rates, 5 s each
-#   bash benches/live.sh --rates "100000 200000" --duration 10 [--only sensor|tcpdump]
+#   bash benches/live.sh --rates "100000 200000" --duration 10 [--only sensor|tcpdump] [--perf]
+#   (--perf: profile the sensor with perf during the first rate, per thread)
 #
 # A network namespace `ssperf-ns` holds one end of a veth pair (`ssperf1`);
 # tcpreplay sends the generated capture on it at each rate (--pps), and the
@@ -32,6 +33,7 @@ NS=ssperf-ns
 HOST_IF=ssperf0
 NS_IF=ssperf1
 BUFFER_MIB=64
+PERF=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="$2"; shift ;;
     --rates) RATES="$2"; shift ;;
     --only) ONLY="$2"; shift ;;
+    --perf) PERF=1 ;;
     -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "live.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -130,7 +133,15 @@ run_sensor() {
         k0=$(metric '^sipsentinel_capture_kernel_dropped_total')
         i0=$(metric '^sipsentinel_capture_interface_dropped_total')
         q0=$(metric '^sipsentinel_pipeline_dropped_total\{reason="queue_full"')
+        local perf_pid=""
+        if [ "$PERF" = 1 ] && [ ! -e "$OUT/live-perf.done" ]; then
+            perf record -q -F 999 -g -p "$SENSOR_PID" -o "$OUT/live-perf.data" -- sleep "$DURATION" \
+                >/dev/null 2>&1 &
+            perf_pid=$!
+            touch "$OUT/live-perf.done"
+        fi
         read -r sent achieved < <(replay "$rate")
+        [ -z "$perf_pid" ] || wait "$perf_pid" || true
         sleep 3 # pcap_stats are polled once a second; let queues drain
         p1=$(metric '^sipsentinel_capture_packets_total')
         k1=$(metric '^sipsentinel_capture_kernel_dropped_total')
@@ -193,6 +204,7 @@ run_tcpdump() {
     done
 }
 
+rm -f "$OUT/live-perf.done"
 echo "== $(nproc) cores; replaying $FILE ($FILE_PACKETS packets, looped) for $DURATION s per rate"
 [ "$ONLY" = tcpdump ] || run_sensor
 [ "$ONLY" = sensor ] || run_tcpdump
@@ -207,3 +219,8 @@ RES="$OUT/live-results.txt"
         echo "sensor/tcpdump = $(echo "scale=2; $best_sensor / $best_tcpdump" | bc)"
     fi
 } | tee "$RES"
+if [ "$PERF" = 1 ] && [ -s "$OUT/live-perf.data" ]; then
+    echo "== sensor profile during the first rate (perf, per thread)"
+    perf report -i "$OUT/live-perf.data" --no-children -g none --sort comm,dso,symbol --stdio 2>/dev/null |
+        grep -E '^ +[0-9]' | head -30 | sed 's/ *$//' | tee "$OUT/live-profile.txt"
+fi
