@@ -222,5 +222,5 @@ RES="$OUT/live-results.txt"
 if [ "$PERF" = 1 ] && [ -s "$OUT/live-perf.data" ]; then
     echo "== sensor profile during the first rate (perf, per thread)"
     perf report -i "$OUT/live-perf.data" --no-children -g none --sort comm,dso,symbol --stdio 2>/dev/null |
-        grep -E '^ +[0-9]' | head -30 | sed 's/ *$//' | tee "$OUT/live-profile.txt"
+        grep -E '^ +[0-9]' | sed 's/ *$//' | head -30 | tee "$OUT/live-profile.txt" || true
 fi

@@ -160,7 +160,7 @@ if [ "$PROFILE" = 1 ] || [ "$verdict1" != 1 ] || [ "$verdict2" != 1 ]; then
     need perf linux-perf
     if perf record -q -F 999 -g -o "$OUT/perf.data" -- "${AUDIT[@]}" >/dev/null 2>"$OUT/perf.err"; then
         perf report -i "$OUT/perf.data" --no-children -g none --sort comm,dso,symbol --stdio 2>/dev/null |
-            grep -E '^ +[0-9]' | head -30 | sed 's/ *$//' | tee "$OUT/offline-profile.txt"
+            grep -E '^ +[0-9]' | sed 's/ *$//' | head -30 | tee "$OUT/offline-profile.txt" || true
         echo "(per thread: perf report -i $OUT/perf.data --no-children --sort comm,symbol --stdio)"
     else
         echo "perf failed ($(tail -1 "$OUT/perf.err")); using callgrind on a 100 k-packet file"
@@ -168,7 +168,7 @@ if [ "$PROFILE" = 1 ] || [ "$verdict1" != 1 ] || [ "$verdict2" != 1 ]; then
         small="$OUT/calls200x5s-seed$SEED.pcap"
         [ -s "$small" ] || "$GEN" --calls 200 --seconds 5 --seed "$SEED" --out "$small" >/dev/null
         valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$BIN" audit "$small" --format prometheus >/dev/null 2>&1
-        callgrind_annotate "$OUT/callgrind.out" 2>/dev/null | head -40 | tee "$OUT/offline-profile.txt"
+        callgrind_annotate "$OUT/callgrind.out" 2>/dev/null | head -40 | tee "$OUT/offline-profile.txt" || true
     fi
 fi
 echo "== results in $RES"
