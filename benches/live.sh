@@ -2,7 +2,7 @@
 # End-to-end live capture: highest replay rate the sensor takes with zero
 # drops, next to tcpdump's on the same link.
 #
-#   bash benches/live.sh            # rates 50k..1M pps, 30 s each (run as root)
+#   bash benches/live.sh            # rates 10k..1M pps, 30 s each (run as root)
 #   bash benches/live.sh --quick    # same rates, 5 s each
 #   bash benches/live.sh --rates "100000 200000" --duration 10 [--only sensor|tcpdump] [--perf]
 #   (--perf: profile the sensor with perf during the first rate, per thread)
@@ -19,13 +19,15 @@
 # pipeline_dropped{reason="queue_full"} (deltas), and captured must reach
 # what tcpreplay sent. tcpdump's numbers come from its exit summary. A rate
 # is "clean" with zero drops and nothing missing; the result is the highest
-# clean rate (escalation stops after two unclean rates in a row).
+# clean rate, in packets per second tcpreplay actually achieved (on a small
+# machine it falls short of the asked rate; such rows are marked
+# `replay-limited`). Escalation stops after two unclean rates in a row.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${SSPERF_DIR:-/tmp/ssperf}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-RATES="50000 100000 200000 300000 500000 700000 1000000"
+RATES="10000 20000 50000 100000 200000 300000 500000 700000 1000000"
 DURATION=30
 ONLY=""
 PORT="${SSPERF_PORT:-19477}"
@@ -156,10 +158,11 @@ run_sensor() {
         local line
         line=$(printf 'sensor  %8d pps asked %8d achieved %9d sent %9d captured  kernel %d iface %d queue %d missing %d  clean=%s' \
             "$rate" "$achieved" "$sent" "$cap" "$kd" "$id" "$qd" "$missing" "$ok")
+        [ $((achieved * 100)) -ge $((rate * 95)) ] || line+="  replay-limited"
         echo "$line"
         SUMMARY+=("$line")
         if [ "$ok" = yes ]; then
-            [ "$rate" -le "$best_sensor" ] || best_sensor=$rate
+            [ "$achieved" -le "$best_sensor" ] || best_sensor=$achieved
             bad=0
         else
             bad=$((bad + 1))
@@ -192,10 +195,11 @@ run_tcpdump() {
         local line
         line=$(printf 'tcpdump %8d pps asked %8d achieved %9d sent %9d captured  kernel %d                    clean=%s' \
             "$rate" "$achieved" "$sent" "${cap:-0}" "${kd:-0}" "$ok")
+        [ $((achieved * 100)) -ge $((rate * 95)) ] || line+="  replay-limited"
         echo "$line"
         SUMMARY+=("$line")
         if [ "$ok" = yes ]; then
-            [ "$rate" -le "$best_tcpdump" ] || best_tcpdump=$rate
+            [ "$achieved" -le "$best_tcpdump" ] || best_tcpdump=$achieved
             bad=0
         else
             bad=$((bad + 1))
@@ -213,8 +217,8 @@ RES="$OUT/live-results.txt"
 {
     echo "live: veth pair, tcpreplay --pps, $DURATION s per rate, $(nproc) cores (replay, capture and analysis share them)"
     printf '%s\n' "${SUMMARY[@]}"
-    [ "$ONLY" = tcpdump ] || echo "sensor: highest clean rate $best_sensor pps"
-    [ "$ONLY" = sensor ] || echo "tcpdump: highest clean rate $best_tcpdump pps"
+    [ "$ONLY" = tcpdump ] || echo "sensor: highest clean rate $best_sensor pps (achieved)"
+    [ "$ONLY" = sensor ] || echo "tcpdump: highest clean rate $best_tcpdump pps (achieved)"
     if [ -z "$ONLY" ] && [ "$best_tcpdump" -gt 0 ]; then
         echo "sensor/tcpdump = $(echo "scale=2; $best_sensor / $best_tcpdump" | bc)"
     fi
