@@ -103,7 +103,8 @@ metric() { # metric NAME_REGEX: sum of matching samples
 
 # replay RATE: sends RATE*DURATION packets at --pps RATE, prints "sent pps"
 replay() {
-    local rate=$1 count=$((rate * DURATION)) loops log="$OUT/tcpreplay.log"
+    local rate=$1
+    local count=$((rate * DURATION)) loops log="$OUT/tcpreplay.log"
     loops=$(((count + FILE_PACKETS - 1) / FILE_PACKETS))
     timeout $((DURATION * 3 + 60)) ip netns exec "$NS" tcpreplay -q -K --pps="$rate" \
         --loop="$loops" --limit="$count" --intf1="$NS_IF" "$FILE" >"$log" 2>&1 || true

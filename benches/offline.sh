@@ -73,7 +73,7 @@ echo "== capture: $PACKETS packets, $((SIZE / 1048576)) MiB"
 AUDIT=("$BIN" audit "$FILE" --format prometheus)
 [ -z "$WORKERS" ] || AUDIT+=(--workers "$WORKERS")
 TCPDUMP=(tcpdump -r "$FILE" -w /dev/null)
-TSHARK_CMD=(tshark -q -n -r "$FILE" -z sip,stat -z rtp,streams)
+TSHARK_CMD=(tshark -q -n -r "$FILE" -z "sip,stat" -z "rtp,streams")
 
 # Sanity: the audit counts every frame, and what it found.
 "${AUDIT[@]}" >"$OUT/audit.prom"
