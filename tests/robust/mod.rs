@@ -15,10 +15,7 @@ pub fn bin() -> &'static str {
 
 /// A fresh directory under the temp dir, unique per process and label.
 pub fn tmpdir(label: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "sipsentinel-robust-{label}-{}",
-        std::process::id()
-    ));
+    let d = std::env::temp_dir().join(format!("sipsentinel-robust-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -205,7 +202,12 @@ pub fn assert_contract(run: &Run, what: &str) {
                 .lines()
                 .filter(|l| l.starts_with("sipsentinel: error:"))
                 .collect();
-            assert_eq!(errs.len(), 1, "{what}: exit 1 wants one error line: {}", run.stderr);
+            assert_eq!(
+                errs.len(),
+                1,
+                "{what}: exit 1 wants one error line: {}",
+                run.stderr
+            );
         }
         other => panic!("{what}: exit status {other:?}: {}", run.stderr),
     }
