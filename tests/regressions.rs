@@ -38,7 +38,10 @@ fn replay_regression_seeds() {
         }
     }
     eprintln!("replayed {replayed} regression inputs");
-    assert!(failed.is_empty(), "regression inputs that still fail: {failed:#?}");
+    assert!(
+        failed.is_empty(),
+        "regression inputs that still fail: {failed:#?}"
+    );
 }
 
 /// Every harness accepts the empty input and a few trivial ones (keeps the
@@ -46,7 +49,12 @@ fn replay_regression_seeds() {
 #[test]
 fn harnesses_accept_trivial_inputs() {
     for (name, run) in harness::TARGETS {
-        for input in [&b""[..], b"\0", b"\xff\xff\xff\xff", b"SIP/2.0 200 OK\r\n\r\n"] {
+        for input in [
+            &b""[..],
+            b"\0",
+            b"\xff\xff\xff\xff",
+            b"SIP/2.0 200 OK\r\n\r\n",
+        ] {
             run(input);
         }
         eprintln!("{name}: ok");
