@@ -1,0 +1,361 @@
+//! Floods of distinct flows: every table the sensor keeps must stay at its
+//! configured cap, count what it evicts or drops, and keep peak RSS bounded.
+//!
+//! The test writes (deterministically) a pcap of `n` UDP SIP INVITEs from
+//! distinct source addresses/ports with distinct Call-IDs, `n` TCP segments
+//! each opening a distinct stream (a mid-stream start holding a partial
+//! message, never closed) and `n` first IPv4 fragments that never complete,
+//! interleaved, all inside a few seconds of capture time (so caps, not
+//! timeouts, do the work), then runs `audit --format prometheus` with
+//! `[limits] tcp_streams = 1000, defrag_datagrams = 100` and two workers.
+//!
+//! Default: n = 100,000 (300,000 frames). Long variant, n = 1,000,000:
+//! `cargo test --release --test flood -- --ignored`.
+
+mod robust;
+
+use robust::{sum_metric, PcapWriter};
+use std::path::Path;
+use std::time::Duration;
+
+const TCP_CAP: usize = 1000;
+const DEFRAG_CAP: usize = 100;
+const WORKERS: usize = 2;
+
+/// 10.a.b.c for flow `i` (distinct for i < 2^24).
+fn addr(net: u8, i: u32) -> [u8; 4] {
+    [net, (i >> 16) as u8, (i >> 8) as u8, i as u8]
+}
+
+/// An Ethernet frame with an IPv4 first fragment (MF set, offset 0) of a
+/// UDP datagram that claims more bytes than will ever arrive.
+fn first_fragment(src: [u8; 4], dst: [u8; 4], id: u16) -> Vec<u8> {
+    // UDP header claiming 1400 bytes, then 40 bytes of it.
+    let mut p = vec![0x13, 0xc4, 0x13, 0xc4, 0x05, 0x78, 0, 0];
+    p.extend_from_slice(&[b'F'; 40]);
+    ipv4_frame(src, dst, 17, id, 0x20, &p)
+}
+
+/// An Ethernet/IPv4 frame by hand (etherparse's builder has no fragments
+/// and no SCTP); `frag_hi` is the flags/offset high byte (0x20 = MF).
+fn ipv4_frame(
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    id: u16,
+    frag_hi: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let total = 20 + payload.len();
+    let mut ip = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        (id >> 8) as u8,
+        id as u8,
+        frag_hi,
+        0,
+        64,
+        proto,
+        0,
+        0,
+    ];
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let sum = (0..20)
+        .step_by(2)
+        .map(|i| u32::from(u16::from_be_bytes([ip[i], ip[i + 1]])))
+        .sum::<u32>();
+    let sum = (sum & 0xffff) + (sum >> 16);
+    let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An SCTP packet with one DATA chunk (RFC 9260 §3.3.1); `flags`: 2 = B
+/// (first fragment), 1 = E (last). The CRC32c is left zero: the sensor
+/// does not verify it (a mirror port sees what was sent).
+fn sctp_data(src: [u8; 4], dst: [u8; 4], sport: u16, tsn: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(28 + data.len() + 3);
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&5060u16.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]);
+    p.extend_from_slice(&[0, flags]);
+    p.extend_from_slice(&((16 + data.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&tsn.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+    p.extend_from_slice(data);
+    while p.len() % 4 != 0 {
+        p.push(0);
+    }
+    ipv4_frame(src, dst, 132, 0, 0x40, &p)
+}
+
+/// Audit `pcap` with the small limits; returns the run.
+fn audit_small(dir: &Path, pcap: &Path, workers: usize) -> robust::Run {
+    let cfg = dir.join("limits.toml");
+    std::fs::write(
+        &cfg,
+        format!("[limits]\ntcp_streams = {TCP_CAP}\ndefrag_datagrams = {DEFRAG_CAP}\n"),
+    )
+    .unwrap();
+    let run = robust::run_bounded(
+        &[
+            "audit",
+            &pcap.to_string_lossy(),
+            "--format",
+            "prometheus",
+            "--workers",
+            &workers.to_string(),
+            "--config",
+            &cfg.to_string_lossy(),
+        ],
+        Duration::from_secs(600),
+        8192,
+        dir,
+    );
+    robust::assert_contract(&run, &pcap.display().to_string());
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    run
+}
+
+fn write_flood(path: &Path, n: u32) -> u64 {
+    let mut w = PcapWriter::create(path, 1);
+    let t0 = Duration::from_secs(1_700_000_000);
+    let dst = [192, 0, 2, 1];
+    for i in 0..n {
+        // Three frames per step, 3 µs apart: 1M steps span 3 s.
+        let ts = t0 + Duration::from_micros(3 * u64::from(i));
+        let port = 1024 + (i % 60_000) as u16;
+        let invite = format!(
+            "INVITE sip:{i}@example.invalid SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK{i}\r\n\
+             Call-ID: flood-{i}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+        w.write(
+            ts,
+            &robust::udp4(addr(10, i), dst, port, 5060, invite.as_bytes()),
+        );
+        // A mid-stream TCP segment: opens a stream holding a partial message.
+        let partial = format!("INVITE sip:{i}@example.invalid SIP/2.0\r\nCall-ID: tcp-{i}\r\n");
+        w.write(
+            ts + Duration::from_micros(1),
+            &robust::tcp4(
+                addr(11, i),
+                dst,
+                port,
+                5060,
+                i.wrapping_mul(7919),
+                false,
+                partial.as_bytes(),
+            ),
+        );
+        w.write(
+            ts + Duration::from_micros(2),
+            &first_fragment(addr(12, i), dst, i as u16),
+        );
+    }
+    let frames = w.frames;
+    w.finish();
+    frames
+}
+
+fn flood(n: u32, rss_bound_mib: u64) {
+    let dir = robust::tmpdir(&format!("flood-{n}"));
+    let pcap = dir.join("flood.pcap");
+    let frames = write_flood(&pcap, n);
+    let run = audit_small(&dir, &pcap, WORKERS);
+    let t = &run.stdout;
+    let m = |name: &str, l: &[(&str, &str)]| sum_metric(t, &format!("sipsentinel_{name}"), l);
+    let n = f64::from(n);
+    assert_eq!(m("capture_packets_total", &[]), frames as f64);
+    assert_eq!(
+        m(
+            "sip_messages_total",
+            &[("method", "INVITE"), ("transport", "udp")]
+        ),
+        n,
+        "every UDP INVITE counted"
+    );
+    let tcp_active = m("flows_active", &[("kind", "tcp_streams")]);
+    let frag_active = m("flows_active", &[("kind", "ip_fragments")]);
+    let tcp_cap = (TCP_CAP * WORKERS) as f64;
+    let frag_cap = (DEFRAG_CAP * WORKERS) as f64;
+    assert!(
+        tcp_active <= tcp_cap && tcp_active > 0.0,
+        "tcp_streams active {tcp_active}"
+    );
+    assert!(
+        frag_active <= frag_cap && frag_active > 0.0,
+        "ip_fragments active {frag_active}"
+    );
+    let evicted = m("flow_evictions_total", &[("reason", "tcp_capacity")]);
+    let full = m("pipeline_dropped_total", &[("reason", "flow_table_full")]);
+    let defrag = m("pipeline_dropped_total", &[("reason", "defrag_overflow")]);
+    assert!(evicted >= n - tcp_cap, "tcp evictions {evicted}");
+    assert_eq!(
+        evicted, full,
+        "each capacity eviction is a flow_table_full drop"
+    );
+    assert!(defrag >= n - frag_cap, "defrag overflow {defrag}");
+    let rss_mib = run.max_rss_kib / 1024;
+    eprintln!(
+        "flood n={n}: {frames} frames in {:.1} s, peak RSS {rss_mib} MiB (bound {rss_bound_mib}); \
+         tcp_streams {tcp_active}/{tcp_cap}, ip_fragments {frag_active}/{frag_cap}, \
+         tcp evictions {evicted}, defrag overflow {defrag}",
+        run.elapsed.as_secs_f64()
+    );
+    assert!(run.max_rss_kib > 0, "no RSS measured");
+    assert!(
+        rss_mib <= rss_bound_mib,
+        "peak RSS {rss_mib} MiB over the {rss_bound_mib} MiB bound"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn flood_100k_flows_each_kind() {
+    flood(100_000, 128);
+}
+
+/// 1,000,000 of each kind (3 M frames, ~0.5 GB of pcap in the temp dir).
+#[test]
+#[ignore = "long: 3 M frames; run with --ignored (release build recommended)"]
+fn flood_1m_flows_each_kind() {
+    flood(1_000_000, 256);
+}
+
+/// SCTP user messages that never finish (a first fragment, B set, no E):
+/// the partial-message table stays at its cap (1024 per worker, not
+/// configurable) and what it gives up is counted.
+#[test]
+fn sctp_partial_messages_capped() {
+    let dir = robust::tmpdir("sctp-cap");
+    let pcap = dir.join("sctp.pcap");
+    let mut w = PcapWriter::create(&pcap, 1);
+    let t0 = Duration::from_secs(1_700_000_000);
+    let n = 5000u32;
+    for i in 0..n {
+        let f = sctp_data(
+            addr(13, i),
+            [192, 0, 2, 1],
+            1024 + (i % 60_000) as u16,
+            i,
+            2,
+            &[b'S'; 200],
+        );
+        w.write(t0 + Duration::from_micros(u64::from(i)), &f);
+    }
+    w.finish();
+    let run = audit_small(&dir, &pcap, 1);
+    let t = &run.stdout;
+    let active = sum_metric(
+        t,
+        "sipsentinel_flows_active",
+        &[("kind", "sctp_partial_messages")],
+    );
+    let lost = sum_metric(t, "sipsentinel_decode_failures_total", &[("layer", "sctp")]);
+    eprintln!(
+        "sctp: {n} partial messages sent, {active} held, {lost} dropped; peak RSS {} MiB",
+        run.max_rss_kib / 1024
+    );
+    assert!(
+        active > 0.0 && active <= 1024.0,
+        "sctp partials held: {active}"
+    );
+    assert!(lost >= f64::from(n) - 1024.0, "sctp drops counted: {lost}");
+}
+
+/// BUG (see docs/robustness.md): partial SCTP messages are never expired.
+/// `Worker::maintain` expires the defrag pool and the TCP streams, not the
+/// SCTP reassembler, which has no timeout at all: a first fragment seen
+/// once is held (up to 256 KiB of it, 1024 of them per worker) until 1024
+/// newer ones push it out, however much capture time passes.
+#[test]
+#[ignore = "BUG: SctpReassembler has no expiry (src/decode/sctp_reasm.rs, src/pipeline/worker.rs maintain)"]
+fn sctp_partial_messages_expire() {
+    let dir = robust::tmpdir("sctp-expire");
+    let pcap = dir.join("sctp-stale.pcap");
+    let mut w = PcapWriter::create(&pcap, 1);
+    let t0 = Duration::from_secs(1_700_000_000);
+    for i in 0..100u32 {
+        let f = sctp_data(
+            addr(13, i),
+            [192, 0, 2, 1],
+            2000 + i as u16,
+            i,
+            2,
+            &[b'S'; 200],
+        );
+        w.write(t0 + Duration::from_millis(u64::from(i)), &f);
+    }
+    // An hour of capture time later, ordinary traffic (so the worker's
+    // once-a-second maintenance runs).
+    for k in 0..10u64 {
+        let ts = t0 + Duration::from_secs(3600 + k);
+        w.write(
+            ts,
+            &robust::udp4([192, 0, 2, 9], [192, 0, 2, 1], 9, 9, b"x"),
+        );
+    }
+    w.finish();
+    let run = audit_small(&dir, &pcap, 1);
+    let active = sum_metric(
+        &run.stdout,
+        "sipsentinel_flows_active",
+        &[("kind", "sctp_partial_messages")],
+    );
+    let tcp = sum_metric(
+        &run.stdout,
+        "sipsentinel_flows_active",
+        &[("kind", "tcp_streams")],
+    );
+    assert_eq!(tcp, 0.0);
+    assert_eq!(
+        active, 0.0,
+        "stale SCTP partial messages still held after an hour: {active}"
+    );
+}
+
+/// BUG (see docs/robustness.md): the SCTP reassembler's memory is bounded
+/// only by its hard-coded 1024 messages x 256 KiB per worker, outside every
+/// configured limit. 256 partial messages grown to 256 KiB each (64 MiB of
+/// traffic, one worker) with `[limits]` as small as they go: peak RSS
+/// should stay near the flood figure (tens of MiB), and is not.
+#[test]
+#[ignore = "BUG: SctpReassembler holds up to 1024 x 256 KiB per worker regardless of [limits]"]
+fn sctp_partial_messages_memory() {
+    let dir = robust::tmpdir("sctp-mem");
+    let pcap = dir.join("sctp-mem.pcap");
+    let mut w = PcapWriter::create(&pcap, 1);
+    let t0 = Duration::from_secs(1_700_000_000);
+    let chunk = [b'M'; 1400];
+    let per_msg = 256 * 1024 / chunk.len() - 1;
+    let mut k = 0u64;
+    for i in 0..256u32 {
+        let src = addr(14, i);
+        for c in 0..per_msg as u32 {
+            let flags = if c == 0 { 2 } else { 0 };
+            let f = sctp_data(src, [192, 0, 2, 1], 3000 + i as u16, c, flags, &chunk);
+            w.write(t0 + Duration::from_micros(k), &f);
+            k += 1;
+        }
+    }
+    w.finish();
+    let run = audit_small(&dir, &pcap, 1);
+    let active = sum_metric(
+        &run.stdout,
+        "sipsentinel_flows_active",
+        &[("kind", "sctp_partial_messages")],
+    );
+    let rss = run.max_rss_kib / 1024;
+    eprintln!("sctp memory: {active} partial messages of ~256 KiB held; peak RSS {rss} MiB");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        rss <= 64,
+        "peak RSS {rss} MiB with {active} partial SCTP messages held"
+    );
+}

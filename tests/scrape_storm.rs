@@ -1,0 +1,263 @@
+//! A scrape storm against `sipsentinel run --read FILE --listen ADDR`
+//! (replay mode, which keeps serving): 100 concurrent clients — a third send
+//! their request one byte at a time then read slowly, a third send at once
+//! and read the body slowly, a third connect and never send anything — for a
+//! bounded time, while a probe client keeps asking `/healthz` and `/metrics`.
+//!
+//! Asserted: every probe answers (success, not a latency figure: the server
+//! caps concurrent connections at 16 with a 10 s header-read timeout and a
+//! 30 s connection limit, so a probe may queue behind storm connections),
+//! the server's peak RSS stays bounded, idle storm connections are closed by
+//! the server, and the process is alive and answering after the storm.
+//! Latencies are printed for `docs/robustness.md`.
+
+mod robust;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 100;
+const STORM: Duration = Duration::from_secs(25);
+/// A probe must be answered within this (a full drain of the storm queue
+/// at 16 connections x 10 s header timeout is about 70 s).
+const PROBE_LIMIT: Duration = Duration::from_secs(90);
+const RSS_BOUND_MIB: u64 = 200;
+/// Idle (never-sending) storm clients wait this long, from the storm's
+/// start, for the server to close them.
+const IDLE_LIMIT: Duration = Duration::from_secs(75);
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET `path` with `Connection: close`; `(status line, body bytes, elapsed)`.
+fn get(
+    addr: SocketAddr,
+    path: &str,
+    limit: Duration,
+) -> std::io::Result<(String, usize, Duration)> {
+    let t = Instant::now();
+    let mut s = TcpStream::connect_timeout(&addr, limit)?;
+    s.set_read_timeout(Some(limit))?;
+    s.set_write_timeout(Some(limit))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    let status = text.lines().next().unwrap_or("").to_string();
+    let body = text.split_once("\r\n\r\n").map_or(0, |(_, b)| b.len());
+    Ok((status, body, t.elapsed()))
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[derive(Default, Debug)]
+struct StormStats {
+    idle_closed_by_server: usize,
+    idle_still_open: usize,
+    slow_writers_answered: usize,
+    slow_readers_answered: usize,
+    refused_or_reset: usize,
+}
+
+fn storm_client(i: usize, addr: SocketAddr, until: Instant, stats: Arc<Mutex<StormStats>>) {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
+        stats.lock().unwrap().refused_or_reset += 1;
+        return;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let req = b"GET /metrics HTTP/1.1\r\nHost: storm\r\n\r\n";
+    let left = |_: ()| until.saturating_duration_since(Instant::now());
+    match i % 3 {
+        // Connect and never send: the server must close it (header timeout).
+        0 => {
+            // Queued in the accept backlog behind the others, an idle client
+            // is reached late: give the server until IDLE_LIMIT to close it.
+            let idle_until = until - STORM + IDLE_LIMIT;
+            let mut b = [0u8; 64];
+            while Instant::now() < idle_until {
+                match s.read(&mut b) {
+                    Ok(0) => {
+                        stats.lock().unwrap().idle_closed_by_server += 1;
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            || e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => {
+                        stats.lock().unwrap().idle_closed_by_server += 1;
+                        return;
+                    }
+                }
+            }
+            stats.lock().unwrap().idle_still_open += 1;
+        }
+        // Byte by byte (100 ms apart), then read slowly.
+        1 | 2 => {
+            if i % 3 == 1 {
+                for &b in req {
+                    if left(()) == Duration::ZERO || s.write_all(&[b]).is_err() {
+                        stats.lock().unwrap().refused_or_reset += 1;
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            } else if s.write_all(req).is_err() {
+                stats.lock().unwrap().refused_or_reset += 1;
+                return;
+            }
+            let mut got = Vec::new();
+            let mut b = [0u8; 256];
+            while left(()) > Duration::ZERO {
+                match s.read(&mut b) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        got.extend_from_slice(&b[..n]);
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            || e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => break,
+                }
+            }
+            if got.starts_with(b"HTTP/1.1 200") {
+                let mut st = stats.lock().unwrap();
+                if i % 3 == 1 {
+                    st.slow_writers_answered += 1;
+                } else {
+                    st.slow_readers_answered += 1;
+                }
+            }
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn scrape_storm() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sv_sip-tcp.pcap");
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let dir = robust::tmpdir("storm");
+    let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
+    let child = Command::new(robust::bin())
+        .args(["run", "--read"])
+        .arg(&fixture)
+        .args(["--listen", &addr.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut server = Server(child);
+
+    // Ready when /healthz answers.
+    let t = Instant::now();
+    loop {
+        if let Ok((s, _, _)) = get(addr, "/healthz", Duration::from_secs(2)) {
+            if s.contains("200") {
+                break;
+            }
+        }
+        assert!(
+            server.0.try_wait().unwrap().is_none(),
+            "server exited early"
+        );
+        assert!(t.elapsed() < Duration::from_secs(20), "server not ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, baseline_body, baseline) = get(addr, "/metrics", Duration::from_secs(5)).unwrap();
+
+    let stats = Arc::new(Mutex::new(StormStats::default()));
+    let start = Instant::now();
+    let until = start + STORM;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let stats = stats.clone();
+            std::thread::Builder::new()
+                .name(format!("storm-{i}"))
+                .spawn(move || storm_client(i, addr, until, stats))
+                .unwrap()
+        })
+        .collect();
+
+    // Probes from another client during the storm.
+    std::thread::sleep(Duration::from_secs(1));
+    let mut probes = Vec::new();
+    while Instant::now() < until {
+        for path in ["/healthz", "/metrics"] {
+            let r = get(addr, path, PROBE_LIMIT);
+            let ok = matches!(&r, Ok((s, n, _)) if s.contains(" 200 ") && *n > 0);
+            assert!(ok, "probe {path} during the storm failed: {r:?}");
+            probes.push((path, r.unwrap().2));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for c in clients {
+        c.join().unwrap();
+    }
+    let storm_secs = start.elapsed().as_secs_f64();
+
+    // After: alive, answering, bounded.
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "server died during the storm"
+    );
+    let (s, _, after) = get(addr, "/healthz", PROBE_LIMIT).expect("healthz after the storm");
+    assert!(s.contains(" 200 "), "{s}");
+    let (s, body, _) = get(addr, "/metrics", PROBE_LIMIT).expect("metrics after the storm");
+    assert!(s.contains(" 200 ") && body > 0, "{s}");
+    let hwm = vm_hwm_kib(pid);
+    let st = stats.lock().unwrap();
+    let max = probes.iter().map(|p| p.1).max().unwrap_or_default();
+    let mean = probes.iter().map(|p| p.1.as_secs_f64()).sum::<f64>() / probes.len().max(1) as f64;
+    eprintln!(
+        "scrape storm: {CLIENTS} clients for {storm_secs:.1} s; {} probes, latency mean {mean:.2} s, \
+         max {:.2} s (baseline /metrics {:.3} s, {baseline_body} bytes); after: /healthz {:.3} s; \
+         server VmHWM {} MiB; storm {st:?}",
+        probes.len(),
+        max.as_secs_f64(),
+        baseline.as_secs_f64(),
+        after.as_secs_f64(),
+        hwm / 1024
+    );
+    assert!(!probes.is_empty());
+    assert!(hwm > 0 && hwm / 1024 <= RSS_BOUND_MIB, "VmHWM {hwm} KiB");
+    assert_eq!(
+        st.idle_still_open, 0,
+        "idle connections must be closed by the server: {st:?}"
+    );
+    let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+    assert!(!log.contains("panicked"), "{log}");
+    drop(server);
+}
