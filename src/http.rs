@@ -5,7 +5,8 @@
 //! its own thread, so scrapes never compete with capture or workers for more
 //! than that one thread. Concurrent connections are capped (a scrape storm
 //! waits at the semaphore instead of growing memory), and every connection
-//! has a header-read timeout so slow clients cannot pin it.
+//! has a 3 s header-read timeout, so slow clients cannot pin it; past
+//! the cap a new connection is closed at once rather than queued.
 
 use crate::findings::Store;
 use crate::metrics::Metrics;
@@ -20,6 +21,11 @@ use std::time::Duration;
 
 /// At most this many connections are served at once.
 const MAX_CONNECTIONS: usize = 16;
+/// At most this many accepted connections wait for a serving slot; more
+/// are closed at once.
+const MAX_WAITING: usize = 256;
+/// Longest life of one served connection.
+const CONNECTION_LIMIT: Duration = Duration::from_secs(15);
 
 /// Bind first (so a busy port is a startup error), serve later.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -113,11 +119,9 @@ fn serve(
                     }
                 };
                 let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+                let waiters = Arc::new(tokio::sync::Semaphore::new(MAX_WAITING));
                 let metrics = Arc::new(metrics);
                 loop {
-                    let Ok(permit) = permits.clone().acquire_owned().await else {
-                        return;
-                    };
                     let (stream, _) = match listener.accept().await {
                         Ok(s) => s,
                         Err(e) => {
@@ -127,20 +131,36 @@ fn serve(
                             continue;
                         }
                     };
+                    // Accept always; a connection then waits (bounded in
+                    // number and time) for one of the serving permits, so a
+                    // storm of idle sockets delays a scraper by at most one
+                    // header timeout instead of starving it in the kernel's
+                    // accept queue.
+                    let Ok(waiting) = waiters.clone().try_acquire_owned() else {
+                        drop(stream);
+                        continue;
+                    };
+                    let permits = permits.clone();
                     let metrics = metrics.clone();
                     let store = store.clone();
                     tokio::spawn(async move {
+                        // No deadline here: every served connection ends
+                        // within CONNECTION_LIMIT, so the wait is bounded.
+                        let Ok(permit) = permits.acquire_owned().await else {
+                            return;
+                        };
+                        drop(waiting);
                         let svc = hyper::service::service_fn(move |req| {
                             let r = respond(&metrics, store.as_deref(), &req);
                             async move { Ok::<_, std::convert::Infallible>(r) }
                         });
                         let conn = hyper::server::conn::http1::Builder::new()
                             .timer(TokioTimer::new())
-                            .header_read_timeout(Duration::from_secs(10))
+                            .header_read_timeout(Duration::from_secs(3))
                             .serve_connection(TokioIo::new(stream), svc);
-                        // A whole connection may not outlive 30 s: bounds
+                        // A whole connection may not outlive this: bounds
                         // slow readers of a large /metrics body too.
-                        let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
+                        let _ = tokio::time::timeout(CONNECTION_LIMIT, conn).await;
                         drop(permit);
                     });
                 }

@@ -2,6 +2,8 @@
 //! into one line on stderr and an exit code. Exit codes are chosen here only:
 //! 0 success, 1 runtime error (bad file, interface, permission), 2 usage.
 
+#![forbid(unsafe_code)]
+
 use anyhow::Context as _;
 use clap::Parser as _;
 use sipsentinel::config::{self, Cli, Command, LogFormat, ReportFormat, Settings, Source};

@@ -275,7 +275,6 @@ fn sctp_partial_messages_capped() {
 /// once is held (up to 256 KiB of it, 1024 of them per worker) until 1024
 /// newer ones push it out, however much capture time passes.
 #[test]
-#[ignore = "BUG: SctpReassembler has no expiry (src/decode/sctp_reasm.rs, src/pipeline/worker.rs maintain)"]
 fn sctp_partial_messages_expire() {
     let dir = robust::tmpdir("sctp-expire");
     let pcap = dir.join("sctp-stale.pcap");
@@ -326,7 +325,6 @@ fn sctp_partial_messages_expire() {
 /// traffic, one worker) with `[limits]` as small as they go: peak RSS
 /// should stay near the flood figure (tens of MiB), and is not.
 #[test]
-#[ignore = "BUG: SctpReassembler holds up to 1024 x 256 KiB per worker regardless of [limits]"]
 fn sctp_partial_messages_memory() {
     let dir = robust::tmpdir("sctp-mem");
     let pcap = dir.join("sctp-mem.pcap");

@@ -103,7 +103,6 @@ fn lib_forbids_unsafe_code() {
 }
 
 #[test]
-#[ignore = "src/main.rs lacks #![forbid(unsafe_code)] (owner of src/ to add the line, then un-ignore)"]
 fn main_forbids_unsafe_code() {
     assert!(
         forbids_unsafe("src/main.rs"),

@@ -3,13 +3,16 @@
 //! the first has B set, the last E).
 //!
 //! Owner: `decode`. Invariant: at most `max_messages` partial messages of at
-//! most `max_bytes` each; a fragment that does not continue a partial
-//! message (lost chunk, reordering) drops it and is counted, never kept.
+//! most `max_bytes` each and `max_total` bytes together, none older than
+//! `timeout` once [`SctpReassembler::expire`] ran; a fragment that does not
+//! continue a partial message (lost chunk, reordering) drops it and is
+//! counted, never kept.
 //! Parses no bytes: it takes [`SctpData`] views.
 
 use super::SctpData;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SctpKey {
@@ -31,11 +34,31 @@ pub struct SctpStats {
 struct Partial {
     next_tsn: u32,
     data: Vec<u8>,
+    started: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SctpConfig {
+    pub max_messages: usize,
+    pub max_bytes: usize,
+    pub max_total: usize,
+    pub timeout: Duration,
+}
+
+impl Default for SctpConfig {
+    fn default() -> Self {
+        SctpConfig {
+            max_messages: 256,
+            max_bytes: 128 * 1024,
+            max_total: 4 << 20,
+            timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 pub struct SctpReassembler {
-    max_messages: usize,
-    max_bytes: usize,
+    cfg: SctpConfig,
+    total: usize,
     partial: HashMap<SctpKey, Partial>,
     stats: SctpStats,
 }
@@ -51,64 +74,107 @@ pub enum SctpOutcome<'a> {
 }
 
 impl SctpReassembler {
-    pub fn new(max_messages: usize, max_bytes: usize) -> SctpReassembler {
+    pub fn new(cfg: SctpConfig) -> SctpReassembler {
         SctpReassembler {
-            max_messages,
-            max_bytes,
+            cfg,
+            total: 0,
             partial: HashMap::new(),
             stats: SctpStats::default(),
         }
     }
 
-    pub fn push<'a>(&mut self, key: SctpKey, chunk: &SctpData<'a>) -> SctpOutcome<'a> {
+    fn drop_partial(&mut self, key: &SctpKey) {
+        if let Some(p) = self.partial.remove(key) {
+            self.total = self.total.saturating_sub(p.data.len());
+            self.stats.dropped += 1;
+        }
+    }
+
+    /// `now` is the capture time of the chunk.
+    pub fn push<'a>(
+        &mut self,
+        key: SctpKey,
+        chunk: &SctpData<'a>,
+        now: Duration,
+    ) -> SctpOutcome<'a> {
         if chunk.begin && chunk.end {
             return SctpOutcome::Whole(chunk.data);
         }
+        let n = chunk.data.len();
         if chunk.begin {
-            if self.partial.remove(&key).is_some() {
-                self.stats.dropped += 1;
-            }
-            if chunk.data.len() > self.max_bytes {
+            self.drop_partial(&key);
+            if n > self.cfg.max_bytes || n > self.cfg.max_total {
                 self.stats.dropped += 1;
                 return SctpOutcome::Pending;
             }
-            if self.partial.len() >= self.max_messages {
-                // Full: give up on one partial message (an arbitrary one:
-                // stale partials are the ones still around) for the new.
-                if let Some(old) = self.partial.keys().next().copied() {
-                    self.partial.remove(&old);
-                    self.stats.dropped += 1;
-                }
+            // Full (count or bytes): give up on the oldest partials.
+            while self.partial.len() >= self.cfg.max_messages || self.total + n > self.cfg.max_total
+            {
+                let Some(old) = self
+                    .partial
+                    .iter()
+                    .min_by_key(|(_, p)| p.started)
+                    .map(|(k, _)| *k)
+                else {
+                    break;
+                };
+                self.drop_partial(&old);
             }
+            self.total += n;
             self.partial.insert(
                 key,
                 Partial {
                     next_tsn: chunk.tsn.wrapping_add(1),
                     data: chunk.data.to_vec(),
+                    started: now,
                 },
             );
             return SctpOutcome::Pending;
         }
-        let Some(p) = self.partial.get_mut(&key) else {
+        let Some(p) = self.partial.get(&key) else {
             // A middle or last fragment without its start: lost before us.
             self.stats.dropped += 1;
             return SctpOutcome::Pending;
         };
-        if p.next_tsn != chunk.tsn || p.data.len() + chunk.data.len() > self.max_bytes {
-            self.partial.remove(&key);
-            self.stats.dropped += 1;
+        if p.next_tsn != chunk.tsn
+            || p.data.len() + n > self.cfg.max_bytes
+            || self.total + n > self.cfg.max_total
+        {
+            self.drop_partial(&key);
             return SctpOutcome::Pending;
         }
-        p.data.extend_from_slice(chunk.data);
-        p.next_tsn = chunk.tsn.wrapping_add(1);
+        if let Some(p) = self.partial.get_mut(&key) {
+            p.data.extend_from_slice(chunk.data);
+            p.next_tsn = chunk.tsn.wrapping_add(1);
+        }
+        self.total += n;
         if chunk.end {
             self.stats.reassembled += 1;
-            return match self.partial.remove(&key) {
-                Some(p) => SctpOutcome::Reassembled(p.data),
-                None => SctpOutcome::Pending,
-            };
+            if let Some(p) = self.partial.remove(&key) {
+                self.total = self.total.saturating_sub(p.data.len());
+                return SctpOutcome::Reassembled(p.data);
+            }
         }
         SctpOutcome::Pending
+    }
+
+    /// Drop partial messages started more than the timeout before `now`.
+    pub fn expire(&mut self, now: Duration) {
+        let timeout = self.cfg.timeout;
+        let stale: Vec<SctpKey> = self
+            .partial
+            .iter()
+            .filter(|(_, p)| now.saturating_sub(p.started) > timeout)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in stale {
+            self.drop_partial(&k);
+        }
+    }
+
+    /// Bytes held in partial messages.
+    pub fn bytes(&self) -> usize {
+        self.total
     }
 
     pub fn len(&self) -> usize {
@@ -154,39 +220,76 @@ mod tests {
 
     #[test]
     fn whole_and_fragmented() {
-        let mut r = SctpReassembler::new(4, 100);
+        let mut r = SctpReassembler::new(SctpConfig {
+            max_messages: 4,
+            max_bytes: 100,
+            ..SctpConfig::default()
+        });
+        let t = Duration::ZERO;
         assert!(matches!(
-            r.push(key(), &chunk(1, true, true, b"ab")),
+            r.push(key(), &chunk(1, true, true, b"ab"), t),
             SctpOutcome::Whole(b"ab")
         ));
         assert!(matches!(
-            r.push(key(), &chunk(7, true, false, b"ab")),
+            r.push(key(), &chunk(7, true, false, b"ab"), t),
             SctpOutcome::Pending
         ));
         assert!(matches!(
-            r.push(key(), &chunk(8, false, false, b"cd")),
+            r.push(key(), &chunk(8, false, false, b"cd"), t),
             SctpOutcome::Pending
         ));
-        match r.push(key(), &chunk(9, false, true, b"ef")) {
+        assert_eq!(r.bytes(), 4);
+        match r.push(key(), &chunk(9, false, true, b"ef"), t) {
             SctpOutcome::Reassembled(v) => assert_eq!(v, b"abcdef"),
             _ => panic!("not reassembled"),
         }
         assert!(r.is_empty());
+        assert_eq!(r.bytes(), 0);
         assert_eq!(r.take_stats().reassembled, 1);
     }
 
     #[test]
-    fn gaps_and_bounds_are_counted() {
-        let mut r = SctpReassembler::new(1, 4);
-        r.push(key(), &chunk(1, true, false, b"ab"));
-        r.push(key(), &chunk(3, false, true, b"cd")); // TSN 2 lost
+    fn partials_expire_and_respect_the_byte_budget() {
+        let mut r = SctpReassembler::new(SctpConfig {
+            max_messages: 100,
+            max_bytes: 10,
+            max_total: 20,
+            timeout: Duration::from_secs(30),
+        });
+        let mut k = key();
+        for i in 0..10u16 {
+            k.stream_id = i;
+            r.push(
+                k,
+                &chunk(u32::from(i) * 10, true, false, b"12345678"),
+                Duration::from_secs(u64::from(i)),
+            );
+        }
+        assert!(r.bytes() <= 20, "{}", r.bytes());
+        assert_eq!(r.len(), 2);
+        r.expire(Duration::from_secs(100));
         assert!(r.is_empty());
-        r.push(key(), &chunk(5, false, true, b"cd")); // no start
-        r.push(key(), &chunk(6, true, false, b"abcdef")); // too large
+        assert_eq!(r.bytes(), 0);
+        assert_eq!(r.take_stats().dropped, 10);
+    }
+
+    #[test]
+    fn gaps_and_bounds_are_counted() {
+        let mut r = SctpReassembler::new(SctpConfig {
+            max_messages: 1,
+            max_bytes: 4,
+            ..SctpConfig::default()
+        });
+        let t = Duration::ZERO;
+        r.push(key(), &chunk(1, true, false, b"ab"), t);
+        r.push(key(), &chunk(3, false, true, b"cd"), t); // TSN 2 lost
+        assert!(r.is_empty());
+        r.push(key(), &chunk(5, false, true, b"cd"), t); // no start
+        r.push(key(), &chunk(6, true, false, b"abcdef"), t); // too large
         let mut k2 = key();
         k2.stream_id = 1;
-        r.push(key(), &chunk(8, true, false, b"ab"));
-        r.push(k2, &chunk(9, true, false, b"ab")); // table full: evicts one
+        r.push(key(), &chunk(8, true, false, b"ab"), t);
+        r.push(k2, &chunk(9, true, false, b"ab"), t); // table full: evicts one
         assert_eq!(r.take_stats().dropped, 4);
         assert_eq!(r.len(), 1);
     }

@@ -8,7 +8,7 @@
 use super::dispatch::Msg;
 use crate::config::Limits;
 use crate::decode::defrag::{Defrag, DefragConfig, DefragOutcome};
-use crate::decode::sctp_reasm::{SctpKey, SctpOutcome, SctpReassembler};
+use crate::decode::sctp_reasm::{SctpConfig, SctpKey, SctpOutcome, SctpReassembler};
 use crate::decode::tcp::{StreamKey, TcpConfig, TcpReassembler};
 use crate::decode::{self, DecodeError, LinkType, Packet, L4};
 use crate::exposure::{self, Finding, Zones};
@@ -196,9 +196,12 @@ impl Worker {
             sip: SipCounters::new(metrics),
             defrag: Defrag::new(defrag_cfg),
             tcp: TcpReassembler::new(tcp_cfg),
-            // SIP over SCTP is rare; a small table of partial messages,
-            // each at most the largest SIP message the TCP framer accepts.
-            sctp: SctpReassembler::new(1024, 256 * 1024),
+            // SIP over SCTP is rare: a small, time-bounded table of
+            // partial messages with a byte budget.
+            sctp: SctpReassembler::new(SctpConfig {
+                timeout: limits.defrag_timeout,
+                ..SctpConfig::default()
+            }),
             decode_failures: HashMap::new(),
             frames: metrics
                 .worker_frames
@@ -243,7 +246,10 @@ impl Worker {
         }
         self.defrag = Defrag::new(self.defrag_cfg);
         self.tcp = TcpReassembler::new(self.tcp_cfg);
-        self.sctp = SctpReassembler::new(1024, 256 * 1024);
+        self.sctp = SctpReassembler::new(SctpConfig {
+            timeout: self.defrag_cfg.timeout,
+            ..SctpConfig::default()
+        });
         self.last_expire = now;
         self.publish();
     }
@@ -352,7 +358,7 @@ impl Worker {
                         stream_id: chunk.stream_id,
                         unordered: chunk.unordered,
                     };
-                    match self.sctp.push(key, &chunk) {
+                    match self.sctp.push(key, &chunk, ts) {
                         SctpOutcome::Whole(msg) => self.sctp_message(msg, p.net.src, ts),
                         SctpOutcome::Reassembled(msg) => self.sctp_message(&msg, p.net.src, ts),
                         SctpOutcome::Pending => {}
@@ -547,6 +553,7 @@ impl Worker {
         self.last_expire = now;
         self.defrag.expire(now);
         self.tcp.expire(now);
+        self.sctp.expire(now);
         let shared = &self.shared;
         self.streams.expire_with(
             now,
