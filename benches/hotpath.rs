@@ -215,7 +215,7 @@ fn bench_worker(c: &mut Criterion) {
     let sip = udp_frame(&invite(), 5060, 5060);
     let mut g = c.benchmark_group("worker");
     g.throughput(Throughput::Elements(1));
-    let mut w = Worker::new(0, &m, &limits);
+    let mut w = Worker::standalone(0, &m, &limits);
     let mut ts = Duration::from_secs(1_767_225_600);
     g.bench_function("frame_rtp", |b| {
         b.iter(|| {

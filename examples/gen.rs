@@ -244,7 +244,7 @@ fn assign_kinds(n: u32, w: [u32; 3], seed: u64) -> Vec<Kind> {
     }
     let mut kinds = Vec::with_capacity(n as usize);
     for (i, k) in [Kind::Plain, Kind::Sdes, Kind::Dtls].iter().enumerate() {
-        kinds.extend(std::iter::repeat(*k).take(counts[i] as usize));
+        kinds.extend(std::iter::repeat_n(*k, counts[i] as usize));
     }
     let mut rng = Rng::new(seed, u64::MAX - 1);
     for i in (1..kinds.len()).rev() {

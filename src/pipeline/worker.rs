@@ -165,6 +165,17 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A worker with its own shared state (random pseudonym key, no zones):
+    /// for benches, fuzzing and tests that drive one worker directly.
+    pub fn standalone(index: usize, metrics: &Metrics, limits: &Limits) -> Worker {
+        let store = Store::new(crate::findings::StoreConfig::default()).unwrap_or_else(|_| {
+            Store::with_key(&[7u8; 32], crate::findings::StoreConfig::default())
+        });
+        let zones = Zones::default();
+        let shared = Shared::new(limits, Arc::new(store), Arc::new(RwLock::new(zones)));
+        Worker::new(index, metrics, limits, Arc::new(shared))
+    }
+
     pub fn new(index: usize, metrics: &Metrics, limits: &Limits, shared: Arc<Shared>) -> Worker {
         let defrag_cfg = DefragConfig {
             max_datagrams: limits.defrag_datagrams,
