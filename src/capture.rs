@@ -80,7 +80,7 @@ impl Default for LiveOptions {
             snaplen: 262_144,
             buffer_bytes: 64 << 20,
             promisc: true,
-            timeout: Duration::from_millis(100),
+            timeout: Duration::from_millis(50),
             immediate: true,
             filter: None,
         }
@@ -112,8 +112,12 @@ pub enum Next<'a> {
         /// Length on the wire (may exceed `data.len()` when snaplen cut it).
         orig_len: u32,
     },
-    /// Live read timeout: nothing arrived.
+    /// Live: nothing arrived for the read timeout (time to flush).
     Timeout,
+    /// Live: the kernel ring is empty right now; the next call waits for
+    /// data (up to the timeout). Not a reason to flush: at low rates the
+    /// ring is empty between almost every two packets.
+    Empty,
     /// End of a file.
     Eof,
 }
@@ -352,7 +356,7 @@ impl Source {
             }
             Err(pcap::Error::TimeoutExpired) => {
                 self.idle = true;
-                Ok(Next::Timeout)
+                Ok(Next::Empty)
             }
             Err(pcap::Error::NoMorePackets) => Ok(Next::Eof),
             Err(e) => Err(match &self.path {

@@ -171,7 +171,7 @@ pub fn read_files(
                     }
                     disp.push(ts, data);
                 }
-                Ok(Next::Timeout) => {}
+                Ok(Next::Timeout | Next::Empty) => {}
                 Ok(Next::Eof) => break,
                 Err(e) => {
                     error.get_or_insert(e);
@@ -283,6 +283,7 @@ pub fn capture_live(
                     backoff = Duration::from_millis(100);
                 }
                 Ok(Next::Timeout) => disp.flush(),
+                Ok(Next::Empty) => {}
                 Ok(Next::Eof) => {
                     break CaptureError::Live {
                         name: iface.to_owned(),
