@@ -29,6 +29,10 @@ fn main() {
             "TCP stream direction (decode::tcp::Stream<sip::StreamState>)",
             size_of::<TcpStream<StreamState>>(),
         ),
+        (
+            "dialog (sip::dialog, LRU node per Call-ID)",
+            sipsentinel::sip::dialog::entry_size(),
+        ),
         ("  key (decode::tcp::StreamKey)", size_of::<TcpKey>()),
     ];
     for (what, bytes) in rows {
@@ -39,5 +43,8 @@ fn main() {
         entry_size() + size_of::<PayloadSampler>(),
         entry_size()
     );
-    println!("SIP dialog table (by Call-ID): not exported yet, nothing to measure by type");
+    println!(
+        "SIP dialog: {} B per Call-ID (LRU node) + hash index slot",
+        sipsentinel::sip::dialog::entry_size()
+    );
 }

@@ -247,6 +247,13 @@ impl Shard {
     }
 }
 
+/// Bytes one tracked Call-ID takes in its LRU node (key, entry, links),
+/// not counting the hash index slot (a `u64` key and `u32` index, plus
+/// hashbrown's control byte and load-factor slack).
+pub fn entry_size() -> usize {
+    std::mem::size_of::<crate::lru::Node<u64, Entry>>()
+}
+
 pub struct CallTable {
     cfg: CallConfig,
     hasher: ahash::RandomState,
