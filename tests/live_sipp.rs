@@ -225,7 +225,7 @@ const QUIET_FILTER: &str = "udp or tcp or sctp";
 /// Run `scns` on a fresh lab with the recorder and the live sensor on the
 /// bridge, then compare the sensor's /metrics and `audit` of the recording
 /// with tshark.
-fn sensor_vs_tshark(label: &str, scns: &[Scn]) {
+fn sensor_vs_tshark(label: &str, scns: &[Scn]) -> (std::path::PathBuf, String) {
     let _g = lab_lock();
     require_root();
     let dir = temp_dir(label);
@@ -285,6 +285,7 @@ fn sensor_vs_tshark(label: &str, scns: &[Scn]) {
         "audit capture_packets_total != frames in {}",
         file.display()
     );
+    (file, audit)
 }
 
 /// The "sensor core" acceptance test: all scenarios on one lab.
@@ -318,7 +319,37 @@ fn sensor_live_register_digest_auth() {
 
 #[test]
 fn sensor_live_privacy_headers_ipv6() {
-    sensor_vs_tshark("privacy6", &[Scn::PrivacyHeadersV6 { calls: 2 }]);
+    let (file, audit) = sensor_vs_tshark("privacy6", &[Scn::PrivacyHeadersV6 { calls: 2 }]);
+    // The exposures SIPp's real messages carry, once per SIP message that
+    // carries the header (tshark counts those messages on the recording).
+    let m = parse_metrics(&audit);
+    for (kind, filter) in [
+        ("privacy_request_ignored", "sip.Privacy"),
+        ("identity_asserted", "sip.P-Asserted-Identity"),
+        (
+            "location_disclosed",
+            "sip.P-Access-Network-Info || sip.Geolocation",
+        ),
+        ("forwarding_history", "sip.Diversion"),
+        ("custom_header", "sip contains \"X-Custom\""),
+    ] {
+        let want = tshark_count_filter(&file, filter) as f64;
+        let got = sum_metric(&m, "sipsentinel_exposures_total", &[("kind", kind)]);
+        assert!(want > 0.0, "tshark found no {filter} in {}", file.display());
+        assert_eq!(
+            got, want,
+            "{kind}: sensor {got}, tshark messages with {filter}: {want}"
+        );
+    }
+    let signalling = sum_metric(
+        &m,
+        "sipsentinel_exposures_total",
+        &[("kind", "cleartext_signaling")],
+    );
+    assert_eq!(
+        signalling, 2.0,
+        "one cleartext_signaling per call (2 calls over UDP)"
+    );
 }
 
 #[test]
