@@ -36,9 +36,10 @@ pub struct RunArgs {
     /// Interface to capture on (a mirror/SPAN port, or `any`).
     #[arg(short = 'i', long, conflicts_with = "read")]
     pub interface: Option<String>,
-    /// Replay a pcap/pcapng file through the live pipeline instead of capturing.
+    /// Replay pcap/pcapng files (repeat the flag for several, read in
+    /// order) through the live pipeline instead of capturing.
     #[arg(short = 'r', long)]
-    pub read: Option<PathBuf>,
+    pub read: Vec<PathBuf>,
     /// BPF capture filter (libpcap syntax).
     #[arg(short = 'f', long)]
     pub filter: Option<String>,
@@ -395,8 +396,8 @@ impl Settings {
             Some(p) => load_file(p)?,
             None => FileConfig::default(),
         };
-        let source = if let Some(r) = &a.read {
-            Source::Files(vec![r.clone()])
+        let source = if !a.read.is_empty() {
+            Source::Files(a.read.clone())
         } else if let Some(i) = a.interface.clone().or(file.interface.clone()) {
             if i.is_empty() {
                 return Err(ConfigError::Invalid {
