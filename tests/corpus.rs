@@ -11,6 +11,9 @@
 //! `tests/corpus/expected/FILE.tsv` (see tests/corpus/README.md); they are
 //! tshark's reading of the file, not ours.
 
+mod common;
+
+use common::sensor::{parse_metrics, sum_metric};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,33 +63,6 @@ fn load_expected(path: &Path) -> Expected {
         packets,
         rtp_streams,
     }
-}
-
-/// Minimal Prometheus text parser: (name, labels, value) per sample line.
-fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let (head, value) = line.rsplit_once(' ').unwrap();
-        let value: f64 = value.parse().unwrap();
-        let (name, labels) = match head.split_once('{') {
-            Some((n, rest)) => {
-                let rest = rest.trim_end_matches('}');
-                let mut m = BTreeMap::new();
-                for kv in rest.split("\",") {
-                    if let Some((k, v)) = kv.split_once("=\"") {
-                        m.insert(k.to_string(), v.trim_end_matches('"').to_string());
-                    }
-                }
-                (n.to_string(), m)
-            }
-            None => (head.to_string(), BTreeMap::new()),
-        };
-        out.push((name, labels, value));
-    }
-    out
 }
 
 fn audit(file: &Path) -> String {
@@ -163,24 +139,15 @@ fn corpus_matches_tshark() {
         );
         let exp = load_expected(&exp_path);
         let text = audit(&file);
-        let s = samples(&text);
-        let packets: f64 = s
-            .iter()
-            .filter(|x| x.0 == "sipsentinel_capture_packets_total")
-            .map(|x| x.2)
-            .sum();
+        let s = parse_metrics(&text);
+        let packets = sum_metric(&s, "sipsentinel_capture_packets_total", &[]);
         if packets as u64 != exp.packets {
             failures.push(format!(
                 "{name}: capture_packets_total {packets} != capinfos {}",
                 exp.packets
             ));
         }
-        let streams: f64 = s
-            .iter()
-            .filter(|x| x.0 == "sipsentinel_media_streams_total")
-            .map(|x| x.2)
-            .sum();
-        let streams = streams as u64;
+        let streams = sum_metric(&s, "sipsentinel_media_streams_total", &[]) as u64;
         match rtp_tolerance(&name) {
             Some(_) if streams <= exp.rtp_streams => {}
             _ if streams == exp.rtp_streams => {}
@@ -190,15 +157,15 @@ fn corpus_matches_tshark() {
             )),
         }
         let mut got: BTreeMap<Key, u64> = BTreeMap::new();
-        for (n, l, v) in &s {
-            if n == "sipsentinel_sip_messages_total" && *v > 0.0 {
+        for x in &s {
+            if x.name == "sipsentinel_sip_messages_total" && x.value > 0.0 {
                 let k = (
-                    l["kind"].clone(),
-                    l["method"].clone(),
-                    l["status_class"].clone(),
-                    l["transport"].clone(),
+                    x.label("kind").to_string(),
+                    x.label("method").to_string(),
+                    x.label("status_class").to_string(),
+                    x.label("transport").to_string(),
                 );
-                *got.entry(k).or_default() += *v as u64;
+                *got.entry(k).or_default() += x.value as u64;
             }
         }
         let total: u64 = got.values().sum();
