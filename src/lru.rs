@@ -88,6 +88,19 @@ impl<K: Hash + Eq + Copy, V> Lru<K, V> {
         Some(&mut self.nodes[i as usize].val)
     }
 
+    /// Marks `k` as most recently used; false when absent. With
+    /// [`Self::front_mut`] this is a lookup-or-insert with one hash on a
+    /// hit, the per-packet case.
+    pub fn touch(&mut self, k: &K) -> bool {
+        self.get_mut(k).is_some()
+    }
+
+    /// The most recently used entry (the one just touched or inserted).
+    pub fn front_mut(&mut self) -> Option<&mut V> {
+        let h = self.head;
+        self.nodes.get_mut(h as usize).map(|n| &mut n.val)
+    }
+
     /// Inserts a key that is not present, evicting the least recently used
     /// entry when full; returns it.
     pub fn insert(&mut self, k: K, v: V) -> Option<(K, V)> {

@@ -57,11 +57,12 @@ impl Protection {
     }
 }
 
-/// A UDP association regardless of direction (lower endpoint first).
-type UnorderedFlow = ((IpAddr, u16), (IpAddr, u16));
+/// A UDP association regardless of direction: a [`Flow`] whose source is
+/// the lower endpoint.
+type UnorderedFlow = Flow;
 
 /// One direction of a UDP flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -75,10 +76,26 @@ impl Flow {
         let a = (self.src, self.src_port);
         let b = (self.dst, self.dst_port);
         if a <= b {
-            (a, b)
+            *self
         } else {
-            (b, a)
+            Flow {
+                src: self.dst,
+                dst: self.src,
+                src_port: self.dst_port,
+                dst_port: self.src_port,
+            }
         }
+    }
+}
+
+/// Hashed per RTP packet: three fixed-size writes (see
+/// [`crate::decode::ip_word`]).
+impl std::hash::Hash for Flow {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        use crate::decode::ip_word;
+        h.write_u128(ip_word(self.src));
+        h.write_u128(ip_word(self.dst));
+        h.write_u32(u32::from(self.src_port) << 16 | u32::from(self.dst_port));
     }
 }
 
@@ -404,7 +421,10 @@ impl StreamTable {
             flow,
             ssrc: hdr.ssrc(),
         };
-        if self.streams.get_mut(&key).is_none() {
+        // One hash lookup per packet on a known stream: touch, then work
+        // on the front entry (the new one after an insert: `end` below does
+        // not touch the stream table).
+        if !self.streams.touch(&key) {
             let pt = hdr.payload_type();
             let s = Stream {
                 first_seen: now,
@@ -426,13 +446,8 @@ impl StreamTable {
                 self.end(k, old, EndReason::Evicted, &mut |_| None, events);
             }
         }
-        let hint = self
-            .hints
-            .peek(&flow.unordered())
-            .copied()
-            .unwrap_or_default();
         let min_age = self.cfg.min_classify_age;
-        let Some(s) = self.streams.get_mut(&key) else {
+        let Some(s) = self.streams.front_mut() else {
             // Unreachable: inserted above with capacity ≥ 1.
             return Observed {
                 protection: Protection::Unknown,
@@ -474,6 +489,12 @@ impl StreamTable {
                 }
             }
             if s.validated && now.saturating_sub(s.first_seen) >= min_age {
+                // Looked up only while unclassified: not per packet.
+                let hint = self
+                    .hints
+                    .peek(&flow.unordered())
+                    .copied()
+                    .unwrap_or_default();
                 classify_stream(s, &key, hint, false, &mut lookup, events);
             }
         }

@@ -100,11 +100,22 @@ impl Shared {
     }
 }
 
+const NP: usize = Protection::ALL.len();
+
 /// Resolved media handles, one per `protection` value.
+///
+/// Per-packet counts (`packets`, `bytes`, `rtcp`) are kept here as plain
+/// integers and added to the shared counters once per batch and at every
+/// publish (`flush`): the counters are atomics every worker writes, and two
+/// workers incrementing the same cache lines for every RTP packet cost more
+/// than classifying it.
 struct MediaCounters {
-    packets: Vec<IntCounter>,
-    bytes: Vec<IntCounter>,
-    rtcp: Vec<IntCounter>,
+    packets: [IntCounter; NP],
+    bytes: [IntCounter; NP],
+    rtcp: [IntCounter; NP],
+    pending_packets: [u64; NP],
+    pending_bytes: [u64; NP],
+    pending_rtcp: [u64; NP],
     streams: Vec<IntCounter>,
     active: Vec<IntGauge>,
 }
@@ -121,15 +132,37 @@ impl MediaCounters {
                 .map(|p| v.with_label_values(&[p.as_str()]))
                 .collect()
         };
+        let arr = |v: &prometheus::IntCounterVec| {
+            Protection::ALL.map(|p| v.with_label_values(&[p.as_str()]))
+        };
         MediaCounters {
-            packets: each(&m.media_packets),
-            bytes: each(&m.media_bytes),
-            rtcp: each(&m.rtcp_packets),
+            packets: arr(&m.media_packets),
+            bytes: arr(&m.media_bytes),
+            rtcp: arr(&m.rtcp_packets),
+            pending_packets: [0; NP],
+            pending_bytes: [0; NP],
+            pending_rtcp: [0; NP],
             streams: each(&m.media_streams),
             active: Protection::ALL
                 .iter()
                 .map(|p| m.media_streams_active.with_label_values(&[p.as_str()]))
                 .collect(),
+        }
+    }
+
+    fn flush(&mut self) {
+        let sets = [
+            (&self.packets, &mut self.pending_packets),
+            (&self.bytes, &mut self.pending_bytes),
+            (&self.rtcp, &mut self.pending_rtcp),
+        ];
+        for (counters, pending) in sets {
+            for (c, n) in counters.iter().zip(pending.iter_mut()) {
+                if *n > 0 {
+                    c.inc_by(*n);
+                    *n = 0;
+                }
+            }
         }
     }
 }
@@ -233,6 +266,7 @@ impl Worker {
                         self.frame(b.link, ts, data);
                     }
                     self.frames.inc_by(b.frames.len() as u64);
+                    self.media.flush();
                 }
                 Msg::Tick(now) => self.maintain(now, true),
                 Msg::Barrier(b) => {
@@ -422,10 +456,12 @@ impl Worker {
                 // happens to look like RTP: not counted as media.
                 if o.validated {
                     let i = pidx(o.protection);
-                    if let (Some(p), Some(b)) = (self.media.packets.get(i), self.media.bytes.get(i))
-                    {
-                        p.inc();
-                        b.inc_by(payload.len() as u64);
+                    if let (Some(p), Some(b)) = (
+                        self.media.pending_packets.get_mut(i),
+                        self.media.pending_bytes.get_mut(i),
+                    ) {
+                        *p += 1;
+                        *b += payload.len() as u64;
                     }
                 }
                 if !self.stream_events.is_empty() {
@@ -434,8 +470,8 @@ impl Worker {
             }
             PacketKind::Rtcp(info) => {
                 let p = self.streams.rtcp_protection(flow, &info);
-                if let Some(c) = self.media.rtcp.get(pidx(p)) {
-                    c.inc();
+                if let Some(c) = self.media.pending_rtcp.get_mut(pidx(p)) {
+                    *c += 1;
                 }
                 if p != Protection::Cleartext && p != Protection::Unknown {
                     return;
@@ -581,6 +617,7 @@ impl Worker {
     }
 
     fn publish(&mut self) {
+        self.media.flush();
         let m = &self.metrics;
         let d = self.defrag.take_stats();
         m.ip_reassembled.inc_by(d.reassembled);
@@ -685,6 +722,15 @@ impl Worker {
             }
         }
         self.published = sizes;
+    }
+}
+
+/// A worker driven directly (benches, fuzzing, tests) is not always
+/// published before it goes: per-packet counts must still reach the
+/// counters.
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.media.flush();
     }
 }
 
