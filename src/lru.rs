@@ -1,16 +1,23 @@
 //! A bounded LRU map shared by the state tables (media streams, calls).
 //!
-//! Owner: crate utility. Invariant: at most `cap` entries; insert evicts
-//! and returns the least recently used one, so every table built on it is
-//! bounded and every eviction is visible to the caller to count. Indexing
-//! into `nodes` only uses indices taken from `index`/the list, which the
-//! methods keep consistent, so it cannot go out of bounds.
+//! Owner: crate utility. Invariant: at most `cap` entries per list; insert
+//! evicts and returns the least recently used entry of its list, so every
+//! table built on it is bounded and every eviction is visible to the
+//! caller to count. Indexing into `nodes` only uses indices taken from
+//! `index`/the lists, which the methods keep consistent, so it cannot go
+//! out of bounds.
+//!
+//! `L` recency lists share one node arena and one hash index: the call
+//! table keeps a list per call state (each with its own timeout) and moves
+//! an entry between lists without moving its node. Separate maps per state
+//! each kept their own high-water allocation, 3x the live entries after a
+//! burst of calls (`benches/memory.sh`), and a lookup probed every map.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 
-// A bounded LRU map: dense node vector with an intrusive doubly linked list
-// (head = most recent), and a hash index. O(1) touch, insert, evict.
+// Dense node vector with intrusive doubly linked lists (head = most
+// recent) and a hash index. O(1) touch, insert, move, evict.
 
 const NIL: u32 = u32::MAX;
 
@@ -20,70 +27,93 @@ pub struct Node<K, V> {
     val: V,
     prev: u32,
     next: u32,
+    list: u8,
 }
 
-pub struct Lru<K, V> {
+pub struct Lru<K, V, const L: usize = 1> {
     index: HashMap<K, u32, ahash::RandomState>,
     nodes: Vec<Node<K, V>>,
-    head: u32,
-    tail: u32,
+    head: [u32; L],
+    tail: [u32; L],
+    lens: [usize; L],
+    /// Per list.
     cap: usize,
 }
 
-impl<K: Hash + Eq + Copy, V> Lru<K, V> {
+impl<K: Hash + Eq + Copy, V, const L: usize> Lru<K, V, L> {
+    /// `cap` entries at most in each of the `L` lists.
     pub fn new(cap: usize) -> Self {
         Lru {
             index: HashMap::with_hasher(ahash::RandomState::new()),
             nodes: Vec::new(),
-            head: NIL,
-            tail: NIL,
+            head: [NIL; L],
+            tail: [NIL; L],
+            lens: [0; L],
             cap,
         }
     }
 
+    /// Entries in all lists.
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
 
+    /// Entries in list `l`.
+    pub fn len_of(&self, l: usize) -> usize {
+        self.lens.get(l).copied().unwrap_or(0)
+    }
+
     fn unlink(&mut self, i: u32) {
-        let (prev, next) = {
+        let (prev, next, l) = {
             let n = &self.nodes[i as usize];
-            (n.prev, n.next)
+            (n.prev, n.next, n.list as usize)
         };
         match prev {
-            NIL => self.head = next,
+            NIL => self.head[l] = next,
             p => self.nodes[p as usize].next = next,
         }
         match next {
-            NIL => self.tail = prev,
+            NIL => self.tail[l] = prev,
             n => self.nodes[n as usize].prev = prev,
         }
+        self.lens[l] -= 1;
     }
 
-    fn push_front(&mut self, i: u32) {
-        let old = self.head;
+    fn push_front(&mut self, i: u32, l: usize) {
+        let old = self.head[l];
         {
             let n = &mut self.nodes[i as usize];
             n.prev = NIL;
             n.next = old;
+            n.list = l as u8;
         }
         match old {
-            NIL => self.tail = i,
+            NIL => self.tail[l] = i,
             o => self.nodes[o as usize].prev = i,
         }
-        self.head = i;
+        self.head[l] = i;
+        self.lens[l] += 1;
     }
 
     pub fn peek(&self, k: &K) -> Option<&V> {
         self.index.get(k).map(|&i| &self.nodes[i as usize].val)
     }
 
-    /// Looks up and marks as most recently used.
+    /// The list `k` is in, and its value, without touching it.
+    pub fn peek_with_list(&self, k: &K) -> Option<(usize, &V)> {
+        self.index.get(k).map(|&i| {
+            let n = &self.nodes[i as usize];
+            (n.list as usize, &n.val)
+        })
+    }
+
+    /// Looks up and marks as most recently used (in its list).
     pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
         let i = *self.index.get(k)?;
-        if self.head != i {
+        let l = self.nodes[i as usize].list as usize;
+        if self.head[l] != i {
             self.unlink(i);
-            self.push_front(i);
+            self.push_front(i, l);
         }
         Some(&mut self.nodes[i as usize].val)
     }
@@ -95,17 +125,26 @@ impl<K: Hash + Eq + Copy, V> Lru<K, V> {
         self.get_mut(k).is_some()
     }
 
-    /// The most recently used entry (the one just touched or inserted).
+    /// The most recently used entry of list 0 (the one just touched or
+    /// inserted there).
     pub fn front_mut(&mut self) -> Option<&mut V> {
-        let h = self.head;
+        let h = self.head.first().copied().unwrap_or(NIL);
         self.nodes.get_mut(h as usize).map(|n| &mut n.val)
     }
 
-    /// Inserts a key that is not present, evicting the least recently used
-    /// entry when full; returns it.
+    /// Inserts a key that is not present into list 0; see
+    /// [`Self::insert_in`].
     pub fn insert(&mut self, k: K, v: V) -> Option<(K, V)> {
-        let evicted = if self.nodes.len() >= self.cap {
-            self.pop_lru_if(|_| true)
+        self.insert_in(0, k, v)
+    }
+
+    /// Inserts a key that is not present at the front of list `l`,
+    /// evicting that list's least recently used entry when the list is
+    /// full; returns it.
+    pub fn insert_in(&mut self, l: usize, k: K, v: V) -> Option<(K, V)> {
+        let l = l.min(L - 1);
+        let evicted = if self.lens[l] >= self.cap {
+            self.pop_lru_if_in(l, |_| true)
         } else {
             None
         };
@@ -115,9 +154,10 @@ impl<K: Hash + Eq + Copy, V> Lru<K, V> {
             val: v,
             prev: NIL,
             next: NIL,
+            list: l as u8,
         });
         self.index.insert(k, i);
-        self.push_front(i);
+        self.push_front(i, l);
         evicted
     }
 
@@ -128,27 +168,35 @@ impl<K: Hash + Eq + Copy, V> Lru<K, V> {
     /// Removes `k` if present.
     pub fn remove(&mut self, k: &K) -> Option<V> {
         let i = *self.index.get(k)?;
-        // Make it the least recently used, then pop it.
-        if self.tail != i {
+        let l = self.nodes[i as usize].list as usize;
+        // Make it the least recently used of its list, then pop it.
+        if self.tail[l] != i {
             self.unlink(i);
-            let old = self.tail;
+            let old = self.tail[l];
             {
                 let n = &mut self.nodes[i as usize];
                 n.prev = old;
                 n.next = NIL;
             }
             match old {
-                NIL => self.head = i,
+                NIL => self.head[l] = i,
                 o => self.nodes[o as usize].next = i,
             }
-            self.tail = i;
+            self.tail[l] = i;
+            self.lens[l] += 1;
         }
-        self.pop_lru_if(|_| true).map(|(_, v)| v)
+        self.pop_lru_if_in(l, |_| true).map(|(_, v)| v)
     }
 
-    /// Removes the least recently used entry if `pred` holds for it.
+    /// Removes the least recently used entry of list 0 if `pred` holds.
     pub fn pop_lru_if(&mut self, pred: impl Fn(&V) -> bool) -> Option<(K, V)> {
-        let t = self.tail;
+        self.pop_lru_if_in(0, pred)
+    }
+
+    /// Removes the least recently used entry of list `l` if `pred` holds
+    /// for it.
+    pub fn pop_lru_if_in(&mut self, l: usize, pred: impl Fn(&V) -> bool) -> Option<(K, V)> {
+        let t = *self.tail.get(l)?;
         if t == NIL || !pred(&self.nodes[t as usize].val) {
             return None;
         }
@@ -156,16 +204,16 @@ impl<K: Hash + Eq + Copy, V> Lru<K, V> {
         let last = (self.nodes.len() - 1) as u32;
         if t != last {
             // The last node moves into slot t: fix its neighbours and index.
-            let (prev, next, key) = {
+            let (prev, next, key, ll) = {
                 let n = &self.nodes[last as usize];
-                (n.prev, n.next, n.key)
+                (n.prev, n.next, n.key, n.list as usize)
             };
             match prev {
-                NIL => self.head = t,
+                NIL => self.head[ll] = t,
                 p => self.nodes[p as usize].next = t,
             }
             match next {
-                NIL => self.tail = t,
+                NIL => self.tail[ll] = t,
                 n => self.nodes[n as usize].prev = t,
             }
             self.index.insert(key, t);
@@ -224,5 +272,38 @@ mod tests {
             }
             assert!(l.len() <= 16);
         }
+    }
+
+    /// Entries in several lists: moves keep every list's order and the
+    /// shared index consistent; each list has its own bound.
+    #[test]
+    fn lists_share_an_arena() {
+        let mut l: Lru<u32, u32, 3> = Lru::new(4);
+        for k in 0..4 {
+            assert!(l.insert_in(0, k, k).is_none());
+        }
+        for k in 10..13 {
+            assert!(l.insert_in(2, k, k).is_none());
+        }
+        // Move 1 from list 0 to list 1.
+        let v = l.remove(&1).unwrap();
+        assert!(l.insert_in(1, 1, v).is_none());
+        assert_eq!(l.peek_with_list(&1), Some((1, &1)));
+        assert_eq!(
+            (l.len_of(0), l.len_of(1), l.len_of(2), l.len()),
+            (3, 1, 3, 7)
+        );
+        // List 0 is full again at 4: the oldest of list 0 (0) goes.
+        assert!(l.insert_in(0, 4, 4).is_none());
+        assert_eq!(l.insert_in(0, 5, 5), Some((0, 0)));
+        assert_eq!(l.pop_lru_if_in(2, |_| true), Some((10, 10)));
+        assert_eq!(l.pop_lru_if_in(1, |_| true), Some((1, 1)));
+        assert_eq!(l.pop_lru_if_in(1, |_| true), None);
+        let mut order = Vec::new();
+        while let Some((k, _)) = l.pop_lru_if_in(0, |_| true) {
+            order.push(k);
+        }
+        assert_eq!(order, [2, 3, 4, 5]);
+        assert_eq!(l.len(), 2);
     }
 }

@@ -27,8 +27,11 @@
 //! while for independent uniform bytes the mean absolute difference is
 //! 42.7.
 //!
-//! The accumulator is a fixed 512-byte histogram: no allocation, one
+//! The accumulator is a fixed 288-byte histogram (one byte per bin, plus a
+//! high byte for the at most 16 bins that pass 255): no allocation, one
 //! increment per sampled byte. The statistic is computed only when asked.
+//! Every stream holds one until it is classified, so its size is most of
+//! the memory of a burst of new streams (`benches/memory.sh`).
 
 /// Bytes sampled before a verdict is attempted: at 256 bins this is 8
 /// expected per bin, enough for the χ² approximation (≥ 5 per bin).
@@ -118,11 +121,71 @@ pub struct PayloadStats {
     pub pcma_diff: f64,
 }
 
+/// Bins that can pass 255 in a sample: at most
+/// `MAX_SAMPLE_BYTES / 256`.
+const HIGH_BINS: usize = (MAX_SAMPLE_BYTES / 256) as usize;
+
+/// A 256-bin histogram of at most [`MAX_SAMPLE_BYTES`] counts in 288
+/// bytes: the low byte of every bin, and the high bytes of the few bins
+/// that pass 255 (`(bin, high)` pairs; a bin's high byte is at most 16).
+#[derive(Clone)]
+struct Hist {
+    low: [u8; 256],
+    high: [(u8, u8); HIGH_BINS],
+    high_len: u8,
+}
+
+impl Hist {
+    const fn new() -> Hist {
+        Hist {
+            low: [0; 256],
+            high: [(0, 0); HIGH_BINS],
+            high_len: 0,
+        }
+    }
+
+    #[inline]
+    fn inc(&mut self, b: u8) {
+        let (low, carry) = self.low[usize::from(b)].overflowing_add(1);
+        self.low[usize::from(b)] = low;
+        if carry {
+            self.carry(b);
+        }
+    }
+
+    /// A bin passed 255: at most 16 times per sample, kept out of the
+    /// per-byte loop.
+    #[cold]
+    #[inline(never)]
+    fn carry(&mut self, b: u8) {
+        let n = usize::from(self.high_len).min(HIGH_BINS);
+        if let Some(e) = self.high[..n].iter_mut().find(|e| e.0 == b) {
+            e.1 = e.1.saturating_add(1);
+        } else if let Some(e) = self.high.get_mut(n) {
+            // Unreachable past HIGH_BINS (the caller stops at
+            // MAX_SAMPLE_BYTES); were it reached, the count would be low,
+            // never a panic.
+            *e = (b, 1);
+            self.high_len += 1;
+        }
+    }
+
+    /// All 256 counts.
+    fn counts(&self) -> [u32; 256] {
+        let mut c = self.low.map(u32::from);
+        let n = usize::from(self.high_len).min(HIGH_BINS);
+        for &(b, h) in &self.high[..n] {
+            c[usize::from(b)] += u32::from(h) << 8;
+        }
+        c
+    }
+}
+
 /// Byte histogram over the first [`MAX_SAMPLE_BYTES`] payload bytes of a
-/// stream. 520 bytes.
+/// stream, and the order-aware sums. 312 bytes.
 #[derive(Clone)]
 pub struct PayloadSampler {
-    hist: [u16; 256],
+    hist: Hist,
     bytes: u32,
     packets: u16,
     repeats: u16,
@@ -152,7 +215,7 @@ impl std::fmt::Debug for PayloadSampler {
 impl PayloadSampler {
     pub const fn new() -> Self {
         PayloadSampler {
-            hist: [0; 256],
+            hist: Hist::new(),
             bytes: 0,
             packets: 0,
             repeats: 0,
@@ -176,8 +239,8 @@ impl PayloadSampler {
         let take = payload.len().min(MAX_BYTES_PER_PACKET).min(room);
         let sample = &payload[..take];
         for &b in sample {
-            // Cannot overflow: at most MAX_SAMPLE_BYTES (4096) increments.
-            self.hist[usize::from(b)] += 1;
+            // At most MAX_SAMPLE_BYTES (4096) increments in all.
+            self.hist.inc(b);
         }
         for w in sample.windows(2) {
             // μ-law magnitude is !b & 0x7f; inversion keeps differences.
@@ -201,13 +264,34 @@ impl PayloadSampler {
         self.bytes >= MAX_SAMPLE_BYTES
     }
 
+    /// Pearson χ² of the byte histogram against uniform.
+    fn chi2(&self, hist: &[u32; 256]) -> f64 {
+        let n = f64::from(self.bytes.max(1));
+        let sum_sq: u64 = hist.iter().map(|&c| u64::from(c) * u64::from(c)).sum();
+        // Σ (c - n/256)² / (n/256) = 256 Σ c² / n - n
+        256.0 * sum_sq as f64 / n - f64::from(self.bytes)
+    }
+
+    fn first_byte_repeat(&self) -> f64 {
+        if self.packets > 1 {
+            f64::from(self.repeats) / f64::from(self.packets - 1)
+        } else {
+            0.0
+        }
+    }
+
+    fn mean_diffs(&self) -> (f64, f64) {
+        let pairs = f64::from(self.pairs.max(1));
+        (
+            f64::from(self.diff_u) / pairs,
+            f64::from(self.diff_a) / pairs,
+        )
+    }
+
     pub fn stats(&self) -> PayloadStats {
         let n = f64::from(self.bytes.max(1));
-        let sum_sq: u64 = self.hist.iter().map(|&c| u64::from(c) * u64::from(c)).sum();
-        // Σ (c - n/256)² / (n/256) = 256 Σ c² / n - n
-        let chi2 = 256.0 * sum_sq as f64 / n - f64::from(self.bytes);
-        let entropy = -self
-            .hist
+        let hist = self.hist.counts();
+        let entropy = -hist
             .iter()
             .filter(|&&c| c > 0)
             .map(|&c| {
@@ -215,20 +299,15 @@ impl PayloadSampler {
                 p * p.log2()
             })
             .sum::<f64>();
-        let first_byte_repeat = if self.packets > 1 {
-            f64::from(self.repeats) / f64::from(self.packets - 1)
-        } else {
-            0.0
-        };
-        let pairs = f64::from(self.pairs.max(1));
+        let (pcmu_diff, pcma_diff) = self.mean_diffs();
         PayloadStats {
             bytes: self.bytes,
             packets: self.packets,
-            chi2,
+            chi2: self.chi2(&hist),
             entropy,
-            first_byte_repeat,
-            pcmu_diff: f64::from(self.diff_u) / pairs,
-            pcma_diff: f64::from(self.diff_a) / pairs,
+            first_byte_repeat: self.first_byte_repeat(),
+            pcmu_diff,
+            pcma_diff,
         }
     }
 
@@ -249,26 +328,28 @@ impl PayloadSampler {
     }
 
     fn verdict_with_min(&self, codec: CodecClass, min_bytes: u32) -> PayloadVerdict {
+        // Computes only what the verdict uses (not the entropy: a log per
+        // bin, run for every stream classified).
         if self.packets >= MIN_FIRST_BYTE_PACKETS {
             // More than half the packets start like the previous one: a
             // codec header, not ciphertext (chance: 1/256 per packet).
-            let s = self.stats();
-            if s.first_byte_repeat > 0.5 {
+            if self.first_byte_repeat() > 0.5 {
                 return PayloadVerdict::Cleartext;
             }
         }
         if self.bytes < min_bytes {
             return PayloadVerdict::Undecided;
         }
-        let s = self.stats();
+        let chi2 = self.chi2(&self.hist.counts());
+        let (pcmu_diff, pcma_diff) = self.mean_diffs();
         let diff = match codec {
-            CodecClass::Pcmu => Some(s.pcmu_diff),
-            CodecClass::Pcma => Some(s.pcma_diff),
+            CodecClass::Pcmu => Some(pcmu_diff),
+            CodecClass::Pcma => Some(pcma_diff),
             CodecClass::Other => None,
         };
-        if s.chi2 >= STRUCTURED_MIN_CHI2 || diff.is_some_and(|d| d <= G711_SMOOTH_MAX_DIFF) {
+        if chi2 >= STRUCTURED_MIN_CHI2 || diff.is_some_and(|d| d <= G711_SMOOTH_MAX_DIFF) {
             PayloadVerdict::Cleartext
-        } else if s.chi2 <= UNIFORM_MAX_CHI2 && diff.is_some_and(|d| d >= G711_ROUGH_MIN_DIFF) {
+        } else if chi2 <= UNIFORM_MAX_CHI2 && diff.is_some_and(|d| d >= G711_ROUGH_MIN_DIFF) {
             PayloadVerdict::Encrypted
         } else {
             PayloadVerdict::Undecided
@@ -295,6 +376,30 @@ pub(crate) fn pseudo_random(seed: u64, out: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The compact histogram counts exactly like a plain one, for the most
+    /// skewed samples (one value 4096 times; 16 values 256 times each) and
+    /// a spread one.
+    #[test]
+    fn compact_histogram_counts_exactly() {
+        let mut noise = [0u8; 4096];
+        pseudo_random(3, &mut noise);
+        let one = [0xD5u8; 4096];
+        let sixteen: Vec<u8> = (0..4096).map(|i| (i % 16) as u8 * 7).collect();
+        let silence_and_speech: Vec<u8> = (0..4096)
+            .map(|i| if i % 3 == 0 { noise[i] } else { 0xFF })
+            .collect();
+        for sample in [&one[..], &sixteen, &silence_and_speech, &noise] {
+            let mut h = Hist::new();
+            let mut plain = [0u32; 256];
+            for &b in sample {
+                h.inc(b);
+                plain[usize::from(b)] += 1;
+            }
+            assert_eq!(h.counts(), plain);
+        }
+        assert!(std::mem::size_of::<PayloadSampler>() <= 320);
+    }
 
     fn fill(s: &mut PayloadSampler, packets: usize, f: impl Fn(usize, usize) -> u8) {
         let mut pkt = [0u8; 160];

@@ -355,6 +355,12 @@ pub const fn entry_size() -> usize {
     std::mem::size_of::<Node<StreamKey, Stream>>()
 }
 
+/// Events one call of [`StreamTable::expire_with`] or
+/// [`StreamTable::flush_with`] leaves for the caller to drain: ending
+/// 100,000 streams at once would otherwise hold 100,000 events (31 MB, the
+/// peak of `benches/memory.sh` before this bound).
+pub const EVENTS_PER_ROUND: usize = 1024;
+
 /// The per-worker stream table.
 pub struct StreamTable {
     cfg: StreamConfig,
@@ -535,38 +541,54 @@ impl StreamTable {
 
     /// Ends streams idle for longer than the configured timeout.
     pub fn expire(&mut self, now: Duration, events: &mut Vec<StreamEvent>) {
-        self.expire_with(now, &mut |_| None, events)
+        while self.expire_with(now, &mut |_| None, events) {}
     }
 
     /// [`Self::expire`], with a lookup of what SDP declared for a flow, for
-    /// streams that end before they were classified.
+    /// streams that end before they were classified. Stops once `events`
+    /// holds [`EVENTS_PER_ROUND`] and returns true when there is more to
+    /// do: the caller drains the events and calls again, so ending a whole
+    /// table at once never holds an event per stream.
     pub fn expire_with(
         &mut self,
         now: Duration,
         lookup: &mut dyn FnMut(Flow) -> Option<Declared>,
         events: &mut Vec<StreamEvent>,
-    ) {
+    ) -> bool {
         let idle = self.cfg.idle_timeout;
-        while let Some((k, s)) = self
-            .streams
-            .pop_lru_if(|s| now.saturating_sub(s.last_seen) > idle)
-        {
+        loop {
+            if events.len() >= EVENTS_PER_ROUND {
+                return true;
+            }
+            let Some((k, s)) = self
+                .streams
+                .pop_lru_if(|s| now.saturating_sub(s.last_seen) > idle)
+            else {
+                return false;
+            };
             self.end(k, s, EndReason::Idle, lookup, events);
         }
     }
 
     /// Ends every stream (shutdown, end of a file).
     pub fn flush(&mut self, events: &mut Vec<StreamEvent>) {
-        self.flush_with(&mut |_| None, events)
+        while self.flush_with(&mut |_| None, events) {}
     }
 
-    /// [`Self::flush`], with a lookup as in [`Self::expire_with`].
+    /// [`Self::flush`], with a lookup as in [`Self::expire_with`], and
+    /// bounded the same way (true: call again after draining `events`).
     pub fn flush_with(
         &mut self,
         lookup: &mut dyn FnMut(Flow) -> Option<Declared>,
         events: &mut Vec<StreamEvent>,
-    ) {
-        while let Some((k, s)) = self.streams.pop_lru_if(|_| true) {
+    ) -> bool {
+        loop {
+            if events.len() >= EVENTS_PER_ROUND {
+                return true;
+            }
+            let Some((k, s)) = self.streams.pop_lru_if(|_| true) else {
+                return false;
+            };
             self.end(k, s, EndReason::Flushed, lookup, events);
         }
     }

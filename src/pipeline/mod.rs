@@ -104,6 +104,9 @@ pub struct FilesOutcome {
 /// Read capture files through the pipeline, in order, with back-pressure.
 /// Every file is opened and checked before any is read, so a bad argument
 /// fails before any output.
+/// Queue depth per worker when reading files (see `read_files`).
+const FILE_QUEUE_BATCHES: usize = 64;
+
 pub fn read_files(
     files: &[PathBuf],
     settings: &Settings,
@@ -117,12 +120,18 @@ pub fn read_files(
         let link = link_of(&s)?;
         sources.push((s, link));
     }
-    let workers = Workers::start(settings.workers, ctx, &settings.limits).map_err(|e| {
-        CaptureError::Live {
+    // A file reader waits for the workers instead of dropping, so a deep
+    // queue buys nothing: it would only hold up to queue_batches batches
+    // of frames per worker in memory (about 5 MiB each at the defaults).
+    let limits = Limits {
+        queue_batches: settings.limits.queue_batches.min(FILE_QUEUE_BATCHES),
+        ..settings.limits.clone()
+    };
+    let workers =
+        Workers::start(settings.workers, ctx, &limits).map_err(|e| CaptureError::Live {
             name: "workers".into(),
             detail: e.to_string(),
-        }
-    })?;
+        })?;
     let first_link = sources.first().map(|s| s.1).unwrap_or(LinkType::Ethernet);
     let mut disp = Dispatcher::new(
         workers.senders(),

@@ -168,14 +168,18 @@ impl MediaCounters {
 }
 
 /// RTCP identity is counted once per (stream, SSRC, field): which fields
-/// each (flow, SSRC) already reported, as a bitmask of `Field::index`.
+/// each (flow, SSRC) already reported, as a bitmask of `Field::index`,
+/// keyed by a 64-bit keyed hash of (flow, SSRC): 24-byte entries instead
+/// of 64. Two keys colliding (odds about n²/2⁶⁵) would share a mask, at
+/// worst not counting one repeat of an identity already counted.
 const RTCP_SEEN_CAP: usize = 65_536;
 
 pub struct Worker {
     exposures: ExposureCounters,
     /// Capture time of the frame being processed.
     last_ts: Duration,
-    rtcp_seen: Lru<(Flow, u32), u64>,
+    rtcp_seen: Lru<u64, u64>,
+    rtcp_seen_key: ahash::RandomState,
     defrag_cfg: DefragConfig,
     tcp_cfg: TcpConfig,
     metrics: Metrics,
@@ -225,6 +229,7 @@ impl Worker {
             exposures: ExposureCounters::new(metrics),
             last_ts: Duration::ZERO,
             rtcp_seen: Lru::new(RTCP_SEEN_CAP),
+            rtcp_seen_key: ahash::RandomState::new(),
             defrag_cfg,
             tcp_cfg,
             shared,
@@ -303,10 +308,14 @@ impl Worker {
     /// quality are final), then publish. Calls in progress stay active:
     /// they had not ended when the capture did.
     pub fn finish(&mut self) {
-        let shared = &self.shared;
         let now = self.last_expire;
-        self.streams
-            .flush_with(&mut |f| shared.declared(&f, now), &mut self.stream_events);
+        let shared = Arc::clone(&self.shared);
+        while self
+            .streams
+            .flush_with(&mut |f| shared.declared(&f, now), &mut self.stream_events)
+        {
+            self.drain_media_events();
+        }
         self.drain_media_events();
         self.publish();
     }
@@ -481,7 +490,7 @@ impl Worker {
                 if found.is_empty() {
                     return;
                 }
-                let key = (flow, info.ssrc);
+                let key = self.rtcp_seen_key.hash_one((flow, info.ssrc));
                 let seen = match self.rtcp_seen.get_mut(&key) {
                     Some(s) => s,
                     None => {
@@ -601,12 +610,14 @@ impl Worker {
         self.defrag.expire(now);
         self.tcp.expire(now);
         self.sctp.expire(now);
-        let shared = &self.shared;
-        self.streams.expire_with(
+        let shared = Arc::clone(&self.shared);
+        while self.streams.expire_with(
             now,
             &mut |f| shared.declared(&f, now),
             &mut self.stream_events,
-        );
+        ) {
+            self.drain_media_events();
+        }
         self.drain_media_events();
         // Shared tables: every worker may expire them; each entry goes once.
         self.shared.calls.expire(now, &mut self.call_events);

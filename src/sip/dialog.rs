@@ -216,34 +216,34 @@ pub struct CallStats {
     pub expired: u64,
 }
 
-/// One LRU per [`Class`], so each has a single idle timeout.
+/// One recency list per [`Class`] (list `Class::index`), so each has a
+/// single idle timeout; the lists share one node arena and index.
 struct Shard {
-    lrus: [Lru<u64, Entry>; 4],
+    lrus: Lru<u64, Entry, 4>,
     stats: CallStats,
 }
 
 impl Shard {
     fn find(&self, h: u64) -> Option<Class> {
-        Class::ALL
-            .into_iter()
-            .find(|c| self.lrus[c.index()].peek(&h).is_some())
+        let (l, _) = self.lrus.peek_with_list(&h)?;
+        Class::ALL.into_iter().find(|c| c.index() == l)
     }
 
-    fn remove(&mut self, h: u64, c: Class) -> Option<Entry> {
-        self.lrus[c.index()].remove(&h)
+    fn remove(&mut self, h: u64) -> Option<Entry> {
+        self.lrus.remove(&h)
     }
 
     /// Insert into the LRU of the entry's class; a full LRU evicts its
     /// least recently used entry, which ends like an idle one.
     fn insert(&mut self, h: u64, e: Entry, events: &mut Vec<CallEvent>) {
-        if let Some((_, old)) = self.lrus[e.class().index()].insert(h, e) {
+        if let Some((_, old)) = self.lrus.insert_in(e.class().index(), h, e) {
             self.stats.evicted_capacity += 1;
             events.extend(old.outcome());
         }
     }
 
     fn len(&self) -> usize {
-        self.lrus.iter().map(|l| l.len()).sum()
+        self.lrus.len()
     }
 }
 
@@ -272,7 +272,7 @@ impl CallTable {
             shards: (0..n)
                 .map(|_| {
                     Mutex::new(Shard {
-                        lrus: [Lru::new(per), Lru::new(per), Lru::new(per), Lru::new(per)],
+                        lrus: Lru::new(per),
                         stats: CallStats::default(),
                     })
                 })
@@ -313,7 +313,7 @@ impl CallTable {
         let shard = &mut *shard;
         let mut e = Entry::default();
         if let Some(c) = shard.find(h) {
-            if let Some(old) = shard.remove(h, c) {
+            if let Some(old) = shard.remove(h) {
                 // Idle past its timeout: over, whether or not a worker got
                 // round to expiring it; end it the same way expiry would, so
                 // the outcome depends on capture times only.
@@ -375,8 +375,9 @@ impl CallTable {
             let shard = &mut *shard;
             for c in Class::ALL {
                 let limit = self.limit(c) + EXPIRY_MARGIN;
-                while let Some((_, e)) =
-                    shard.lrus[c.index()].pop_lru_if(|e| now.saturating_sub(e.last) > limit)
+                while let Some((_, e)) = shard
+                    .lrus
+                    .pop_lru_if_in(c.index(), |e| now.saturating_sub(e.last) > limit)
                 {
                     if c != Class::Settling {
                         shard.stats.expired += 1;
@@ -392,7 +393,7 @@ impl CallTable {
     pub fn close_all(&self, events: &mut Vec<CallEvent>) {
         for m in &self.shards {
             let mut shard = Self::lock(m);
-            while let Some((_, e)) = shard.lrus[Class::Settling.index()].pop_lru_if(|_| true) {
+            while let Some((_, e)) = shard.lrus.pop_lru_if_in(Class::Settling.index(), |_| true) {
                 events.extend(e.outcome());
             }
         }
@@ -402,8 +403,8 @@ impl CallTable {
     pub fn end_all(&self, events: &mut Vec<CallEvent>) {
         for m in &self.shards {
             let mut shard = Self::lock(m);
-            for l in shard.lrus.iter_mut() {
-                while let Some((_, e)) = l.pop_lru_if(|_| true) {
+            for c in Class::ALL {
+                while let Some((_, e)) = shard.lrus.pop_lru_if_in(c.index(), |_| true) {
                     events.extend(e.outcome());
                 }
             }
@@ -420,7 +421,7 @@ impl CallTable {
             .iter()
             .map(|m| {
                 let s = Self::lock(m);
-                s.lrus[Class::Proceeding.index()].len() + s.lrus[Class::Confirmed.index()].len()
+                s.lrus.len_of(Class::Proceeding.index()) + s.lrus.len_of(Class::Confirmed.index())
             })
             .sum()
     }
