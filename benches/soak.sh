@@ -16,7 +16,8 @@
 # drain and refill. Call-IDs, SSRCs and ports repeat each loop: the
 # sensor must expire the previous loop's state, not pile it up.
 #
-# Every 10 s: VmRSS of the sensor (/proc), its table-size gauges and drop
+# Every 10 s: VmRSS and RssAnon of the sensor (/proc; VmRSS includes the
+# libpcap ring, mapped and touched once), its table-size gauges and drop
 # counters. Warm-up is the first 2 loops of the file (or a fifth of the
 # run, whichever is longer); growth = last RSS - RSS at the end of warm-up,
 # and also the largest RSS after warm-up minus it. Results in
@@ -112,20 +113,21 @@ REPLAY_PID=$!
 metrics() { curl -fsS --max-time 5 "http://127.0.0.1:$PORT/metrics"; }
 sum() { awk -v re="$1" '$0 !~ /^#/ && $1 ~ re {s += $2} END {printf "%d", s}'; }
 SAMPLES="$OUT/soak-samples.tsv"
-printf 't_s\trss_kib\tcaptured\tdrops\tstreams_active\tcalls_active\tflows_active\n' >"$SAMPLES"
+printf 't_s\trss_kib\tanon_kib\tcaptured\tdrops\tstreams_active\tcalls_active\tflows_active\n' >"$SAMPLES"
 start=$(date +%s)
 while kill -0 "$REPLAY_PID" 2>/dev/null; do
     sleep 10
     t=$(($(date +%s) - start))
     [ "$t" -le $((TOTAL_S * 2 + 60)) ] || break
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$SENSOR_PID/status")
+    anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$SENSOR_PID/status")
     m=$(metrics) || { echo "scrape failed at $t s" >&2; continue; }
     cap=$(echo "$m" | sum '^sipsentinel_capture_packets_total')
     drops=$(echo "$m" | sum '^sipsentinel_(capture_kernel_dropped|capture_interface_dropped|pipeline_dropped)_total')
     streams=$(echo "$m" | sum '^sipsentinel_media_streams_active')
     calls=$(echo "$m" | sum '^sipsentinel_calls_active')
     tables=$(echo "$m" | sum '^sipsentinel_flows_active')
-    printf '%d\t%d\t%d\t%d\t%d\t%d\t%d\n' "$t" "$rss" "$cap" "$drops" "$streams" "$calls" "$tables" | tee -a "$SAMPLES"
+    printf '%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n' "$t" "$rss" "$anon" "$cap" "$drops" "$streams" "$calls" "$tables" | tee -a "$SAMPLES"
 done
 wait "$REPLAY_PID" 2>/dev/null || true
 REPLAY_PID=""
@@ -134,14 +136,15 @@ sent=$(awk '/Actual:/ {print $2; exit}' "$OUT/soak-tcpreplay.log")
 RES="$OUT/soak-results.txt"
 awk -v warm="$WARM_S" -v limit="$LIMIT_KIB" -v sent="${sent:-0}" -v minutes="$MINUTES" -v rate="$RATE" '
 NR == 1 { next }
-{ t = $1; rss = $2; cap = $3; drops = $4 }
-t <= warm { base = rss; base_t = t }
-t > warm && base != "" { if (rss > max) max = rss; last = rss; last_t = t; n++ }
+{ t = $1; rss = $2; anon = $3; cap = $4; drops = $5 }
+t <= warm { base = rss; base_a = anon; base_t = t }
+t > warm && base != "" { if (rss > max) max = rss; last = rss; last_a = anon; last_t = t; n++ }
 END {
     printf "soak: %d min at %d pps, tcpreplay sent %d, sensor captured %d, drops %d\n", minutes, rate, sent, cap, drops
     if (base == "" || n == 0) { print "not enough samples after warm-up"; exit 1 }
     g = last - base; gm = max - base
     printf "RSS after warm-up (%d s): %d KiB; at the end (%d s): %d KiB; growth %+d KiB; largest after warm-up %+d KiB\n", base_t, base, last_t, last, g, gm
+    printf "of which anonymous (heap, stacks; the rest is mostly the capture ring mapping): %d -> %d KiB, %+d KiB\n", base_a, last_a, last_a - base_a
     printf "target growth < %d KiB: %s\n", limit, (g < limit ? "met" : "NOT MET")
 }' "$SAMPLES" | tee "$RES"
 echo "== samples in $SAMPLES"

@@ -4,13 +4,19 @@
 //! The test writes (deterministically) a pcap of `n` UDP SIP INVITEs from
 //! distinct source addresses/ports with distinct Call-IDs, `n` TCP segments
 //! each opening a distinct stream (a mid-stream start holding a partial
-//! message, never closed) and `n` first IPv4 fragments that never complete,
-//! interleaved, all inside a few seconds of capture time (so caps, not
-//! timeouts, do the work), then runs `audit --format prometheus` with
-//! `[limits] tcp_streams = 1000, defrag_datagrams = 100` and two workers.
+//! message, never closed), `n` first IPv4 fragments that never complete
+//! and `n` RTP packets of distinct 5-tuples and SSRCs, interleaved, all
+//! inside a few seconds of capture time (so caps, not timeouts, do the
+//! work), then one last unrelated frame [`DRAIN`] later, past every idle
+//! timeout. It runs `audit --format prometheus` with small `[limits]`
+//! (below) and two workers. Checked: every table at or under its cap
+//! while flooded, evictions counted, peak RSS under a bound, and after
+//! the quiet gap every table empty, drained by its timeout (idle-expiry
+//! counters, not the end-of-input flush).
 //!
-//! Default: n = 100,000 (300,000 frames). Long variant, n = 1,000,000:
-//! `cargo test --release --test flood -- --ignored`.
+//! Two sizes, both in the suite: n = 100,000 (400,000 frames) and
+//! n = 1,000,000 (4,000,000 frames). Figures: `cargo test --release --test
+//! flood -- --nocapture` prints them.
 
 mod robust;
 
@@ -20,6 +26,14 @@ use std::time::Duration;
 
 const TCP_CAP: usize = 1000;
 const DEFRAG_CAP: usize = 100;
+const MEDIA_CAP: usize = 1000;
+/// Idle timeouts in the test's limits (seconds).
+const TCP_IDLE_S: u64 = 20;
+const MEDIA_IDLE_S: u64 = 10;
+const DEFRAG_TIMEOUT_S: u64 = 10;
+/// Quiet gap before the last frame: past every timeout above, and past a
+/// call's setup timeout (180 s, not configurable) plus expiry margin.
+const DRAIN: Duration = Duration::from_secs(200);
 const WORKERS: usize = 2;
 
 /// 10.a.b.c for flow `i` (distinct for i < 2^24).
@@ -100,7 +114,11 @@ fn audit_small(dir: &Path, pcap: &Path, workers: usize) -> robust::Run {
     let cfg = dir.join("limits.toml");
     std::fs::write(
         &cfg,
-        format!("[limits]\ntcp_streams = {TCP_CAP}\ndefrag_datagrams = {DEFRAG_CAP}\n"),
+        format!(
+            "[limits]\ntcp_streams = {TCP_CAP}\ndefrag_datagrams = {DEFRAG_CAP}\n\
+             media_streams = {MEDIA_CAP}\ntcp_idle_secs = {TCP_IDLE_S}\n\
+             media_idle_secs = {MEDIA_IDLE_S}\ndefrag_timeout_secs = {DEFRAG_TIMEOUT_S}\n"
+        ),
     )
     .unwrap();
     let run = robust::run_bounded(
@@ -127,9 +145,11 @@ fn write_flood(path: &Path, n: u32) -> u64 {
     let mut w = PcapWriter::create(path, 1);
     let t0 = Duration::from_secs(1_700_000_000);
     let dst = [192, 0, 2, 1];
+    let mut last = t0;
     for i in 0..n {
-        // Three frames per step, 3 µs apart: 1M steps span 3 s.
-        let ts = t0 + Duration::from_micros(3 * u64::from(i));
+        // Four frames per step, 1 µs apart: 1M steps span 4 s.
+        let ts = t0 + Duration::from_micros(4 * u64::from(i));
+        last = ts + Duration::from_micros(3);
         let port = 1024 + (i % 60_000) as u16;
         let invite = format!(
             "INVITE sip:{i}@example.invalid SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK{i}\r\n\
@@ -157,7 +177,26 @@ fn write_flood(path: &Path, n: u32) -> u64 {
             ts + Duration::from_micros(2),
             &first_fragment(addr(12, i), dst, i as u16),
         );
+        // One RTP packet (PCMU, 160 bytes) of a new stream.
+        let mut rtp = vec![0x80, 0, 0, 1, 0, 0, 0, 160];
+        rtp.extend_from_slice(&i.to_be_bytes());
+        rtp.extend(std::iter::repeat_n(0xFFu8, 160));
+        w.write(
+            ts + Duration::from_micros(3),
+            &robust::udp4(
+                addr(13, i),
+                dst,
+                16_384 + (i % 30_000) as u16 * 2,
+                20_000,
+                &rtp,
+            ),
+        );
     }
+    // Long after: a frame that only moves capture time on.
+    w.write(
+        last + DRAIN,
+        &robust::udp4([192, 0, 2, 9], dst, 9, 9, b"quiet"),
+    );
     let frames = w.frames;
     w.finish();
     frames
@@ -180,32 +219,69 @@ fn flood(n: u32, rss_bound_mib: u64) {
         n,
         "every UDP INVITE counted"
     );
-    let tcp_active = m("flows_active", &[("kind", "tcp_streams")]);
-    let frag_active = m("flows_active", &[("kind", "ip_fragments")]);
+    // While flooded, at most the caps were held: what went beyond them was
+    // evicted and counted.
     let tcp_cap = (TCP_CAP * WORKERS) as f64;
     let frag_cap = (DEFRAG_CAP * WORKERS) as f64;
-    assert!(
-        tcp_active <= tcp_cap && tcp_active > 0.0,
-        "tcp_streams active {tcp_active}"
-    );
-    assert!(
-        frag_active <= frag_cap && frag_active > 0.0,
-        "ip_fragments active {frag_active}"
-    );
+    let media_cap = (MEDIA_CAP * WORKERS) as f64;
     let evicted = m("flow_evictions_total", &[("reason", "tcp_capacity")]);
     let full = m("pipeline_dropped_total", &[("reason", "flow_table_full")]);
     let defrag = m("pipeline_dropped_total", &[("reason", "defrag_overflow")]);
+    let calls_evicted = m("flow_evictions_total", &[("reason", "calls_capacity")]);
     assert!(evicted >= n - tcp_cap, "tcp evictions {evicted}");
     assert_eq!(
-        evicted, full,
-        "each capacity eviction is a flow_table_full drop"
+        evicted + calls_evicted,
+        full,
+        "each capacity eviction (TCP streams, calls) is a flow_table_full drop"
+    );
+    // The call table's cap (limits.calls, default 200,000) only binds in
+    // the long variant.
+    let calls_cap = 200_000.0;
+    assert!(
+        calls_evicted >= n - calls_cap && calls_evicted <= n,
+        "calls evicted at capacity {calls_evicted}"
     );
     assert!(defrag >= n - frag_cap, "defrag overflow {defrag}");
+    // Single RTP packets never pass probation: what leaves the table,
+    // evicted or idle, is counted as media_probation.
+    let media_gone = m("flow_evictions_total", &[("reason", "media_probation")]);
+    assert_eq!(
+        media_gone, n,
+        "every RTP flow counted when it left the table"
+    );
+    // Drained by timeouts during the quiet gap: tables empty at the end,
+    // and what they held went by idle expiry (the end of input flushes
+    // media streams, not TCP streams, fragments or calls).
+    let tcp_active = m("flows_active", &[("kind", "tcp_streams")]);
+    let frag_active = m("flows_active", &[("kind", "ip_fragments")]);
+    let media_active = m("flows_active", &[("kind", "media_streams")]);
+    assert_eq!(
+        (tcp_active, frag_active, media_active),
+        (0.0, 0.0, 0.0),
+        "tables drained after {DRAIN:?} without traffic"
+    );
+    let tcp_idle = m("flow_evictions_total", &[("reason", "tcp_idle")]);
+    let frag_timeout = m("flow_evictions_total", &[("reason", "defrag_timeout")]);
+    assert!(
+        tcp_idle > 0.0 && tcp_idle <= tcp_cap && evicted + tcp_idle == n,
+        "tcp: {evicted} evicted + {tcp_idle} idle != {n}"
+    );
+    assert!(
+        frag_timeout > 0.0 && frag_timeout <= frag_cap && defrag + frag_timeout == n,
+        "fragments: {defrag} overflow + {frag_timeout} timed out != {n}"
+    );
+    assert_eq!(m("calls_active", &[]), 0.0, "calls drained");
+    // Every call ended, evicted at capacity or timed out in the gap.
+    let calls_ended = m("calls_total", &[]);
+    assert_eq!(
+        calls_ended, n,
+        "calls ended {calls_ended} (evicted at capacity {calls_evicted})"
+    );
     let rss_mib = run.max_rss_kib / 1024;
     eprintln!(
         "flood n={n}: {frames} frames in {:.1} s, peak RSS {rss_mib} MiB (bound {rss_bound_mib}); \
-         tcp_streams {tcp_active}/{tcp_cap}, ip_fragments {frag_active}/{frag_cap}, \
-         tcp evictions {evicted}, defrag overflow {defrag}",
+         caps tcp {tcp_cap} fragments {frag_cap} media {media_cap}; tcp evicted {evicted} + idle {tcp_idle}, \
+         fragments overflow {defrag} + timed out {frag_timeout}, media gone {media_gone}, calls ended {calls_ended} (evicted {calls_evicted})",
         run.elapsed.as_secs_f64()
     );
     assert!(run.max_rss_kib > 0, "no RSS measured");
@@ -218,14 +294,14 @@ fn flood(n: u32, rss_bound_mib: u64) {
 
 #[test]
 fn flood_100k_flows_each_kind() {
-    flood(100_000, 128);
+    flood(100_000, 96);
 }
 
-/// 1,000,000 of each kind (3 M frames, ~0.5 GB of pcap in the temp dir).
+/// 1,000,000 of each kind (4 M frames, ~0.6 GB of pcap in the temp dir,
+/// removed after; about 15 s in a release build).
 #[test]
-#[ignore = "long: 3 M frames; run with --ignored (release build recommended)"]
 fn flood_1m_flows_each_kind() {
-    flood(1_000_000, 256);
+    flood(1_000_000, 128);
 }
 
 /// SCTP user messages that never finish (a first fragment, B set, no E):
