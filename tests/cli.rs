@@ -2,7 +2,10 @@
 //! and a non-zero exit, never a panic or a backtrace; good input serves
 //! Prometheus text that `promtool check metrics` accepts.
 
-use std::io::{Read, Write};
+mod common;
+
+use common::sensor::{free_port, http_get};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -154,33 +157,13 @@ fn audit_text_and_json() {
     assert_eq!(msgs[0]["value"], 1.0);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    Some(buf)
-}
-
 /// `run --read` serves the same numbers as `audit --format prometheus`, and
 /// promtool accepts the exposition.
 #[test]
 fn replay_serves_metrics_equal_to_audit() {
     let f = fixture("sv_sip-tcp.pcap");
     let port = free_port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let mut child = bin()
         .args(["run", "--read"])
         .arg(&f)
@@ -191,7 +174,7 @@ fn replay_serves_metrics_equal_to_audit() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut body = None;
     while Instant::now() < deadline {
-        if let Some(r) = http_get(port, "/metrics") {
+        if let Ok((200, r)) = http_get(addr, "/metrics") {
             if r.contains("sipsentinel_sip_messages_total") {
                 body = Some(r);
                 break;
@@ -199,12 +182,12 @@ fn replay_serves_metrics_equal_to_audit() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let health = http_get(port, "/healthz");
+    let health = http_get(addr, "/healthz");
     let _ = child.kill();
     let _ = child.wait();
     let body = body.expect("metrics served within 10 s");
-    assert!(health.unwrap().contains("200 OK"));
-    let text = body.split_once("\r\n\r\n").unwrap().1.to_string();
+    assert_eq!(health.map(|(status, _)| status).ok(), Some(200));
+    let text = body;
     let audit = bin()
         .args(["audit", "--format", "prometheus"])
         .arg(&f)

@@ -15,31 +15,16 @@
 //! tshark too. A missing corpus skips (and fails under `CI=true`); tshark
 //! is required.
 
+mod robust;
 #[path = "exposure/synth.rs"]
 mod synth;
+
+use robust::corpus_dir;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("SIPSENTINEL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "corpus not found at {}: set SIPSENTINEL_CORPUS",
-        dir.display()
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg} (required under CI=true)");
-    }
-    eprintln!("SKIPPED: {msg}");
-    None
-}
 
 fn corpus(name: &str) -> Option<PathBuf> {
     let p = corpus_dir()?.join(name);

@@ -19,12 +19,16 @@
 //! Corpus: `$SIPSENTINEL_CORPUS` (default `../shared/corpus`); missing ⇒
 //! skipped, or a failure under `CI=true`. tshark is required.
 
+mod common;
+mod robust;
 #[path = "exposure/synth.rs"]
 mod synth;
 
+use common::sensor::{free_port, http_get};
+use robust::corpus_dir;
+
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,24 +38,6 @@ const FILES: [&str; 3] = [
     "voipshark_SIP-RTP-Normal_Call_two_parties.pcap",
     "heplify_sip_tcp_websocket.pcap",
 ];
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("SIPSENTINEL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "corpus not found at {}: set SIPSENTINEL_CORPUS",
-        dir.display()
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg} (required under CI=true)");
-    }
-    eprintln!("SKIPPED: {msg}");
-    None
-}
 
 fn temp_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("sipsentinel-privacy-{}", std::process::id()));
@@ -214,29 +200,6 @@ fn audit(file: &Path, format: &str) -> (String, String) {
     )
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut r = String::new();
-    s.read_to_string(&mut r).ok()?;
-    let code = r.get(9..12)?.parse().ok()?;
-    let body = r.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
-    Some((code, body))
-}
-
 /// Kills the replay on every path out of the test.
 struct Running(Child);
 
@@ -267,7 +230,7 @@ fn replay(file: &Path, dir: &Path) -> (String, String, String) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut api = (0u16, String::new());
     while Instant::now() < deadline {
-        if let Some(r) = http_get(addr, "/api/exposures") {
+        if let Ok(r) = http_get(addr, "/api/exposures") {
             let done = r.0 == 200
                 && serde_json::from_str::<serde_json::Value>(&r.1)
                     .ok()
@@ -281,7 +244,7 @@ fn replay(file: &Path, dir: &Path) -> (String, String, String) {
             if done {
                 // Let the replay finish its last batches before scraping.
                 std::thread::sleep(Duration::from_millis(500));
-                if let Some(r) = http_get(addr, "/api/exposures") {
+                if let Ok(r) = http_get(addr, "/api/exposures") {
                     api = r;
                 }
                 break;
@@ -295,7 +258,10 @@ fn replay(file: &Path, dir: &Path) -> (String, String, String) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let metrics = http_get(addr, "/metrics").map(|r| r.1).unwrap_or_default();
+    let metrics = http_get(addr, "/metrics")
+        .ok()
+        .map(|r| r.1)
+        .unwrap_or_default();
     drop(running);
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
     assert_eq!(

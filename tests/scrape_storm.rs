@@ -11,7 +11,10 @@
 //! the server, and the process is alive and answering after the storm.
 //! Latencies are printed for `docs/robustness.md`.
 
+mod common;
 mod robust;
+
+use common::sensor::free_port;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -37,14 +40,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// GET `path` with `Connection: close`; `(status line, body bytes, elapsed)`.
