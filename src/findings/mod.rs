@@ -109,7 +109,7 @@ struct Slot {
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<Key, Slot>,
+    map: HashMap<Key, Slot, ahash::RandomState>,
     /// Update order: tick → key; the first is the least recently updated.
     order: BTreeMap<u64, Key>,
     tick: u64,
