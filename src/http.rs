@@ -3,10 +3,15 @@
 //!
 //! Owner: `http`. Runs hyper 1.x on a small single-threaded tokio runtime on
 //! its own thread, so scrapes never compete with capture or workers for more
-//! than that one thread. Concurrent connections are capped (a scrape storm
-//! waits at the semaphore instead of growing memory), and every connection
-//! has a 3 s header-read timeout, so slow clients cannot pin it; past
-//! the cap a new connection is closed at once rather than queued.
+//! than that one thread. Every accepted connection is served at once, as
+//! its own task, up to a cap (past it a new connection is closed at once,
+//! so a storm cannot grow memory); each has a 3 s header-read timeout and
+//! a 15 s lifetime. Rendering is synchronous on the one runtime thread, so
+//! renders never run concurrently whatever the number of connections:
+//! there is no second, "serving" limit for slow clients to fill. (There
+//! was one, 16 connections: 16 slow readers or idle sockets held every
+//! slot, and a scrape waited behind them for up to 17 s in
+//! `tests/scrape_storm.rs`.)
 
 use crate::findings::Store;
 use crate::metrics::Metrics;
@@ -19,11 +24,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// At most this many connections are served at once.
-const MAX_CONNECTIONS: usize = 16;
-/// At most this many accepted connections wait for a serving slot; more
-/// are closed at once.
-const MAX_WAITING: usize = 256;
+/// At most this many connections are open at once; more are closed at
+/// once. Each costs a task, hyper's buffers and at most one rendered body.
+const MAX_CONNECTIONS: usize = 256;
 /// Longest life of one served connection.
 const CONNECTION_LIMIT: Duration = Duration::from_secs(15);
 
@@ -119,7 +122,6 @@ fn serve(
                     }
                 };
                 let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-                let waiters = Arc::new(tokio::sync::Semaphore::new(MAX_WAITING));
                 let metrics = Arc::new(metrics);
                 loop {
                     let (stream, _) = match listener.accept().await {
@@ -131,25 +133,15 @@ fn serve(
                             continue;
                         }
                     };
-                    // Accept always; a connection then waits (bounded in
-                    // number and time) for one of the serving permits, so a
-                    // storm of idle sockets delays a scraper by at most one
-                    // header timeout instead of starving it in the kernel's
-                    // accept queue.
-                    let Ok(waiting) = waiters.clone().try_acquire_owned() else {
+                    // Accept always (a scraper never starves in the kernel's
+                    // accept queue), then serve at once or close.
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
                         drop(stream);
                         continue;
                     };
-                    let permits = permits.clone();
                     let metrics = metrics.clone();
                     let store = store.clone();
                     tokio::spawn(async move {
-                        // No deadline here: every served connection ends
-                        // within CONNECTION_LIMIT, so the wait is bounded.
-                        let Ok(permit) = permits.acquire_owned().await else {
-                            return;
-                        };
-                        drop(waiting);
                         let svc = hyper::service::service_fn(move |req| {
                             let r = respond(&metrics, store.as_deref(), &req);
                             async move { Ok::<_, std::convert::Infallible>(r) }

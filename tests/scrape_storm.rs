@@ -4,10 +4,10 @@
 //! and read the body slowly, a third connect and never send anything — for a
 //! bounded time, while a probe client keeps asking `/healthz` and `/metrics`.
 //!
-//! Asserted: every probe answers (success, not a latency figure: the server
-//! caps concurrent connections at 16 with a 10 s header-read timeout and a
-//! 30 s connection limit, so a probe may queue behind storm connections),
-//! the server's peak RSS stays bounded, idle storm connections are closed by
+//! Asserted: every probe is answered within [`PROBE_LIMIT`] (half
+//! Prometheus' default 10 s scrape timeout: a functional bound, orders of
+//! magnitude above a normal answer, not a performance figure), the
+//! server's peak RSS stays bounded, idle storm connections are closed by
 //! the server, and the process is alive and answering after the storm.
 //! Latencies are printed for `docs/robustness.md`.
 
@@ -25,9 +25,11 @@ use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 100;
 const STORM: Duration = Duration::from_secs(25);
-/// A probe must be answered within this (a full drain of the storm queue
-/// at 16 connections x 10 s header timeout is about 70 s).
-const PROBE_LIMIT: Duration = Duration::from_secs(90);
+/// A probe must be answered within this: a scrape that takes longer than
+/// Prometheus' scrape timeout (10 s by default) is a failed scrape. With a
+/// cap of 16 served connections, slow storm clients held every slot and
+/// probes waited up to 17 s.
+const PROBE_LIMIT: Duration = Duration::from_secs(5);
 const RSS_BOUND_MIB: u64 = 200;
 /// Idle (never-sending) storm clients wait this long, from the storm's
 /// start, for the server to close them.
