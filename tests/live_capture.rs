@@ -37,6 +37,7 @@ fn interface_flap_is_followed_and_capture_resumes() {
     let s = sensor.scrape_until(Duration::from_secs(5), |s| up(s, &iface) == 1.0);
     assert_eq!(up(&s, &iface), 1.0, "capture_up not 1 at start");
 
+    let mut slowest = Duration::ZERO;
     for round in 0..20 {
         ip(&["link", "set", &iface, "down"]);
         let s = sensor.scrape_until(Duration::from_secs(5), |s| up(s, &iface) == 0.0);
@@ -47,14 +48,23 @@ fn interface_flap_is_followed_and_capture_resumes() {
             sensor.stderr()
         );
         ip(&["link", "set", &iface, "up"]);
+        let t = std::time::Instant::now();
         let s = sensor.scrape_until(Duration::from_secs(5), |s| up(s, &iface) == 1.0);
+        let took = t.elapsed();
         assert_eq!(
             up(&s, &iface),
             1.0,
             "round {round}: capture not reopened within 5 s\n{}",
             sensor.stderr()
         );
+        // Reopen backoff is at most 1 s, scrapes poll every 200 ms.
+        assert!(
+            took <= Duration::from_secs(2),
+            "round {round}: capture reopened after {took:?} (> 2 s)"
+        );
+        slowest = slowest.max(took);
     }
+    eprintln!("flapping: 20 down/up cycles, slowest reopen seen {slowest:?}");
     // Capture really resumed: traffic through the interface is counted.
     let before = sum_metric(&sensor.samples(), PACKETS, &[("source", &iface)]);
     // Ten UDP datagrams from node 0 to node 1 (bash's /dev/udp: no extra

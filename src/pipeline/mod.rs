@@ -306,6 +306,10 @@ pub fn capture_live(
         disp.flush();
         tracing::warn!(error = %failure, "capture failed; reopening");
         // Reopen with backoff; sleep in small steps so shutdown stays prompt.
+        // While the link is known to be down, its state (one sysfs read)
+        // is checked at every step too, so capture resumes within about
+        // 50 ms of the link coming back rather than after the backoff.
+        let mut link_down = false;
         loop {
             let until = Instant::now() + backoff;
             while Instant::now() < until {
@@ -313,10 +317,14 @@ pub fn capture_live(
                     break 'outer;
                 }
                 std::thread::sleep(Duration::from_millis(50));
+                if link_down && crate::capture::link_is_up(iface) == Some(true) {
+                    break;
+                }
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
             reopens.inc();
-            if crate::capture::link_is_up(iface) == Some(false) {
+            link_down = crate::capture::link_is_up(iface) == Some(false);
+            if link_down {
                 tracing::debug!(retry_in_ms = backoff.as_millis() as u64, "link still down");
                 continue;
             }
