@@ -52,23 +52,14 @@ done
 [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 120 ] || { echo "live.sh: --duration must be 1..120 s" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "live.sh: needs root (network namespace, veth, raw capture)" >&2; exit 1; }
 
-need() {
-    command -v "$1" >/dev/null 2>&1 && return 0
-    echo "== installing $2 (for $1)"
-    [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq; APT_UPDATED=1; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
+. "$ROOT/benches/common.sh"
 need tcpreplay tcpreplay
 need tcpdump tcpdump
 need capinfos tshark
 need curl curl
 need ip iproute2
 
-mkdir -p "$OUT"
-echo "== building release binaries"
-(cd "$ROOT" && cargo build --release --quiet --bin sipsentinel --example gen)
-BIN="$CARGO_TARGET_DIR/release/sipsentinel"
-GEN="$CARGO_TARGET_DIR/release/examples/gen"
+build_bins
 FILE="$OUT/calls2000x5s-seed1.pcap"
 if [ ! -s "$FILE" ] || [ "$GEN" -nt "$FILE" ]; then
     "$GEN" --calls 2000 --seconds 5 --seed 1 --out "$FILE" | tee "$FILE.gen.txt"
@@ -81,20 +72,11 @@ cleanup() {
     set +e
     [ -z "$CAP_PID" ] || kill "$CAP_PID" 2>/dev/null
     [ -z "$SENSOR_PID" ] || { kill "$SENSOR_PID" 2>/dev/null; wait "$SENSOR_PID" 2>/dev/null; }
-    ip netns del "$NS" 2>/dev/null
-    ip link del "$HOST_IF" 2>/dev/null
+    veth_down "$NS" "$HOST_IF"
 }
 trap cleanup EXIT INT TERM
 
-cleanup
-ip netns add "$NS"
-ip link add "$HOST_IF" type veth peer name "$NS_IF"
-ip link set "$NS_IF" netns "$NS"
-sysctl -qw "net.ipv6.conf.$HOST_IF.disable_ipv6=1"
-ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$NS_IF.disable_ipv6=1"
-ip link set "$HOST_IF" up
-ip netns exec "$NS" ip link set "$NS_IF" up
-ip netns exec "$NS" ip link set lo up
+veth_up "$NS" "$HOST_IF" "$NS_IF"
 
 metric() { # metric NAME_REGEX: sum of matching samples
     curl -fsS --max-time 5 "http://127.0.0.1:$PORT/metrics" |
@@ -120,15 +102,7 @@ best_tcpdump=0
 
 run_sensor() {
     echo "== sensor: $BIN run --interface $HOST_IF --listen 127.0.0.1:$PORT --buffer-mib $BUFFER_MIB"
-    "$BIN" run --interface "$HOST_IF" --listen "127.0.0.1:$PORT" --buffer-mib "$BUFFER_MIB" \
-        >"$OUT/sensor.log" 2>&1 &
-    SENSOR_PID=$!
-    for _ in $(seq 1 50); do
-        curl -fsS --max-time 1 "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-        sleep 0.2
-    done
-    curl -fsS --max-time 2 "http://127.0.0.1:$PORT/healthz" >/dev/null || {
-        echo "sensor did not come up:" >&2; tail -5 "$OUT/sensor.log" >&2; exit 1; }
+    start_sensor "$OUT/sensor.log" --interface "$HOST_IF" --listen "127.0.0.1:$PORT" --buffer-mib "$BUFFER_MIB"
     local bad=0
     for rate in $RATES; do
         local p0 k0 i0 q0 p1 k1 i1 q1 sent achieved

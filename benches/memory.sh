@@ -24,18 +24,10 @@ MEDIA=0.2     # seconds of media per call: 10 RTP packets per direction
 STAGGER=100   # ms over which calls start: far less than signalling + media, so all overlap
 [ "${1:-}" != --quick ] || { SMALL=1000; BIG=10000; }
 
-need() {
-    command -v "$1" >/dev/null 2>&1 && return 0
-    [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq; APT_UPDATED=1; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
+. "$ROOT/benches/common.sh"
 [ -x /usr/bin/time ] || need /usr/bin/time time
 
-mkdir -p "$OUT"
-echo "== building release binaries"
-(cd "$ROOT" && cargo build --release --quiet --bin sipsentinel --example gen --example memory)
-BIN="$CARGO_TARGET_DIR/release/sipsentinel"
-GEN="$CARGO_TARGET_DIR/release/examples/gen"
+build_bins --example memory
 
 echo "== entry sizes (size_of)"
 "$CARGO_TARGET_DIR/release/examples/memory" | tee "$OUT/memory-sizes.txt"

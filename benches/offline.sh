@@ -43,23 +43,14 @@ while [ $# -gt 0 ]; do
 done
 [ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 10 ] || { echo "offline.sh: --rounds must be 1..10" >&2; exit 2; }
 
-need() { # need CMD PACKAGE
-    command -v "$1" >/dev/null 2>&1 && return 0
-    echo "== installing $2 (for $1)"
-    [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq; APT_UPDATED=1; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
+. "$ROOT/benches/common.sh"
 need tcpdump tcpdump
 need capinfos tshark
 need tshark tshark
 [ -x /usr/bin/time ] || need /usr/bin/time time
 [ "$PROFILE" = 0 ] || need perf linux-perf
 
-mkdir -p "$OUT"
-echo "== building release binaries (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build --release --quiet --bin sipsentinel --example gen)
-BIN="$CARGO_TARGET_DIR/release/sipsentinel"
-GEN="$CARGO_TARGET_DIR/release/examples/gen"
+build_bins
 
 FILE="$OUT/calls${CALLS}x${SECONDS_MEDIA}s-seed${SEED}.pcap"
 if [ ! -s "$FILE" ] || [ "$GEN" -nt "$FILE" ]; then

@@ -8,6 +8,7 @@
 //! Expired entries are ignored by `lookup` and removed lazily (on insert
 //! into a full shard, or by [`EndpointTable::purge`]).
 
+use super::Micros;
 use crate::sdp::Declared;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,21 +23,6 @@ struct Entry {
     /// bytes where a `Duration` takes 16 with padding, a sixth of each
     /// slot of a table that holds four entries per call.
     inserted: Micros,
-}
-
-/// A capture time in whole microseconds (u64: half a million years).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Micros(u64);
-
-impl Micros {
-    fn of(t: Duration) -> Micros {
-        Micros(u64::try_from(t.as_micros()).unwrap_or(u64::MAX))
-    }
-
-    /// Time from this instant to `now` (zero if `now` is earlier).
-    fn age(self, now: Duration) -> Duration {
-        now.saturating_sub(Duration::from_micros(self.0))
-    }
 }
 
 type Shard = HashMap<(IpAddr, u16), Entry, ahash::RandomState>;

@@ -19,6 +19,7 @@
 
 use super::classify::{PacketKind, RtcpInfo, RtpHeader};
 use super::payload::{CodecClass, PayloadSampler, PayloadVerdict};
+use super::Micros;
 use crate::lru::{Lru, Node};
 use crate::sdp::{static_clock_rate, Declared};
 use std::net::IpAddr;
@@ -332,8 +333,8 @@ impl Jitter {
 
 #[derive(Debug)]
 struct Stream {
-    first_seen: Duration,
-    last_seen: Duration,
+    first_seen: Micros,
+    last_seen: Micros,
     packets: u64,
     bytes: u64,
     seq: SeqState,
@@ -433,8 +434,8 @@ impl StreamTable {
         if !self.streams.touch(&key) {
             let pt = hdr.payload_type();
             let s = Stream {
-                first_seen: now,
-                last_seen: now,
+                first_seen: Micros::of(now),
+                last_seen: Micros::of(now),
                 packets: 0,
                 bytes: 0,
                 seq: SeqState::new(hdr.sequence()),
@@ -460,7 +461,7 @@ impl StreamTable {
                 validated: false,
             };
         };
-        s.last_seen = now;
+        s.last_seen = Micros::of(now);
         s.packets += 1;
         s.bytes += hdr.len() as u64;
         let pt = hdr.payload_type();
@@ -494,7 +495,7 @@ impl StreamTable {
                     sampler.add(hdr.payload());
                 }
             }
-            if s.validated && now.saturating_sub(s.first_seen) >= min_age {
+            if s.validated && s.first_seen.age(now) >= min_age {
                 // Looked up only while unclassified: not per packet.
                 let hint = self
                     .hints
@@ -560,10 +561,7 @@ impl StreamTable {
             if events.len() >= EVENTS_PER_ROUND {
                 return true;
             }
-            let Some((k, s)) = self
-                .streams
-                .pop_lru_if(|s| now.saturating_sub(s.last_seen) > idle)
-            else {
+            let Some((k, s)) = self.streams.pop_lru_if(|s| s.last_seen.age(now) > idle) else {
                 return false;
             };
             self.end(k, s, EndReason::Idle, lookup, events);
@@ -631,7 +629,7 @@ impl StreamTable {
             key,
             protection: s.protection,
             reason,
-            duration: s.last_seen.saturating_sub(s.first_seen),
+            duration: s.last_seen.since(s.first_seen),
             packets: s.packets,
             bytes: s.bytes,
             loss: s.seq.loss(),
