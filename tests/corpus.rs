@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::sensor::{parse_metrics, sum_metric};
+use common::sensor::{audit_prometheus as audit, parse_metrics, sum_metric};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,21 +63,6 @@ fn load_expected(path: &Path) -> Expected {
         packets,
         rtp_streams,
     }
-}
-
-fn audit(file: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sipsentinel"))
-        .args(["audit", "--format", "prometheus"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "audit {} failed: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Files where tshark's own two counts disagree: `-z sip,stat` leaves out

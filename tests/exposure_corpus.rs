@@ -15,16 +15,17 @@
 //! tshark too. A missing corpus skips (and fails under `CI=true`); tshark
 //! is required.
 
+mod common;
 mod robust;
 #[path = "exposure/synth.rs"]
 mod synth;
 
+use common::sensor::audit_prometheus as audit;
 use robust::corpus_dir;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn corpus(name: &str) -> Option<PathBuf> {
     let p = corpus_dir()?.join(name);
@@ -43,21 +44,6 @@ fn synthetic() -> PathBuf {
         p
     })
     .clone()
-}
-
-fn audit(file: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sipsentinel"))
-        .args(["audit", "--format", "prometheus"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "audit {} failed: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// `exposures_total` samples: labels → value.
@@ -89,31 +75,7 @@ fn total(text: &str, kind: &str, field: Option<&str>) -> u64 {
 }
 
 fn tshark(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(file).args(["-Y", filter, "-T", "fields"]);
-    cmd.args([
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=\u{1e}",
-        "-E",
-        "separator=\u{1f}",
-    ]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("tshark is required for this test: {e}"));
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\u{1f}').map(str::to_string).collect())
-        .collect()
+    robust::tshark_fields(file, Some(filter), fields)
 }
 
 /// One entry per SIP message tshark dissects: its headers as (lowercase

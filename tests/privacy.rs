@@ -45,30 +45,12 @@ fn temp_dir() -> PathBuf {
     d
 }
 
+/// Every value of `fields` in `file`, per tshark, one entry per occurrence.
 fn tshark_values(file: &Path, fields: &[&str]) -> Vec<String> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(file).args(["-T", "fields"]);
-    cmd.args([
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=\u{1e}",
-        "-E",
-        "separator=\u{1f}",
-    ]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("tshark is required for this test: {e}"));
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .split(['\n', '\u{1e}', '\u{1f}'])
+    robust::tshark_fields(file, None, fields)
+        .iter()
+        .flatten()
+        .flat_map(|cell| cell.split('\u{1e}'))
         .map(|v| v.trim().trim_matches('"').to_string())
         .filter(|v| !v.is_empty())
         .collect()
