@@ -116,8 +116,8 @@ struct MediaCounters {
     pending_packets: [u64; NP],
     pending_bytes: [u64; NP],
     pending_rtcp: [u64; NP],
-    streams: Vec<IntCounter>,
-    active: Vec<IntGauge>,
+    streams: [IntCounter; NP],
+    active: [IntGauge; NP],
 }
 
 fn pidx(p: Protection) -> usize {
@@ -126,12 +126,6 @@ fn pidx(p: Protection) -> usize {
 
 impl MediaCounters {
     fn new(m: &Metrics) -> MediaCounters {
-        let each = |v: &prometheus::IntCounterVec| {
-            Protection::ALL
-                .iter()
-                .map(|p| v.with_label_values(&[p.as_str()]))
-                .collect()
-        };
         let arr = |v: &prometheus::IntCounterVec| {
             Protection::ALL.map(|p| v.with_label_values(&[p.as_str()]))
         };
@@ -142,11 +136,9 @@ impl MediaCounters {
             pending_packets: [0; NP],
             pending_bytes: [0; NP],
             pending_rtcp: [0; NP],
-            streams: each(&m.media_streams),
+            streams: arr(&m.media_streams),
             active: Protection::ALL
-                .iter()
-                .map(|p| m.media_streams_active.with_label_values(&[p.as_str()]))
-                .collect(),
+                .map(|p| m.media_streams_active.with_label_values(&[p.as_str()])),
         }
     }
 
