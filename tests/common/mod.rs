@@ -156,6 +156,18 @@ pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// SIGTERM, wait up to `grace` for the exit, else SIGKILL and reap.
+/// The exit status when it ended within `grace`.
+pub fn stop(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+    signal(child, libc::SIGTERM);
+    let st = wait_bounded(child, grace);
+    if st.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    st
+}
+
 /// Send a signal to a child by its pid (only processes we spawned).
 pub fn signal(child: &Child, sig: i32) {
     unsafe {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::sensor::{free_port, http_get};
-use super::{require_tool, signal, temp_dir, wait_bounded};
+use super::{require_tool, stop, temp_dir};
 
 /// The alert rules shipped with the sensor.
 pub fn alerts_file() -> PathBuf {
@@ -240,11 +240,7 @@ impl Prometheus {
     /// SIGTERM, wait ≤ 10 s, then SIGKILL.
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            signal(&c, libc::SIGTERM);
-            if wait_bounded(&mut c, Duration::from_secs(10)).is_none() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+            stop(&mut c, Duration::from_secs(10));
         }
     }
 }

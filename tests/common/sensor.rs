@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{run_bounded, signal, temp_dir, wait_bounded, SipCounts};
+use super::{run_bounded, signal, stop, temp_dir, SipCounts};
 
 /// Path of the binary under test: `$SIPSENTINEL_BIN` if set (e.g. a release
 /// build, or a stub to check the harness itself), else the cargo-built binary.
@@ -154,25 +154,13 @@ impl Sensor {
     /// SIGTERM, then wait up to `limit` for the exit; `None` if it did not
     /// exit in time (then it is killed).
     pub fn terminate(mut self, limit: Duration) -> (Option<std::process::ExitStatus>, String) {
-        let mut st = None;
-        if let Some(mut c) = self.child.take() {
-            signal(&c, libc::SIGTERM);
-            st = wait_bounded(&mut c, limit);
-            if st.is_none() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
+        let st = self.child.take().and_then(|mut c| stop(&mut c, limit));
         (st, self.stderr())
     }
 
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            signal(&c, libc::SIGTERM);
-            if wait_bounded(&mut c, Duration::from_secs(5)).is_none() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+            stop(&mut c, Duration::from_secs(5));
         }
     }
 }
