@@ -44,12 +44,8 @@ pub fn decode_frame(data: &[u8]) {
     let Ok(Some(p)) = decode::decode(link, frame) else {
         return;
     };
-    assert!(
-        p.tunnels <= decode::MAX_TUNNELS + 1,
-        "tunnels {}",
-        p.tunnels
-    );
-    let _ = decode::flow_hash(&p);
+    assert!(p.tunnels <= decode::MAX_LAYERS, "tunnels {}", p.tunnels);
+    let _ = decode::FlowHasher::new([1, 2, 3, 4]).hash(&p);
     match p.l4 {
         L4::Udp { payload, .. } => assert!(payload.len() <= frame.len()),
         L4::Tcp(seg) => assert!(seg.payload.len() <= frame.len()),
@@ -65,7 +61,7 @@ pub fn decode_frame(data: &[u8]) {
         }
         L4::Fragment(f) => {
             assert!(f.payload.len() <= frame.len());
-            let _ = decode::decode_reassembled(p.net, f.payload);
+            let _ = decode::decode_reassembled(p.net, f.payload, p.tunnels);
         }
         L4::Other => {}
     }
@@ -294,7 +290,7 @@ pub fn defrag_tcp(data: &[u8]) {
             };
             if let DefragOutcome::Complete(whole) = defrag.push(&net, &frag, now) {
                 assert!(whole.len() <= FUZZ_DEFRAG.max_datagram_bytes);
-                let _ = decode::decode_reassembled(net, &whole);
+                let _ = decode::decode_reassembled(net, &whole, 0);
             }
             assert!(defrag.len() <= FUZZ_DEFRAG.max_datagrams);
         } else {

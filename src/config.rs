@@ -314,14 +314,12 @@ pub fn parse_file(text: &str) -> Result<FileConfig, String> {
 }
 
 fn findings_capacity(f: &FileConfig) -> Result<usize, ConfigError> {
-    match f.findings.capacity {
-        None => Ok(10_000),
-        Some(0) => Err(ConfigError::Invalid {
-            key: "findings.capacity",
-            message: "must be at least 1".into(),
-        }),
-        Some(n) => Ok(n),
-    }
+    bounded(
+        "findings.capacity",
+        f.findings.capacity,
+        10_000,
+        range::FINDINGS_CAPACITY,
+    )
 }
 
 fn default_workers() -> usize {
@@ -341,53 +339,141 @@ fn workers(n: Option<usize>) -> Result<usize, ConfigError> {
     }
 }
 
+/// A count or size limit: `default` when absent, else within `min..=max`.
+///
+/// Every limit has a maximum as well as a minimum: a value past it is a
+/// clear error at start, never an abort later (a queue of 2^40 batches is
+/// an allocation failure; `batch_frames * 256` would overflow; a timeout
+/// of u64::MAX seconds overflows `now + timeout`).
+fn bounded(
+    key: &'static str,
+    v: Option<usize>,
+    default: usize,
+    (min, max): (usize, usize),
+) -> Result<usize, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        Some(v) => Err(ConfigError::Invalid {
+            key,
+            message: format!("{v} is not between {min} and {max}"),
+        }),
+    }
+}
+
+/// [`bounded`] for a number of seconds.
+fn bounded_secs(
+    key: &'static str,
+    v: Option<u64>,
+    default: Duration,
+    (min, max): (u64, u64),
+) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(v) if (min..=max).contains(&v) => Ok(Duration::from_secs(v)),
+        Some(v) => Err(ConfigError::Invalid {
+            key,
+            message: format!("{v} is not between {min} and {max} seconds"),
+        }),
+    }
+}
+
+/// The documented range of every `[limits]` key (README, "Configuration").
+pub mod range {
+    /// Per worker; each queued batch holds up to `batch_frames` frames.
+    pub const QUEUE_BATCHES: (usize, usize) = (1, 16_384);
+    pub const BATCH_FRAMES: (usize, usize) = (1, 4_096);
+    pub const DEFRAG_DATAGRAMS: (usize, usize) = (1, 1 << 20);
+    /// RFC 791 suggests 15 s, Linux `ipfrag_time` is 30 s.
+    pub const DEFRAG_TIMEOUT_SECS: (u64, u64) = (1, 300);
+    pub const TCP_STREAMS: (usize, usize) = (1, 1 << 22);
+    /// At least one large SIP message; at most 16 MiB per stream direction.
+    pub const TCP_BUFFER_BYTES: (usize, usize) = (1_024, 16 << 20);
+    pub const TCP_IDLE_SECS: (u64, u64) = (1, 86_400);
+    pub const MEDIA_STREAMS: (usize, usize) = (1, 1 << 22);
+    pub const MEDIA_IDLE_SECS: (u64, u64) = (1, 86_400);
+    pub const MEDIA_ENDPOINTS: (usize, usize) = (1, 1 << 24);
+    pub const CALLS: (usize, usize) = (1, 1 << 24);
+    /// `[findings]`.
+    pub const FINDINGS_CAPACITY: (usize, usize) = (1, 1_000_000);
+    pub const FINDINGS_TTL_SECS: (u64, u64) = (1, 366 * 86_400);
+}
+
 fn limits(f: &FileLimits) -> Result<Limits, ConfigError> {
     let d = Limits::default();
-    fn positive(key: &'static str, v: Option<usize>, d: usize) -> Result<usize, ConfigError> {
-        match v {
-            None => Ok(d),
-            Some(0) => Err(ConfigError::Invalid {
-                key,
-                message: "must be at least 1".into(),
-            }),
-            Some(v) => Ok(v),
-        }
-    }
     Ok(Limits {
-        queue_batches: positive("limits.queue_batches", f.queue_batches, d.queue_batches)?,
-        batch_frames: positive("limits.batch_frames", f.batch_frames, d.batch_frames)?,
-        defrag_datagrams: positive(
+        queue_batches: bounded(
+            "limits.queue_batches",
+            f.queue_batches,
+            d.queue_batches,
+            range::QUEUE_BATCHES,
+        )?,
+        batch_frames: bounded(
+            "limits.batch_frames",
+            f.batch_frames,
+            d.batch_frames,
+            range::BATCH_FRAMES,
+        )?,
+        defrag_datagrams: bounded(
             "limits.defrag_datagrams",
             f.defrag_datagrams,
             d.defrag_datagrams,
+            range::DEFRAG_DATAGRAMS,
         )?,
-        defrag_timeout: f
-            .defrag_timeout_secs
-            .map(Duration::from_secs)
-            .unwrap_or(d.defrag_timeout),
-        tcp_streams: positive("limits.tcp_streams", f.tcp_streams, d.tcp_streams)?,
-        tcp_buffer_bytes: positive(
+        defrag_timeout: bounded_secs(
+            "limits.defrag_timeout_secs",
+            f.defrag_timeout_secs,
+            d.defrag_timeout,
+            range::DEFRAG_TIMEOUT_SECS,
+        )?,
+        tcp_streams: bounded(
+            "limits.tcp_streams",
+            f.tcp_streams,
+            d.tcp_streams,
+            range::TCP_STREAMS,
+        )?,
+        tcp_buffer_bytes: bounded(
             "limits.tcp_buffer_bytes",
             f.tcp_buffer_bytes,
             d.tcp_buffer_bytes,
+            range::TCP_BUFFER_BYTES,
         )?,
-        tcp_idle: f
-            .tcp_idle_secs
-            .map(Duration::from_secs)
-            .unwrap_or(d.tcp_idle),
-        media_streams: positive("limits.media_streams", f.media_streams, d.media_streams)?,
-        media_idle: f
-            .media_idle_secs
-            .map(Duration::from_secs)
-            .unwrap_or(d.media_idle),
-        media_endpoints: positive(
+        tcp_idle: bounded_secs(
+            "limits.tcp_idle_secs",
+            f.tcp_idle_secs,
+            d.tcp_idle,
+            range::TCP_IDLE_SECS,
+        )?,
+        media_streams: bounded(
+            "limits.media_streams",
+            f.media_streams,
+            d.media_streams,
+            range::MEDIA_STREAMS,
+        )?,
+        media_idle: bounded_secs(
+            "limits.media_idle_secs",
+            f.media_idle_secs,
+            d.media_idle,
+            range::MEDIA_IDLE_SECS,
+        )?,
+        media_endpoints: bounded(
             "limits.media_endpoints",
             f.media_endpoints,
             d.media_endpoints,
+            range::MEDIA_ENDPOINTS,
         )?,
         endpoint_ttl: d.endpoint_ttl,
-        calls: positive("limits.calls", f.calls, d.calls)?,
+        calls: bounded("limits.calls", f.calls, d.calls, range::CALLS)?,
     })
+}
+
+fn findings_ttl(f: &FileConfig) -> Result<Duration, ConfigError> {
+    bounded_secs(
+        "findings.ttl_secs",
+        f.findings.ttl_secs,
+        Duration::from_secs(24 * 3600),
+        range::FINDINGS_TTL_SECS,
+    )
 }
 
 impl Settings {
@@ -451,7 +537,7 @@ impl Settings {
             limits: limits(&file.limits)?,
             zones: zones(&file)?,
             findings_capacity: findings_capacity(&file)?,
-            findings_ttl: Duration::from_secs(file.findings.ttl_secs.unwrap_or(24 * 3600)),
+            findings_ttl: findings_ttl(&file)?,
             key_file: file.findings.key_file.clone(),
         })
     }
@@ -478,7 +564,7 @@ impl Settings {
             limits: limits(&file.limits)?,
             zones: zones(&file)?,
             findings_capacity: findings_capacity(&file)?,
-            findings_ttl: Duration::from_secs(file.findings.ttl_secs.unwrap_or(24 * 3600)),
+            findings_ttl: findings_ttl(&file)?,
             key_file: file.findings.key_file.clone(),
         })
     }
@@ -514,6 +600,51 @@ mod tests {
         assert_eq!(s.source, Source::Interface("eth9".into()));
         assert_eq!(s.workers, 2);
         assert_eq!(s.listen, "127.0.0.1:1".parse().unwrap());
+    }
+
+    #[test]
+    fn every_limit_has_a_minimum_and_a_maximum() {
+        // (key, absurd value, an in-range value)
+        let cases = [
+            ("queue_batches", "1099511627776", "256"),
+            ("batch_frames", "9223372036854775807", "64"),
+            ("defrag_datagrams", "0", "4096"),
+            ("defrag_timeout_secs", "9223372036854775807", "30"),
+            ("tcp_streams", "99999999999", "65536"),
+            ("tcp_buffer_bytes", "1", "262144"),
+            ("tcp_idle_secs", "0", "600"),
+            ("media_streams", "0", "65536"),
+            ("media_idle_secs", "100000000000", "60"),
+            ("media_endpoints", "99999999999", "262144"),
+            ("calls", "0", "200000"),
+        ];
+        for (key, bad, good) in cases {
+            let f = parse_file(&format!("[limits]\n{key} = {bad}")).unwrap();
+            let e = limits(&f.limits).unwrap_err().to_string();
+            assert!(
+                e.contains(key) && e.contains("is not between"),
+                "{key}: {e}"
+            );
+            let f = parse_file(&format!("[limits]\n{key} = {good}")).unwrap();
+            assert!(limits(&f.limits).is_ok(), "{key} = {good}");
+        }
+        for (text, key) in [
+            ("[findings]\ncapacity = 0", "findings.capacity"),
+            ("[findings]\ncapacity = 1000000000000", "findings.capacity"),
+            (
+                "[findings]\nttl_secs = 9223372036854775807",
+                "findings.ttl_secs",
+            ),
+            ("[findings]\nttl_secs = 0", "findings.ttl_secs"),
+        ] {
+            let f = parse_file(text).unwrap();
+            let e = findings_capacity(&f)
+                .err()
+                .or(findings_ttl(&f).err())
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]

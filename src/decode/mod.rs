@@ -40,10 +40,19 @@ use etherparse::{
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Tunnel layers (GRE, ERSPAN, VXLAN, Geneve, IP-in-IP, PPPoE, MPLS) removed
-/// before giving up with `TooManyLayers`: a mirror session rarely nests more
-/// than two, and a bound keeps a crafted frame from recursing deeply.
-pub const MAX_TUNNELS: u8 = 4;
+/// Encapsulation layers of one frame, tunnels (GRE, ERSPAN, VXLAN, Geneve,
+/// IP-in-IP, PPPoE, MPLS) and IP reassemblies together, before giving up
+/// with `(tunnel, too_many_layers)` (Suricata's `decoder.max-layers`). A
+/// mirror session rarely nests more than two tunnels, and a fragmented
+/// tunnel adds one reassembly per level.
+///
+/// The budget survives reassembly: a reassembled datagram continues at the
+/// depth of the fragment that completed it ([`decode_reassembled`] takes
+/// it). Without that, IP-in-IP fragments whose reassembled payload
+/// completes another datagram, and so on, made one frame cost a chain of
+/// reassemblies as long as the attacker's pool of pending datagrams, each
+/// a stack frame in the worker (a stack overflow after a few thousand).
+pub const MAX_LAYERS: u8 = 8;
 /// 802.1Q/802.1ad tags per Ethernet header (QinQ is 2; more is exotic or hostile).
 pub const MAX_VLANS: u8 = 8;
 /// IPv6 extension headers walked before giving up (RFC 8200 §4.1 recommends
@@ -371,10 +380,15 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Decoded<'_> {
 /// Decode the transport of a reassembled IP datagram (after defrag); may
 /// itself contain a tunnel (VXLAN, GRE), hence a full [`Packet`].
 ///
+/// `layers` is the depth of the fragment that completed the datagram
+/// ([`Packet::tunnels`]); the reassembly itself is one more layer, so a
+/// chain of reassemblies and tunnels stops at [`MAX_LAYERS`] in total.
+///
 /// For IPv6, `net.proto` may be an extension header that followed the
 /// Fragment header (RFC 8200 §4.5: it is part of the fragmentable part); it
 /// is walked like in a whole packet.
-pub fn decode_reassembled(net: Net, payload: &[u8]) -> Decoded<'_> {
+pub fn decode_reassembled(net: Net, payload: &[u8], layers: u8) -> Decoded<'_> {
+    let layers = tunnel::enter(layers)?;
     let mut net = net;
     let mut payload = payload;
     if net.src.is_ipv6() && is_ipv6_ext(net.proto) {
@@ -388,7 +402,7 @@ pub fn decode_reassembled(net: Net, payload: &[u8]) -> Decoded<'_> {
             Ipv6Walk::Fragment { .. } => return err(Layer::Ip, Reason::Malformed),
         }
     }
-    transport(net, payload, false, 0)
+    transport(net, payload, false, layers)
 }
 
 /// An address as one fixed-size word (IPv4 as its IPv4-mapped IPv6
@@ -405,47 +419,59 @@ pub fn ip_word(ip: IpAddr) -> u128 {
     }
 }
 
-/// A hash equal for both directions of a flow. Fragments hash on the
-/// address pair only, so every fragment of a datagram meets on one worker.
+/// The dispatch hash: equal for both directions of a flow, keyed per start.
 ///
-/// Deterministic across threads, runs and hosts: a fixed-seed ahash over the
-/// endpoints in sorted order, so A→B and B→A feed identical input.
-pub fn flow_hash(pkt: &Packet<'_>) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    // Arbitrary fixed seeds: the hash is for load spreading, not security.
-    const STATE: ahash::RandomState = ahash::RandomState::with_seeds(
-        0x243f_6a88_85a3_08d3,
-        0x1319_8a2e_0370_7344,
-        0xa409_3822_299f_31d0,
-        0x082e_fa98_ec4e_6c89,
-    );
-    let ports = match pkt.l4 {
-        L4::Udp {
-            src_port, dst_port, ..
-        } => Some((src_port, dst_port)),
-        L4::Tcp(seg) => Some((seg.src_port, seg.dst_port)),
-        L4::Sctp {
-            src_port, dst_port, ..
-        } => Some((src_port, dst_port)),
-        L4::Fragment(_) | L4::Other => None,
-    };
-    let mut h = STATE.build_hasher();
-    let (src, dst) = (ip_word(pkt.net.src), ip_word(pkt.net.dst));
-    match ports {
-        Some((sp, dp)) => {
-            let a = (src, sp);
-            let b = (dst, dp);
-            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            h.write_u128(lo.0);
-            h.write_u128(hi.0);
-            h.write_u64(u64::from(pkt.net.proto) << 32 | u64::from(lo.1) << 16 | u64::from(hi.1));
-        }
-        None => {
-            h.write_u128(src.min(dst));
-            h.write_u128(src.max(dst));
-        }
+/// Fragments hash on the address pair only, so every fragment of a datagram
+/// meets on one worker. The key is chosen by the caller (random per start
+/// in the pipeline): with a fixed, public seed an attacker can choose flows
+/// that all land on one worker and overload it while the others idle.
+/// Results never depend on which worker a flow lands on (workers are
+/// synchronised when reading files), so a random key keeps `audit`
+/// deterministic.
+#[derive(Clone)]
+pub struct FlowHasher(ahash::RandomState);
+
+impl FlowHasher {
+    pub fn new(seeds: [u64; 4]) -> FlowHasher {
+        FlowHasher(ahash::RandomState::with_seeds(
+            seeds[0], seeds[1], seeds[2], seeds[3],
+        ))
     }
-    h.finish()
+
+    /// Hash of the endpoints in sorted order, so A→B and B→A feed
+    /// identical input.
+    pub fn hash(&self, pkt: &Packet<'_>) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let ports = match pkt.l4 {
+            L4::Udp {
+                src_port, dst_port, ..
+            } => Some((src_port, dst_port)),
+            L4::Tcp(seg) => Some((seg.src_port, seg.dst_port)),
+            L4::Sctp {
+                src_port, dst_port, ..
+            } => Some((src_port, dst_port)),
+            L4::Fragment(_) | L4::Other => None,
+        };
+        let mut h = self.0.build_hasher();
+        let (src, dst) = (ip_word(pkt.net.src), ip_word(pkt.net.dst));
+        match ports {
+            Some((sp, dp)) => {
+                let a = (src, sp);
+                let b = (dst, dp);
+                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                h.write_u128(lo.0);
+                h.write_u128(hi.0);
+                h.write_u64(
+                    u64::from(pkt.net.proto) << 32 | u64::from(lo.1) << 16 | u64::from(hi.1),
+                );
+            }
+            None => {
+                h.write_u128(src.min(dst));
+                h.write_u128(src.max(dst));
+            }
+        }
+        h.finish()
+    }
 }
 
 // ---------------------------------------------------------------- link ----

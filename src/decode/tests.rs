@@ -456,6 +456,11 @@ fn v6_frag(id: u32, offset: u16, more: bool, payload: &[u8]) -> Vec<u8> {
     ipv6_with(44, &x)
 }
 
+/// The dispatch hash under a fixed test key.
+fn flow_hash(p: &Packet<'_>) -> u64 {
+    FlowHasher::new([1, 2, 3, 4]).hash(p)
+}
+
 fn reassemble_through(frames: &[Vec<u8>]) -> Vec<u8> {
     let mut d = Defrag::new(DefragConfig::default());
     let mut out = None;
@@ -474,7 +479,7 @@ fn reassemble_through(frames: &[Vec<u8>]) -> Vec<u8> {
         }
     }
     let (net, payload) = out.expect("complete");
-    let p = decode_reassembled(net, &payload).unwrap().unwrap();
+    let p = decode_reassembled(net, &payload, 0).unwrap().unwrap();
     assert_eq!(udp_ports(&p), Some((5060, 5060)));
     sip_of(&p).to_vec()
 }
@@ -543,7 +548,7 @@ fn reassembled_ipv6_with_dest_opts_after_fragment_header() {
         dst: "2001:db8::2".parse().unwrap(),
         proto: 60,
     };
-    let p = decode_reassembled(net, &frag_part).unwrap().unwrap();
+    let p = decode_reassembled(net, &frag_part, 0).unwrap().unwrap();
     assert_eq!((p.net.proto, sip_of(&p)), (17, SIP));
 }
 
@@ -557,8 +562,40 @@ fn reassembled_vxlan() {
         proto: 17,
     };
     let payload = udp(50000, 4789, &vx);
-    let p = decode_reassembled(net, &payload).unwrap().unwrap();
-    assert_eq!((p.tunnels, sip_of(&p)), (1, SIP));
+    let p = decode_reassembled(net, &payload, 0).unwrap().unwrap();
+    // The reassembly and the VXLAN tunnel are a layer each.
+    assert_eq!((p.tunnels, sip_of(&p)), (2, SIP));
+}
+
+#[test]
+fn reassembly_counts_against_the_layer_budget() {
+    let net = Net {
+        src: "192.0.2.1".parse().unwrap(),
+        dst: "192.0.2.2".parse().unwrap(),
+        proto: 17,
+    };
+    let payload = udp(5060, 5060, SIP);
+    // A datagram completed at depth d continues at d + 1 ...
+    for d in 0..MAX_LAYERS {
+        let p = decode_reassembled(net, &payload, d).unwrap().unwrap();
+        assert_eq!((p.tunnels, sip_of(&p)), (d + 1, SIP));
+    }
+    // ... and the budget, not the reassembly, ends a chain.
+    assert_eq!(
+        decode_reassembled(net, &payload, MAX_LAYERS).unwrap_err(),
+        DecodeError::new(Layer::Tunnel, Reason::TooManyLayers)
+    );
+    // IP-in-IP inside a reassembled datagram: the inner header is one more.
+    let inner = ipv4_udp(5060, 5060, SIP);
+    let net4 = Net { proto: 4, ..net };
+    let p = decode_reassembled(net4, &inner, MAX_LAYERS - 2)
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.tunnels, MAX_LAYERS);
+    assert_eq!(
+        decode_reassembled(net4, &inner, MAX_LAYERS - 1).unwrap_err(),
+        DecodeError::new(Layer::Tunnel, Reason::TooManyLayers)
+    );
 }
 
 #[test]
@@ -644,13 +681,18 @@ fn flow_hash_is_symmetric() {
         flow_hash(&pa),
         flow_hash(&decode(LinkType::Raw, &c).unwrap().unwrap())
     );
-    // Same value in another thread (fixed seeds).
-    let h = flow_hash(&pa);
-    let a2 = a.clone();
-    let h2 = std::thread::spawn(move || flow_hash(&decode(LinkType::Raw, &a2).unwrap().unwrap()))
-        .join()
-        .unwrap();
-    assert_eq!(h, h2);
+    // Keyed: another key moves flows elsewhere (one of 1,000 flows hashing
+    // alike under two keys is a 2^-64 event each), and stays symmetric.
+    let other = FlowHasher::new([9, 8, 7, 6]);
+    assert_eq!(other.hash(&pa), other.hash(&pb));
+    let moved = (0..1000u16)
+        .filter(|i| {
+            let f = ipv4_udp(5060, 20000 + i, SIP);
+            let p = decode(LinkType::Raw, &f).unwrap().unwrap();
+            flow_hash(&p) != other.hash(&p)
+        })
+        .count();
+    assert_eq!(moved, 1000);
     // A fragment hashes on the address pair, both directions alike.
     let fr1 = v4_frag(1, 8, true, &[0; 8]);
     let f1 = decode(LinkType::Raw, &fr1).unwrap().unwrap();
@@ -726,7 +768,7 @@ fn random_bytes_never_panic() {
             dst: "2001:db8::2".parse().unwrap(),
             proto: f.first().copied().unwrap_or(0),
         };
-        let _ = decode_reassembled(net, &f);
+        let _ = decode_reassembled(net, &f, 0);
     }
 }
 
@@ -790,7 +832,7 @@ fn summarise(path: &std::path::Path) -> FileSummary {
                         if let DefragOutcome::Complete(v) =
                             defrag.push(&p.net, &fr, Duration::from_secs(1))
                         {
-                            if let Ok(Some(r)) = decode_reassembled(p.net, &v) {
+                            if let Ok(Some(r)) = decode_reassembled(p.net, &v, p.tunnels) {
                                 s.reassembled_udp += usize::from(matches!(r.l4, L4::Udp { .. }));
                             }
                         }

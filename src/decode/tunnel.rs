@@ -4,7 +4,7 @@
 //!
 //! Owner: `decode`. Invariant: every function here removes exactly one
 //! encapsulation, calls [`enter`] first (so nesting stops at
-//! [`super::MAX_TUNNELS`]), and hands the inner bytes back to the generic
+//! [`super::MAX_LAYERS`]), and hands the inner bytes back to the generic
 //! decoders in `mod.rs`; no state, no indexing.
 
 use super::{
@@ -14,7 +14,7 @@ use super::{
 
 /// Count one more tunnel layer, or refuse with `TooManyLayers`.
 pub(super) fn enter(tunnels: u8) -> Result<u8, DecodeError> {
-    if tunnels >= super::MAX_TUNNELS {
+    if tunnels >= super::MAX_LAYERS {
         err(Layer::Tunnel, Reason::TooManyLayers)
     } else {
         Ok(tunnels + 1)
@@ -512,9 +512,9 @@ mod tests {
         let frame = outer_ip(4, &inner);
         let p = decode(LinkType::Ethernet, &frame).unwrap().unwrap();
         assert_eq!((p.tunnels, udp_ports(&p)), (1, Some((5060, 5060))));
-        // Nest GRE(IPv4) five times: the fifth is refused.
+        // Nest GRE(IPv4) MAX_LAYERS times; one more is refused.
         let mut ip = inner.clone();
-        for _ in 0..MAX_TUNNELS {
+        for _ in 0..MAX_LAYERS {
             let mut g = vec![0x00, 0x00, 0x08, 0x00];
             g.extend_from_slice(&ip);
             ip = outer_ip(47, &g)[14..].to_vec();
@@ -522,7 +522,7 @@ mod tests {
         let mut f = eth(0x0800);
         f.extend_from_slice(&ip);
         let p = decode(LinkType::Ethernet, &f).unwrap().unwrap();
-        assert_eq!(p.tunnels, MAX_TUNNELS);
+        assert_eq!(p.tunnels, MAX_LAYERS);
         let mut g = vec![0x00, 0x00, 0x08, 0x00];
         g.extend_from_slice(&ip);
         let e = decode(LinkType::Ethernet, &outer_ip(47, &g)).unwrap_err();

@@ -15,6 +15,7 @@
 //!
 //! `Send + Sync`: one `Mutex`; redaction and hashing run outside it.
 
+pub mod keyfile;
 pub mod redact;
 
 pub use redact::Pseudonymizer;
@@ -56,6 +57,8 @@ pub enum FindingsError {
     },
     #[error("pseudonym key file {path}: {len} bytes, need at least {KEY_LEN}")]
     KeyTooShort { path: String, len: usize },
+    #[error("pseudonym key file {path}: {why}")]
+    KeyFileUnsafe { path: String, why: String },
     #[error("no randomness for the pseudonym key: {0}")]
     Random(String),
 }
@@ -205,17 +208,7 @@ impl Store {
     /// all of them are the key), so pseudonyms stay stable across restarts
     /// and sensors sharing the file.
     pub fn with_key_file(path: &Path, cfg: StoreConfig) -> Result<Store, FindingsError> {
-        let shown = path.display().to_string();
-        let key = std::fs::read(path).map_err(|source| FindingsError::KeyFile {
-            path: shown.clone(),
-            source,
-        })?;
-        if key.len() < KEY_LEN {
-            return Err(FindingsError::KeyTooShort {
-                path: shown,
-                len: key.len(),
-            });
-        }
+        let key = keyfile::read_key_file(path)?;
         Ok(Store::with_key(&key, cfg))
     }
 

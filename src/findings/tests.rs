@@ -122,6 +122,11 @@ fn store_is_send_sync_and_concurrent() {
     assert_eq!(v.iter().map(|e| e.count).sum::<u64>(), 2000);
 }
 
+fn owner_only(p: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 #[test]
 fn key_file_errors_are_clear() {
     let dir = std::env::temp_dir().join(format!("sipsentinel-key-{}", std::process::id()));
@@ -131,10 +136,12 @@ fn key_file_errors_are_clear() {
     assert!(e.to_string().contains("missing.key"), "{e}");
     let short = dir.join("short.key");
     std::fs::write(&short, [1u8; 31]).unwrap();
+    owner_only(&short);
     let e = Store::with_key_file(&short, StoreConfig::default()).unwrap_err();
     assert!(e.to_string().contains("31 bytes, need at least 32"), "{e}");
     let good = dir.join("good.key");
     std::fs::write(&good, [42u8; 32]).unwrap();
+    owner_only(&good);
     let a = Store::with_key_file(&good, StoreConfig::default()).unwrap();
     // Same key, same pseudonyms; a random key differs.
     let b = store(1, 1);

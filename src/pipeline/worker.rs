@@ -333,7 +333,28 @@ impl Worker {
         }
     }
 
+    /// One decoded packet, and then each datagram its fragments complete.
+    ///
+    /// A loop, not recursion: a reassembled datagram may itself be (or
+    /// tunnel) a fragment that completes another datagram, a chain whose
+    /// length the traffic chooses. The work list holds at most one datagram
+    /// (a packet has one transport), and [`decode::MAX_LAYERS`], which
+    /// survives reassembly, ends the chain.
     fn packet(&mut self, p: Packet<'_>, ts: Duration) {
+        let mut next = self.packet_once(p, ts);
+        while let Some((net, whole, layers)) = next.take() {
+            match decode::decode_reassembled(net, &whole, layers) {
+                Ok(Some(inner)) => next = self.packet_once(inner, ts),
+                Ok(None) => {}
+                Err(e) => self.decode_failure(e),
+            }
+        }
+    }
+
+    /// Everything for one packet except decoding what its fragment
+    /// completes: that datagram is returned, with the depth it continues
+    /// at, for [`Self::packet`]'s loop.
+    fn packet_once(&mut self, p: Packet<'_>, ts: Duration) -> Option<(decode::Net, Vec<u8>, u8)> {
         // A problem the decoder worked around (e.g. a UDP length beyond the
         // IP payload) is counted at its layer; otherwise a frame cut by the
         // snaplen is counted as truncated at the IP layer. Either way the
@@ -413,19 +434,13 @@ impl Worker {
             }
             L4::Fragment(f) => {
                 let net = p.net;
-                match self.defrag.push(&net, &f, ts) {
-                    DefragOutcome::Pending => {}
-                    DefragOutcome::Complete(whole) => {
-                        match decode::decode_reassembled(net, &whole) {
-                            Ok(Some(inner)) => self.packet(inner, ts),
-                            Ok(None) => {}
-                            Err(e) => self.decode_failure(e),
-                        }
-                    }
+                if let DefragOutcome::Complete(whole) = self.defrag.push(&net, &f, ts) {
+                    return Some((net, whole, p.tunnels));
                 }
             }
             L4::Other => {}
         }
+        None
     }
 
     fn udp(&mut self, flow: Flow, payload: &[u8], ts: Duration) {
@@ -678,6 +693,12 @@ impl Worker {
                     .with_label_values(&[reason])
                     .inc_by(n - last);
                 self.media_published[i] = n;
+            }
+        }
+        let (full, idle) = self.shared.endpoints.take_evictions();
+        for (reason, n) in [("endpoints_capacity", full), ("endpoints_idle", idle)] {
+            if n > 0 {
+                m.flow_evictions.with_label_values(&[reason]).inc_by(n);
             }
         }
         let (lru, ttl) = self.shared.store.take_evictions();
