@@ -33,7 +33,7 @@ pub enum CaptureError {
     },
     #[error("interface {name:?} does not exist (available: {available})")]
     NoSuchInterface { name: String, available: String },
-    #[error("no permission to capture on {name:?}: needs CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode); run as root or grant them, e.g. `setcap cap_net_raw,cap_net_admin=eip sipsentinel`")]
+    #[error("no permission to capture on {name:?}: needs CAP_NET_RAW; run as root or grant it, e.g. `setcap cap_net_raw=eip sipsentinel`")]
     Permission { name: String },
     #[error("interface {name:?} is down or not capturable: {detail}")]
     InterfaceDown { name: String, detail: String },

@@ -139,6 +139,14 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
                 if let Some(u) = &user {
                     sipsentinel::privdrop::drop_to(u)?;
                     tracing::info!(user = %u, "dropped privileges: all capabilities gone");
+                } else {
+                    use sipsentinel::privdrop::{keep_capture_only, Kept};
+                    if let Kept::NetRawOnly { dropped } = keep_capture_only()? {
+                        tracing::info!(
+                            dropped,
+                            "dropped privileges: every capability but CAP_NET_RAW gone"
+                        );
+                    }
                 }
                 spawn_reloader(config_file, log, c.zones.clone())?;
                 http::spawn_with_store(listener, c.metrics.clone(), c.store.clone())

@@ -276,3 +276,121 @@ fn wait_for_log(sensor: &Sensor, needle: &str) {
     }
     panic!("{needle:?} not logged within 5 s:\n{}", sensor.stderr());
 }
+
+/// Capability sets of every thread of `pid` (capabilities are per thread).
+fn thread_caps(pid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let st = std::fs::read_to_string(t.unwrap().path().join("status")).unwrap_or_default();
+        let f = |k| status_field(&st, k).to_string();
+        out.push(format!(
+            "inh={} prm={} eff={} bnd={} amb={} nnp={}",
+            f("CapInh:"),
+            f("CapPrm:"),
+            f("CapEff:"),
+            f("CapBnd:"),
+            f("CapAmb:"),
+            f("NoNewPrivs:")
+        ));
+    }
+    out
+}
+
+/// CAP_NET_RAW is capability 13.
+const NET_RAW_ONLY: &str = "0000000000002000";
+const NONE: &str = "0000000000000000";
+
+fn send_discard(n: usize) {
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            &format!("for i in $(seq {n}); do echo x > /dev/udp/127.0.0.1/9; done"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+/// Started as root without `--user`, every thread keeps CAP_NET_RAW only,
+/// in every set including the bounding set, with no-new-privileges; and
+/// it still captures.
+#[test]
+fn root_start_keeps_only_cap_net_raw() {
+    require_root();
+    let sensor = Sensor::start_live("lo", &["--filter", "udp port 9"]);
+    let want = format!(
+        "inh={NONE} prm={NET_RAW_ONLY} eff={NET_RAW_ONLY} bnd={NET_RAW_ONLY} amb={NONE} nnp=1"
+    );
+    let caps = thread_caps(sensor.pid());
+    assert!(caps.len() >= 3, "{caps:?}");
+    for c in &caps {
+        assert_eq!(c, &want, "{caps:#?}");
+    }
+    send_discard(5);
+    let s = sensor.scrape_until(Duration::from_secs(5), |s| {
+        sum_metric(s, PACKETS, &[("source", "lo")]) >= 5.0
+    });
+    assert!(sum_metric(&s, PACKETS, &[("source", "lo")]) >= 5.0);
+    let text = sensor.stop();
+    assert!(
+        text.contains("every capability but CAP_NET_RAW gone"),
+        "{text}"
+    );
+}
+
+/// As the systemd unit starts it: an unprivileged user with CAP_NET_RAW
+/// as its only (ambient) capability. Promiscuous capture opens, the
+/// ambient set is emptied once it is open, and packets are counted: no
+/// CAP_NET_ADMIN is needed.
+#[test]
+fn net_raw_alone_is_enough_to_capture() {
+    require_root();
+    let _lock = lab_lock();
+    let bin = std::env::temp_dir().join(format!("sipsentinel-netraw-{}", std::process::id()));
+    std::fs::copy(common::sensor::sensor_bin(), &bin).unwrap();
+    let port = common::sensor::free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all,+net_raw",
+            "--ambient-caps=-all,+net_raw",
+            "--bounding-set=-all,+net_raw",
+        ])
+        .arg(&bin)
+        .args(["run", "--interface", "lo", "--filter", "udp port 9"])
+        .args(["--listen", &addr.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !matches!(common::sensor::http_get(addr, "/healthz"), Ok((200, _))) {
+        assert!(child.try_wait().unwrap().is_none(), "sensor exited early");
+        assert!(std::time::Instant::now() < deadline, "no /healthz");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let want = format!(
+        "inh={NET_RAW_ONLY} prm={NET_RAW_ONLY} eff={NET_RAW_ONLY} bnd={NET_RAW_ONLY} amb={NONE} nnp=1"
+    );
+    for c in thread_caps(child.id()) {
+        assert_eq!(c, want);
+    }
+    send_discard(5);
+    let mut counted = 0.0;
+    for _ in 0..50 {
+        let (_, body) = common::sensor::http_get(addr, "/metrics").unwrap();
+        let samples = common::sensor::parse_metrics(&body);
+        counted = sum_metric(&samples, PACKETS, &[("source", "lo")]);
+        if counted >= 5.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    common::stop(&mut child, Duration::from_secs(5));
+    let _ = std::fs::remove_file(&bin);
+    assert!(counted >= 5.0, "captured {counted}");
+}

@@ -901,8 +901,12 @@ fn systemd_unit_has_the_required_hardening() {
         .collect();
     for want in [
         "User=sipsentinel",
-        "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN",
-        "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN",
+        "AmbientCapabilities=CAP_NET_RAW",
+        "CapabilityBoundingSet=CAP_NET_RAW",
+        "SystemCallFilter=~@privileged @resources",
+        "ProcSubset=pid",
+        "SocketBindAllow=tcp:9477",
+        "SocketBindDeny=any",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "ProtectHome=yes",
@@ -951,6 +955,16 @@ fn systemd_unit_has_the_required_hardening() {
     ] {
         assert!(set.contains(var), "sipsentinel.default does not set {var}");
     }
+    // The one port the unit lets the process bind is the default listen port.
+    let listen = env
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("SIPSENTINEL_LISTEN="))
+        .unwrap();
+    let port = listen.rsplit_once(':').unwrap().1;
+    assert!(
+        settings.contains(format!("SocketBindAllow=tcp:{port}").as_str()),
+        "SocketBindAllow does not match SIPSENTINEL_LISTEN={listen}"
+    );
 }
 
 #[test]
