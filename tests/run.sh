@@ -51,6 +51,12 @@ PY
   rm -rf "$tmp"
 fi
 
+# Every dependency of every target platform (no --target: all of them).
+# A Linux build downloads only Linux crates, but `cargo deny --offline`
+# (tests/supply_chain.rs) reads the whole lock file, Windows-only crates
+# included, and failed on a fresh CARGO_HOME without this.
+cargo fetch --locked
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Namespaced live tests take a global lock inside the harness; the rest run

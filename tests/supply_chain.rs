@@ -51,7 +51,11 @@ fn cargo_deny_licenses_bans_sources() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "cargo deny failed:\n{err}");
+    assert!(
+        out.status.success(),
+        "cargo deny failed (offline: `cargo fetch --locked` first, as tests/run.sh does, \
+         so the crates of every target platform are present):\n{err}"
+    );
 }
 
 /// Every `.rs` file under `dir`, recursively.
