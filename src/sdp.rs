@@ -1066,36 +1066,41 @@ pub fn for_each_part<'a>(
     visit: &mut dyn FnMut(&'a [u8], &'a [u8]),
 ) -> usize {
     let mut budget = MAX_PARTS;
-    walk(content_type, body, 0, &mut budget, visit);
-    MAX_PARTS - budget
-}
-
-fn walk<'a>(
-    ct: &'a [u8],
-    body: &'a [u8],
-    depth: usize,
-    budget: &mut usize,
-    visit: &mut dyn FnMut(&'a [u8], &'a [u8]),
-) {
-    if *budget == 0 {
-        return;
-    }
-    let Some(boundary) = multipart_boundary(ct) else {
-        *budget -= 1;
-        visit(ct, body);
-        return;
-    };
-    if depth >= MAX_MULTIPART_DEPTH {
-        return;
-    }
-    for part in Parts::new(body, boundary) {
-        let (headers, part_body) = split_headers(part);
-        let part_ct = header_value(headers, b"content-type").unwrap_or_default();
-        walk(part_ct, part_body, depth + 1, budget, visit);
-        if *budget == 0 {
-            return;
+    // Depth first, parts in order, with an explicit stack of the open
+    // multiparts (at most MAX_MULTIPART_DEPTH): no recursion, whatever
+    // the nesting a message claims.
+    let mut open: Vec<(Parts<'a>, usize)> = Vec::new();
+    let mut next = Some((content_type, body, 0usize));
+    while budget > 0 {
+        if let Some((ct, part, depth)) = next.take() {
+            match multipart_boundary(ct) {
+                None => {
+                    budget -= 1;
+                    visit(ct, part);
+                    continue;
+                }
+                Some(boundary) if depth < MAX_MULTIPART_DEPTH => {
+                    open.push((Parts::new(part, boundary), depth));
+                }
+                // Deeper nesting is not walked.
+                Some(_) => {}
+            }
+        }
+        let Some((parts, depth)) = open.last_mut() else {
+            break;
+        };
+        match parts.next() {
+            Some(part) => {
+                let (headers, part_body) = split_headers(part);
+                let part_ct = header_value(headers, b"content-type").unwrap_or_default();
+                next = Some((part_ct, part_body, *depth + 1));
+            }
+            None => {
+                open.pop();
+            }
         }
     }
+    MAX_PARTS - budget
 }
 
 /// Iterates over the parts between `--boundary` delimiter lines. A
