@@ -23,7 +23,7 @@ use std::time::Duration;
 pub type Harness = fn(&[u8]);
 
 /// Every target by name, for the replay test and `fuzz/run.sh`.
-pub const TARGETS: [(&str, Harness); 8] = [
+pub const TARGETS: [(&str, Harness); 9] = [
     ("decode_frame", decode_frame),
     ("sip_parse", sip_parse),
     ("sip_stream", sip_stream),
@@ -32,6 +32,7 @@ pub const TARGETS: [(&str, Harness); 8] = [
     ("rtp_classify", rtp_classify),
     ("defrag_tcp", defrag_tcp),
     ("whole_path", whole_path),
+    ("nested", nested),
 ];
 
 /// `decode` with the link type chosen by the first byte; a fragment's
@@ -345,12 +346,9 @@ pub fn defrag_tcp(data: &[u8]) {
 /// time advances 10 ms per frame (so expiry runs).
 pub fn whole_path(data: &[u8]) {
     let metrics = Metrics::new();
-    let limits = Limits {
-        defrag_datagrams: 8,
-        tcp_streams: 8,
-        tcp_buffer_bytes: 8192,
-        ..Limits::default()
-    };
+    // The real pool sizes: bounds are the defaults, not shrunk for fuzzing,
+    // so a cost that only shows in a large table is reachable.
+    let limits = Limits::default();
     let mut w = Worker::standalone(0, &metrics, &limits);
     let mut ops = Ops(data);
     let mut ts = Duration::from_secs(1_000_000);
@@ -363,4 +361,107 @@ pub fn whole_path(data: &[u8]) {
     drop(w);
     let text = metrics.render();
     assert!(text.contains("sipsentinel_build_info"));
+}
+
+/// Encapsulation of one nesting level of [`nested`].
+fn encapsulate(kind: u8, inner_v4: &[u8]) -> (u8, Vec<u8>) {
+    match kind % 4 {
+        // IP-in-IP (protocol 4).
+        0 => (4, inner_v4.to_vec()),
+        // GRE carrying IPv4 (RFC 2784).
+        1 => {
+            let mut g = vec![0, 0, 0x08, 0x00];
+            g.extend_from_slice(inner_v4);
+            (47, g)
+        }
+        // VXLAN (UDP 4789) carrying Ethernet/IPv4.
+        2 => {
+            let mut v = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+            v.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
+            v.extend_from_slice(inner_v4);
+            let mut u = Vec::with_capacity(8 + v.len());
+            u.extend_from_slice(&40000u16.to_be_bytes());
+            u.extend_from_slice(&4789u16.to_be_bytes());
+            u.extend_from_slice(&((8 + v.len()).min(65535) as u16).to_be_bytes());
+            u.extend_from_slice(&[0, 0]);
+            u.extend_from_slice(&v);
+            (17, u)
+        }
+        // Plain UDP to 5060 (ends the chain's meaning, not its bytes).
+        _ => {
+            let mut u = Vec::with_capacity(8 + inner_v4.len());
+            u.extend_from_slice(&5060u16.to_be_bytes());
+            u.extend_from_slice(&5060u16.to_be_bytes());
+            u.extend_from_slice(&((8 + inner_v4.len()).min(65535) as u16).to_be_bytes());
+            u.extend_from_slice(&[0, 0]);
+            u.extend_from_slice(inner_v4);
+            (17, u)
+        }
+    }
+}
+
+/// An IPv4 header + payload (fragment `offset`, `more`), fixed addresses.
+fn ipv4_packet(proto: u8, id: u16, offset: usize, more: bool, payload: &[u8]) -> Vec<u8> {
+    let total = (20 + payload.len()).min(65_535);
+    let mut h = vec![0x45, 0];
+    h.extend_from_slice(&(total as u16).to_be_bytes());
+    h.extend_from_slice(&id.to_be_bytes());
+    let frag = ((offset / 8) as u16 & 0x1fff) | if more { 0x2000 } else { 0 };
+    h.extend_from_slice(&frag.to_be_bytes());
+    h.extend_from_slice(&[64, proto, 0, 0, 198, 51, 100, 7, 203, 0, 113, 9]);
+    h.extend_from_slice(payload.get(..total - 20).unwrap_or(payload));
+    h
+}
+
+/// Nested encapsulations and fragments, shaped like the attack on the
+/// reassembly recursion: each input byte is one level (kind: IP-in-IP,
+/// GRE, VXLAN, UDP; whether the level is fragmented; the split point), up
+/// to 512 levels, built inside out. Fragments of every level are sent
+/// (first fragments first, in the order the bytes give), then the outer
+/// frame. A [`Worker`] with the default (real) limits processes them: no
+/// panic and no stack overflow, and reassemblies stay within the layer
+/// budget per frame.
+pub fn nested(data: &[u8]) {
+    let levels = &data[..data.len().min(512)];
+    let sip = b"OPTIONS sip:x SIP/2.0\r\nCall-ID: n\r\nCSeq: 1 OPTIONS\r\n\r\n";
+    let mut cur = {
+        let (_, udp) = encapsulate(3, sip);
+        ipv4_packet(17, 0, 0, false, &udp)
+    };
+    let mut early: Vec<Vec<u8>> = Vec::new();
+    for (i, &b) in levels.iter().enumerate() {
+        let (proto, payload) = encapsulate(b, &cur);
+        if payload.len() + 20 > 65_535 {
+            break;
+        }
+        let id = i as u16;
+        if b & 0x10 != 0 && payload.len() > 16 {
+            // Split at a multiple of 8 chosen by the byte's high bits.
+            let cut = ((usize::from(b >> 5) + 1) * 8).min(payload.len() - 8) / 8 * 8;
+            early.push(ipv4_packet(proto, id, 0, true, &payload[..cut]));
+            cur = ipv4_packet(proto, id, cut, false, &payload[cut..]);
+        } else {
+            cur = ipv4_packet(proto, id, 0, false, &payload);
+        }
+    }
+    let metrics = Metrics::new();
+    let mut w = Worker::standalone(0, &metrics, &Limits::default());
+    let mut ts = Duration::from_secs(1_000_000);
+    let frames = early.len() + 1;
+    for f in early.iter().chain(std::iter::once(&cur)) {
+        w.frame(LinkType::Raw, ts, f);
+        ts += Duration::from_micros(1);
+    }
+    w.finish();
+    drop(w);
+    let text = metrics.render();
+    let reassembled = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sipsentinel_ip_datagrams_reassembled_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(
+        reassembled <= (frames * usize::from(decode::MAX_LAYERS)) as f64,
+        "{reassembled} reassemblies from {frames} frames"
+    );
 }

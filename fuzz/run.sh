@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECS=${1:-600}
 shift || true
-ALL=(decode_frame sip_parse sip_stream ws_frame sdp rtp_classify defrag_tcp whole_path)
+ALL=(decode_frame sip_parse sip_stream ws_frame sdp rtp_classify defrag_tcp whole_path nested)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 JOBS=${JOBS:-2}
 CORPUS=${SIPSENTINEL_CORPUS:-../../shared/corpus}
