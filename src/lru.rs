@@ -99,6 +99,13 @@ impl<K: Hash + Eq + Copy, V, const L: usize> Lru<K, V, L> {
         self.index.get(k).map(|&i| &self.nodes[i as usize].val)
     }
 
+    /// The value of `k`, mutable, without touching it (its place in its
+    /// list stays: insertion order for tables that expire by age).
+    pub fn peek_mut(&mut self, k: &K) -> Option<&mut V> {
+        let i = *self.index.get(k)?;
+        self.nodes.get_mut(i as usize).map(|n| &mut n.val)
+    }
+
     /// The list `k` is in, and its value, without touching it.
     pub fn peek_with_list(&self, k: &K) -> Option<(usize, &V)> {
         self.index.get(k).map(|&i| {

@@ -3,14 +3,17 @@
 //! the first has B set, the last E).
 //!
 //! Owner: `decode`. Invariant: at most `max_messages` partial messages of at
-//! most `max_bytes` each and `max_total` bytes together, none older than
-//! `timeout` once [`SctpReassembler::expire`] ran; a fragment that does not
-//! continue a partial message (lost chunk, reordering) drops it and is
-//! counted, never kept.
+//! most `max_bytes` each and `max_total` bytes together (counted as the
+//! capacity held, not the length), none older than `timeout` once
+//! [`SctpReassembler::expire`] ran; a fragment that does not continue a
+//! partial message (lost chunk, reordering) drops it and is counted, never
+//! kept. Partial messages are kept in start order in an [`Lru`], so making
+//! room and expiring pop the oldest in O(1) each: no scan of the table per
+//! chunk.
 //! Parses no bytes: it takes [`SctpData`] views.
 
 use super::SctpData;
-use std::collections::HashMap;
+use crate::lru::Lru;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -58,8 +61,10 @@ impl Default for SctpConfig {
 
 pub struct SctpReassembler {
     cfg: SctpConfig,
+    /// Capacity of every partial message's buffer, summed.
     total: usize,
-    partial: HashMap<SctpKey, Partial>,
+    /// In start order (entries are never touched after insertion).
+    partial: Lru<SctpKey, Partial>,
     stats: SctpStats,
 }
 
@@ -78,15 +83,27 @@ impl SctpReassembler {
         SctpReassembler {
             cfg,
             total: 0,
-            partial: HashMap::new(),
+            partial: Lru::new(cfg.max_messages.max(1)),
             stats: SctpStats::default(),
         }
     }
 
     fn drop_partial(&mut self, key: &SctpKey) {
         if let Some(p) = self.partial.remove(key) {
-            self.total = self.total.saturating_sub(p.data.len());
+            self.total = self.total.saturating_sub(p.data.capacity());
             self.stats.dropped += 1;
+        }
+    }
+
+    /// Drops the oldest partial message; false when there is none.
+    fn drop_oldest(&mut self) -> bool {
+        match self.partial.pop_lru_if(|_| true) {
+            Some((_, p)) => {
+                self.total = self.total.saturating_sub(p.data.capacity());
+                self.stats.dropped += 1;
+                true
+            }
+            None => false,
         }
     }
 
@@ -108,30 +125,23 @@ impl SctpReassembler {
                 return SctpOutcome::Pending;
             }
             // Full (count or bytes): give up on the oldest partials.
-            while self.partial.len() >= self.cfg.max_messages || self.total + n > self.cfg.max_total
-            {
-                let Some(old) = self
-                    .partial
-                    .iter()
-                    .min_by_key(|(_, p)| p.started)
-                    .map(|(k, _)| *k)
-                else {
-                    break;
-                };
-                self.drop_partial(&old);
-            }
-            self.total += n;
+            while (self.partial.len() >= self.cfg.max_messages
+                || self.total + n > self.cfg.max_total)
+                && self.drop_oldest()
+            {}
+            let data = chunk.data.to_vec();
+            self.total += data.capacity();
             self.partial.insert(
                 key,
                 Partial {
                     next_tsn: chunk.tsn.wrapping_add(1),
-                    data: chunk.data.to_vec(),
+                    data,
                     started: now,
                 },
             );
             return SctpOutcome::Pending;
         }
-        let Some(p) = self.partial.get(&key) else {
+        let Some(p) = self.partial.peek(&key) else {
             // A middle or last fragment without its start: lost before us.
             self.stats.dropped += 1;
             return SctpOutcome::Pending;
@@ -143,32 +153,35 @@ impl SctpReassembler {
             self.drop_partial(&key);
             return SctpOutcome::Pending;
         }
-        if let Some(p) = self.partial.get_mut(&key) {
+        if let Some(p) = self.partial.peek_mut(&key) {
+            let before = p.data.capacity();
+            // Exactly what is needed: the budget counts capacity, and
+            // doubling would hold up to twice the bytes received.
+            p.data.reserve_exact(n);
             p.data.extend_from_slice(chunk.data);
             p.next_tsn = chunk.tsn.wrapping_add(1);
+            self.total += p.data.capacity().saturating_sub(before);
         }
-        self.total += n;
         if chunk.end {
             self.stats.reassembled += 1;
             if let Some(p) = self.partial.remove(&key) {
-                self.total = self.total.saturating_sub(p.data.len());
+                self.total = self.total.saturating_sub(p.data.capacity());
                 return SctpOutcome::Reassembled(p.data);
             }
         }
         SctpOutcome::Pending
     }
 
-    /// Drop partial messages started more than the timeout before `now`.
+    /// Drop partial messages started more than the timeout before `now`:
+    /// the oldest first, stopping at the first one still young.
     pub fn expire(&mut self, now: Duration) {
         let timeout = self.cfg.timeout;
-        let stale: Vec<SctpKey> = self
+        while let Some((_, p)) = self
             .partial
-            .iter()
-            .filter(|(_, p)| now.saturating_sub(p.started) > timeout)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in stale {
-            self.drop_partial(&k);
+            .pop_lru_if(|p| now.saturating_sub(p.started) > timeout)
+        {
+            self.total = self.total.saturating_sub(p.data.capacity());
+            self.stats.dropped += 1;
         }
     }
 
@@ -292,5 +305,40 @@ mod tests {
         r.push(k2, &chunk(9, true, false, b"ab"), t); // table full: evicts one
         assert_eq!(r.take_stats().dropped, 4);
         assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn oldest_started_goes_first_whatever_continued_later() {
+        let mut r = SctpReassembler::new(SctpConfig {
+            max_messages: 3,
+            ..SctpConfig::default()
+        });
+        let k = |id: u16| SctpKey {
+            stream_id: id,
+            ..key()
+        };
+        let s = Duration::from_secs;
+        for id in 0..3 {
+            r.push(
+                k(id),
+                &chunk(10 * u32::from(id), true, false, b"ab"),
+                s(u64::from(id)),
+            );
+        }
+        // Continuing the oldest does not make it young: start order stays.
+        r.push(k(0), &chunk(1, false, false, b"cd"), s(5));
+        // Full: the fourth start evicts stream 0, the oldest started.
+        r.push(k(3), &chunk(30, true, false, b"ab"), s(6));
+        assert_eq!(r.take_stats().dropped, 1);
+        assert!(matches!(
+            r.push(k(0), &chunk(2, false, true, b"ef"), s(7)),
+            SctpOutcome::Pending
+        ));
+        assert_eq!(r.take_stats().dropped, 1, "stream 0 was gone");
+        // Expiry pops from the old end and stops at the first young one.
+        r.expire(s(1) + SctpConfig::default().timeout + s(1));
+        assert_eq!(r.len(), 2, "streams 2 and 3 remain");
+        // The budget counts what is held: 2 bytes each.
+        assert_eq!(r.bytes(), 4);
     }
 }
