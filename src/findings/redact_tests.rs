@@ -25,7 +25,7 @@ fn scrub(s: &str) -> String {
     'outer: while i < s.len() {
         for c in CLASSES {
             if s[i..].starts_with(c) {
-                let hex = s[i + c.len()..].as_bytes();
+                let hex = &s.as_bytes()[i + c.len()..];
                 if hex.len() >= 8 && hex[..8].iter().all(u8::is_ascii_hexdigit) {
                     out.push('#');
                     i += c.len() + 8;
