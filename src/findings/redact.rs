@@ -1006,7 +1006,7 @@ impl<'a> Redactor<'a> {
 /// privacy values, and product names of common SIP software (a product
 /// name not listed is pseudonymised; its version is kept). Never a value
 /// that names a person, a host or an account.
-const SAFE: [&[u8]; 378] = [
+const SAFE: [&[u8]; 375] = [
     b"+g.3gpp.icsi-ref",
     b"+sip.ice",
     b"+sip.instance",
@@ -1062,7 +1062,6 @@ const SAFE: [&[u8]; 378] = [
     b"belle",
     b"box",
     b"branch",
-    b"bria",
     b"broadworks",
     b"bundle",
     b"bye",
@@ -1088,7 +1087,6 @@ const SAFE: [&[u8]; 378] = [
     b"critical",
     b"crypto",
     b"cucm",
-    b"darwin",
     b"data",
     b"deflection",
     b"dialog",
@@ -1163,7 +1161,6 @@ const SAFE: [&[u8]; 378] = [
     b"ip4",
     b"ip6",
     b"isub",
-    b"janus",
     b"jitsi",
     b"jssip",
     b"k",
