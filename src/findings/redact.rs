@@ -144,7 +144,11 @@ fn hex_val(b: u8) -> Option<u8> {
 /// `%XX` escapes decoded (RFC 3986 §2.1), up to three times (a doubly
 /// encoded `%2531` is still `1`), so identifiers are matched as written
 /// by people, not as escaped on the wire. Invalid escapes stay as they are.
-fn percent_decode(v: &[u8]) -> Vec<u8> {
+fn percent_decode(v: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !v.contains(&b'%') {
+        // The common case: nothing to decode, nothing to copy.
+        return std::borrow::Cow::Borrowed(v);
+    }
     let mut cur = v.to_vec();
     for _ in 0..3 {
         if !cur.contains(&b'%') {
@@ -174,7 +178,7 @@ fn percent_decode(v: &[u8]) -> Vec<u8> {
             break;
         }
     }
-    cur
+    std::borrow::Cow::Owned(cur)
 }
 
 /// Characters of a word: what a token, a URI user or host, a number or a
