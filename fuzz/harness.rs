@@ -218,6 +218,7 @@ pub fn rtp_classify(data: &[u8]) {
 pub const FUZZ_DEFRAG: DefragConfig = DefragConfig {
     max_datagrams: 4,
     max_datagram_bytes: 2048,
+    max_bytes: 8192,
     timeout: Duration::from_secs(5),
 };
 pub const FUZZ_TCP: TcpConfig = TcpConfig {

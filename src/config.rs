@@ -140,9 +140,11 @@ pub struct FileLimits {
     pub batch_frames: Option<usize>,
     pub defrag_datagrams: Option<usize>,
     pub defrag_timeout_secs: Option<u64>,
+    pub defrag_bytes: Option<usize>,
     pub tcp_streams: Option<usize>,
     pub tcp_buffer_bytes: Option<usize>,
     pub tcp_idle_secs: Option<u64>,
+    pub tcp_bytes: Option<usize>,
     pub media_streams: Option<usize>,
     pub media_idle_secs: Option<u64>,
     pub media_endpoints: Option<usize>,
@@ -180,9 +182,14 @@ pub struct Limits {
     pub batch_frames: usize,
     pub defrag_datagrams: usize,
     pub defrag_timeout: Duration,
+    /// Byte budget of the IP reassembly pool, per worker.
+    pub defrag_bytes: usize,
     pub tcp_streams: usize,
     pub tcp_buffer_bytes: usize,
     pub tcp_idle: Duration,
+    /// Byte budget of TCP reassembly (in-order and out-of-order buffers,
+    /// WebSocket message and scratch buffers), per worker.
+    pub tcp_bytes: usize,
     /// RTP streams tracked, per worker.
     pub media_streams: usize,
     pub media_idle: Duration,
@@ -201,9 +208,11 @@ impl Default for Limits {
             batch_frames: 64,
             defrag_datagrams: 4096,
             defrag_timeout: Duration::from_secs(30),
+            defrag_bytes: DEFRAG_BYTES.1,
             tcp_streams: 65_536,
             tcp_buffer_bytes: 256 * 1024,
             tcp_idle: Duration::from_secs(600),
+            tcp_bytes: TCP_BYTES.1,
             media_streams: 65_536,
             media_idle: Duration::from_secs(60),
             media_endpoints: 262_144,
@@ -341,6 +350,28 @@ fn workers(n: Option<usize>) -> Result<usize, ConfigError> {
     }
 }
 
+/// `[limits] defrag_bytes`: (minimum, default, maximum). The minimum holds
+/// the largest datagram (64 KiB) with its overhead.
+pub const DEFRAG_BYTES: (usize, usize, usize) = (256 << 10, 8 << 20, 1 << 30);
+/// `[limits] tcp_bytes`: (minimum, default, maximum).
+pub const TCP_BYTES: (usize, usize, usize) = (1 << 20, 64 << 20, 16 << 30);
+
+/// A byte budget within `(min, default, max)`.
+fn budget(
+    key: &'static str,
+    v: Option<usize>,
+    (min, d, max): (usize, usize, usize),
+) -> Result<usize, ConfigError> {
+    match v {
+        None => Ok(d),
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        Some(v) => Err(ConfigError::Invalid {
+            key,
+            message: format!("{v} is not between {min} and {max} bytes"),
+        }),
+    }
+}
+
 fn limits(f: &FileLimits) -> Result<Limits, ConfigError> {
     let d = Limits::default();
     fn positive(key: &'static str, v: Option<usize>, d: usize) -> Result<usize, ConfigError> {
@@ -365,6 +396,7 @@ fn limits(f: &FileLimits) -> Result<Limits, ConfigError> {
             .defrag_timeout_secs
             .map(Duration::from_secs)
             .unwrap_or(d.defrag_timeout),
+        defrag_bytes: budget("limits.defrag_bytes", f.defrag_bytes, DEFRAG_BYTES)?,
         tcp_streams: positive("limits.tcp_streams", f.tcp_streams, d.tcp_streams)?,
         tcp_buffer_bytes: positive(
             "limits.tcp_buffer_bytes",
@@ -375,6 +407,7 @@ fn limits(f: &FileLimits) -> Result<Limits, ConfigError> {
             .tcp_idle_secs
             .map(Duration::from_secs)
             .unwrap_or(d.tcp_idle),
+        tcp_bytes: budget("limits.tcp_bytes", f.tcp_bytes, TCP_BYTES)?,
         media_streams: positive("limits.media_streams", f.media_streams, d.media_streams)?,
         media_idle: f
             .media_idle_secs
@@ -514,6 +547,25 @@ mod tests {
         assert_eq!(s.source, Source::Interface("eth9".into()));
         assert_eq!(s.workers, 2);
         assert_eq!(s.listen, "127.0.0.1:1".parse().unwrap());
+    }
+
+    #[test]
+    fn byte_budgets_are_bounded() {
+        let l = |t: &str| limits(&parse_file(t).unwrap().limits);
+        let d = l("").unwrap();
+        assert_eq!((d.defrag_bytes, d.tcp_bytes), (8 << 20, 64 << 20));
+        let ok = l("[limits]\ndefrag_bytes = 262144\ntcp_bytes = 1048576").unwrap();
+        assert_eq!((ok.defrag_bytes, ok.tcp_bytes), (262_144, 1_048_576));
+        for bad in [
+            "[limits]\ndefrag_bytes = 1000",
+            "[limits]\ndefrag_bytes = 2000000000",
+            "[limits]\ntcp_bytes = 0",
+            "[limits]\ntcp_bytes = 20000000000",
+        ] {
+            let e = l(bad).unwrap_err().to_string();
+            let key = bad.split('\n').nth(1).unwrap().split(' ').next().unwrap();
+            assert!(e.contains(key) && e.contains("between"), "{e}");
+        }
     }
 
     #[test]

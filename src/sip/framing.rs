@@ -158,68 +158,239 @@ fn scan_content_length(head: &[u8], from: usize) -> Result<Option<usize>, ParseE
     Ok(found)
 }
 
+/// How far [`frame_stream_from`] got in a message that is not complete
+/// yet, so a stream fed in small pieces scans each byte once (amortised)
+/// instead of re-reading the whole message on every segment. Valid for one
+/// buffer that only grows at its end; the caller resets it (or lets
+/// `frame_stream_from` reset it) whenever the front of its buffer moves.
+#[derive(Debug, Default, Clone)]
+pub struct FrameProgress {
+    /// Buffer length at the last call (a shorter buffer means the caller
+    /// dropped bytes: start over).
+    seen: usize,
+    stage: Stage,
+    /// The start line so far, while in [`Stage::Start`].
+    scan: StartLineScan,
+    /// Bytes examined since creation (never reset): a work counter for
+    /// tests and benches.
+    work: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+enum Stage {
+    /// Looking for the first LF: none in `data[..scanned]`; the start line
+    /// so far is followed by [`StartLineScan`].
+    #[default]
+    Start,
+    /// The start line is valid and ends at `after_first`; header lines are
+    /// complete up to `line` (the start of the line being read), and no LF
+    /// is in `data[line..scanned]`.
+    Headers {
+        after_first: usize,
+        line: usize,
+        scanned: usize,
+    },
+    /// The header section is complete; the message is `len` bytes.
+    Body { len: usize },
+}
+
+impl FrameProgress {
+    /// Bytes examined so far.
+    pub fn work(&self) -> u64 {
+        self.work
+    }
+
+    /// Start over at a new message (the work counter is kept).
+    pub fn reset(&mut self) {
+        self.seen = 0;
+        self.stage = Stage::Start;
+        self.scan = StartLineScan::default();
+    }
+}
+
+/// [`could_be_start_line`] kept up to date byte by byte.
+#[derive(Debug, Clone, Copy)]
+struct StartLineScan {
+    /// Bytes looked at (all without LF).
+    scanned: usize,
+    /// Offset of the first space.
+    sp: Option<usize>,
+    /// Every byte before the first space is a token character.
+    method_ok: bool,
+    /// No control character (other than CR) from the first space on.
+    rest_ok: bool,
+}
+
+impl Default for StartLineScan {
+    fn default() -> Self {
+        StartLineScan {
+            scanned: 0,
+            sp: None,
+            method_ok: true,
+            rest_ok: true,
+        }
+    }
+}
+
+impl StartLineScan {
+    /// Take in `data[self.scanned..]` up to the first LF; its offset.
+    fn feed(&mut self, data: &[u8]) -> Option<usize> {
+        let from = self.scanned;
+        for (i, &b) in data.get(from..).unwrap_or(&[]).iter().enumerate() {
+            if b == b'\n' {
+                self.scanned = from + i;
+                return Some(from + i);
+            }
+            if self.sp.is_none() {
+                if b == b' ' {
+                    self.sp = Some(from + i);
+                } else if !is_token(b) {
+                    self.method_ok = false;
+                }
+            } else if b.is_ascii_control() && b != b'\r' {
+                self.rest_ok = false;
+            }
+        }
+        self.scanned = data.len();
+        None
+    }
+
+    /// [`could_be_start_line`] of everything fed so far.
+    fn could_be(&self, data: &[u8]) -> bool {
+        let n = data.len().min(8);
+        data.get(..n)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/2.0 ".get(..n).unwrap_or(&[])))
+            || (self.method_ok && self.rest_ok)
+    }
+}
+
 /// Where the first message in a TCP byte stream ends (RFC 3261 §18.3: the
 /// header section, then exactly Content-Length bytes; a missing
 /// Content-Length on a stream means an empty body).
 pub fn frame_stream(data: &[u8]) -> StreamFrame {
-    if data.is_empty() {
+    frame_stream_from(data, &mut FrameProgress::default())
+}
+
+/// [`frame_stream`] resuming where the last call on the same growing buffer
+/// stopped: the same answer, each byte scanned once however the buffer was
+/// split. `p` is reset whenever the answer is not `NeedMore` (the caller
+/// then drops bytes from the front).
+pub fn frame_stream_from(data: &[u8], p: &mut FrameProgress) -> StreamFrame {
+    if data.len() < p.seen {
+        p.reset();
+    }
+    p.seen = data.len();
+    let r = frame_step(data, p);
+    if r != StreamFrame::NeedMore {
+        p.reset();
+    }
+    r
+}
+
+fn frame_step(data: &[u8], p: &mut FrameProgress) -> StreamFrame {
+    let Some(&first_byte) = data.first() else {
         return StreamFrame::NeedMore;
-    }
-    let crlf = leading_crlf(data);
-    if crlf > 0 {
-        return StreamFrame::Skip { len: crlf };
-    }
-    let Some((first, after_first)) = line_at(data, 0) else {
-        if data.len() < MAX_HEADER_BYTES && could_be_start_line(data) {
-            return StreamFrame::NeedMore;
-        }
-        let error = if data.len() >= MAX_HEADER_BYTES {
-            ParseError::HeadersTooLong
-        } else {
-            ParseError::BadStartLine
-        };
-        return StreamFrame::Invalid {
-            skip: resync_offset(data),
-            error,
-        };
     };
-    if let Err(error) = parse_start_line(first) {
-        return StreamFrame::Invalid {
-            skip: resync_offset(data),
-            error,
-        };
-    }
-    let Some(head_end) = header_end(data, after_first) else {
-        if data.len() >= MAX_HEADER_BYTES {
-            return StreamFrame::Invalid {
-                skip: resync_offset(data),
-                error: ParseError::HeadersTooLong,
+    if let Stage::Start = p.stage {
+        if first_byte == b'\r' || first_byte == b'\n' {
+            let crlf = leading_crlf(data);
+            p.work += crlf as u64;
+            return StreamFrame::Skip { len: crlf };
+        }
+        let before = p.scan.scanned;
+        let lf = p.scan.feed(data);
+        p.work += (p.scan.scanned - before) as u64 + 8;
+        let Some(lf) = lf else {
+            if data.len() < MAX_HEADER_BYTES && p.scan.could_be(data) {
+                return StreamFrame::NeedMore;
+            }
+            let error = if data.len() >= MAX_HEADER_BYTES {
+                ParseError::HeadersTooLong
+            } else {
+                ParseError::BadStartLine
             };
+            return invalid(data, error, p);
+        };
+        let line = data.get(..lf).unwrap_or(&[]);
+        let first = line.strip_suffix(b"\r").unwrap_or(line);
+        p.work += first.len() as u64;
+        if let Err(error) = parse_start_line(first) {
+            return invalid(data, error, p);
         }
-        return StreamFrame::NeedMore;
-    };
-    let head = data.get(..head_end).unwrap_or(&[]);
-    let body = match scan_content_length(head, after_first) {
-        Ok(n) => n.unwrap_or(0),
-        Err(error) => {
+        p.stage = Stage::Headers {
+            after_first: lf + 1,
+            line: lf + 1,
+            scanned: lf + 1,
+        };
+    }
+    if let Stage::Headers {
+        after_first,
+        mut line,
+        mut scanned,
+    } = p.stage
+    {
+        // The header section ends within MAX_HEADER_BYTES of the start line.
+        let limit = data.len().min(after_first.saturating_add(MAX_HEADER_BYTES));
+        let window = data.get(..limit).unwrap_or(&[]);
+        let mut head_end = None;
+        while let Some(lf) = window
+            .get(scanned..)
+            .and_then(|r| r.iter().position(|&b| b == b'\n'))
+        {
+            let at = scanned + lf;
+            p.work += (lf + 1) as u64;
+            let content = window.get(line..at).unwrap_or(&[]);
+            if content.is_empty() || content == b"\r" {
+                head_end = Some(at + 1);
+                break;
+            }
+            line = at + 1;
+            scanned = at + 1;
+        }
+        let Some(head_end) = head_end else {
+            p.work += window.len().saturating_sub(scanned) as u64;
+            p.stage = Stage::Headers {
+                after_first,
+                line,
+                scanned: window.len().max(scanned),
+            };
+            if data.len() >= MAX_HEADER_BYTES {
+                return invalid(data, ParseError::HeadersTooLong, p);
+            }
+            return StreamFrame::NeedMore;
+        };
+        let head = data.get(..head_end).unwrap_or(&[]);
+        p.work += head_end.saturating_sub(after_first) as u64;
+        let body = match scan_content_length(head, after_first) {
+            Ok(n) => n.unwrap_or(0),
+            Err(error) => {
+                return StreamFrame::Invalid {
+                    skip: head_end,
+                    error,
+                }
+            }
+        };
+        if body > MAX_STREAM_BODY {
             return StreamFrame::Invalid {
                 skip: head_end,
-                error,
-            }
+                error: ParseError::BadContentLength,
+            };
         }
-    };
-    if body > MAX_STREAM_BODY {
-        return StreamFrame::Invalid {
-            skip: head_end,
-            error: ParseError::BadContentLength,
+        p.stage = Stage::Body {
+            len: head_end + body,
         };
     }
-    let len = head_end + body;
-    if data.len() >= len {
-        StreamFrame::Complete { len }
-    } else {
-        StreamFrame::NeedMore
+    match p.stage {
+        Stage::Body { len } if data.len() >= len => StreamFrame::Complete { len },
+        _ => StreamFrame::NeedMore,
     }
+}
+
+/// No usable message at the front: skip to the next possible start line.
+fn invalid(data: &[u8], error: ParseError, p: &mut FrameProgress) -> StreamFrame {
+    let skip = resync_offset(data);
+    p.work += skip.min(MAX_HEADER_BYTES * 2) as u64;
+    StreamFrame::Invalid { skip, error }
 }
 
 /// A TLS record header (RFC 8446 §5.1): content type 20..=23

@@ -6,17 +6,29 @@
 //! how many it consumed (only whole messages, keep-alives or garbage it gave
 //! up on) and the caller drops those. Memory: one scratch buffer for unmasked
 //! WebSocket payloads and one for a fragmented WebSocket message, each at
-//! most [`MAX_WS_MESSAGE`] bytes.
+//! most [`MAX_WS_MESSAGE`] bytes, given back to the allocator after a
+//! message larger than [`KEEP_CAPACITY`]; both are reported to the TCP
+//! reassembler's byte budget ([`HeldBytes`]).
+//!
+//! Cost: amortised O(new bytes) per call. The caller offers the whole
+//! unconsumed buffer each time, so every search that could re-read it
+//! (Content-Length framing, the WebSocket upgrade's header section) resumes
+//! where the previous call stopped ([`framing::FrameProgress`],
+//! `hs_scan`): a message sent one byte per segment is scanned once, not
+//! once per segment.
 
-use super::framing::{self, StreamFrame};
+use super::framing::{self, FrameProgress, StreamFrame};
 use super::parse::{self, parse_message, Message, ParseError, MAX_HEADER_BYTES};
 use super::ws::{self, Opcode};
 use super::Transport;
+use crate::decode::tcp::HeldBytes;
 
 /// Largest SIP message reassembled from WebSocket fragments (RFC 6455 §5.4).
 pub const MAX_WS_MESSAGE: usize = 1024 * 1024;
 /// Bytes seen without a start line before a stream is declared not SIP.
 pub const CLASSIFY_LIMIT: usize = 4096;
+/// Above this capacity, a buffer is given back once its message is done.
+pub const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// What a stream turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -80,6 +92,27 @@ pub struct StreamState {
     ws_discarding: bool,
     ws_msg: Vec<u8>,
     scratch: Vec<u8>,
+    /// Content-Length framing progress in the message at the front.
+    frame: FrameProgress,
+    /// Where the WebSocket upgrade's header-end search resumes.
+    hs_scan: usize,
+    /// Bytes the header-end search examined.
+    hs_work: u64,
+}
+
+impl HeldBytes for StreamState {
+    fn held_bytes(&self) -> usize {
+        self.ws_msg.capacity() + self.scratch.capacity()
+    }
+}
+
+/// Empty `v`, giving its memory back when it grew large.
+fn clear_shrink(v: &mut Vec<u8>) {
+    if v.capacity() > KEEP_CAPACITY {
+        *v = Vec::new();
+    } else {
+        v.clear();
+    }
 }
 
 impl StreamState {
@@ -87,9 +120,19 @@ impl StreamState {
         self.kind
     }
 
+    /// Bytes the framing searches examined so far (tests and benches
+    /// compare this across ways of splitting the same bytes).
+    pub fn framing_work(&self) -> u64 {
+        self.frame.work().saturating_add(self.hs_work)
+    }
+
     /// Bytes were lost before the next `on_data`: drop partial state and
     /// look for the next message boundary.
     pub fn on_gap(&mut self) {
+        // What was buffered is gone: searches start over.
+        self.frame.reset();
+        self.hs_scan = 0;
+        clear_shrink(&mut self.scratch);
         match self.kind {
             StreamKind::Sip | StreamKind::Unknown => self.resync = true,
             StreamKind::WebSocket | StreamKind::WebSocketHandshake => {
@@ -97,7 +140,7 @@ impl StreamState {
                 self.ws_resync = true;
                 self.ws_fragmenting = false;
                 self.ws_discarding = false;
-                self.ws_msg.clear();
+                clear_shrink(&mut self.ws_msg);
             }
             StreamKind::Tls | StreamKind::NotSip => {}
         }
@@ -196,14 +239,19 @@ impl StreamState {
     /// HTTP head of a WebSocket upgrade (RFC 6455 §4): the client's `GET`
     /// with `Upgrade: websocket`, or the server's `101`.
     fn handshake(&mut self, data: &[u8], f: &mut impl FnMut(SipEvent<'_>)) -> usize {
-        let Some(end) = ws::http_header_end(data, MAX_HEADER_BYTES) else {
+        let from = self.hs_scan;
+        let found = ws::http_header_end_from(data, MAX_HEADER_BYTES, &mut self.hs_scan);
+        self.hs_work += self.hs_scan.saturating_sub(from) as u64;
+        let Some(end) = found else {
             if data.len() >= MAX_HEADER_BYTES {
                 self.set_final(StreamKind::NotSip, f);
                 return data.len();
             }
             return 0;
         };
+        self.hs_scan = 0;
         let head = data.get(..end).unwrap_or(&[]);
+        self.hs_work += end as u64;
         if framing::looks_like_websocket_upgrade(head) || ws::is_http_101(head) {
             self.kind = StreamKind::WebSocket;
             end
@@ -218,7 +266,7 @@ impl StreamState {
         let mut pos = 0;
         while pos < data.len() {
             let rest = data.get(pos..).unwrap_or(&[]);
-            match framing::frame_stream(rest) {
+            match framing::frame_stream_from(rest, &mut self.frame) {
                 StreamFrame::Skip { len } => pos += len.max(1),
                 StreamFrame::NeedMore => break,
                 StreamFrame::Complete { len } => {
@@ -302,6 +350,9 @@ impl StreamState {
                     None => frame.payload,
                 };
                 emit_ws(payload, f);
+                if self.scratch.capacity() > KEEP_CAPACITY {
+                    self.scratch = Vec::new();
+                }
                 continue;
             }
             if start {
@@ -333,7 +384,7 @@ impl StreamState {
                 }
                 self.ws_fragmenting = false;
                 self.ws_discarding = false;
-                self.ws_msg.clear();
+                clear_shrink(&mut self.ws_msg);
             }
         }
         pos.min(data.len())

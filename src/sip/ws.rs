@@ -145,20 +145,33 @@ pub fn unmask_into(payload: &[u8], key: [u8; 4], out: &mut Vec<u8>) {
 /// Offset just past the empty line ending an HTTP/1.1 header section
 /// (CRLFCRLF; LF-only tolerated), within `max` bytes.
 pub fn http_header_end(data: &[u8], max: usize) -> Option<usize> {
+    http_header_end_from(data, max, &mut 0)
+}
+
+/// [`http_header_end`] resuming at `*resume` (0 the first time) on a buffer
+/// that only grows at its end; `*resume` is left where the next call on
+/// the grown buffer should start (at the last LF whose follower was not
+/// there yet), so each byte is examined about once.
+pub fn http_header_end_from(data: &[u8], max: usize, resume: &mut usize) -> Option<usize> {
     let window = data.get(..data.len().min(max)).unwrap_or(data);
-    let mut pos = 0;
+    let mut pos = (*resume).min(window.len());
+    let mut stop = window.len();
     while let Some(lf) = window
         .get(pos..)
         .and_then(|r| r.iter().position(|&b| b == b'\n'))
     {
-        let next = pos + lf + 1;
+        let at = pos + lf;
+        let next = at + 1;
         match window.get(next..) {
             Some([b'\n', ..]) => return Some(next + 1),
             Some([b'\r', b'\n', ..]) => return Some(next + 2),
+            // The bytes after this LF are not all there: look again.
+            Some([] | [b'\r']) => stop = at,
             _ => {}
         }
         pos = next;
     }
+    *resume = stop;
     None
 }
 
