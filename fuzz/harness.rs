@@ -225,6 +225,7 @@ pub const FUZZ_TCP: TcpConfig = TcpConfig {
     max_streams: 4,
     max_buffer: 4096,
     max_out_of_order_segments: 4,
+    max_total_bytes: 24 * 1024,
     idle_timeout: Duration::from_secs(10),
 };
 
@@ -298,6 +299,7 @@ pub fn defrag_tcp(data: &[u8]) {
                 let _ = decode::decode_reassembled(net, &whole);
             }
             assert!(defrag.len() <= FUZZ_DEFRAG.max_datagrams);
+            assert!(defrag.held_bytes() <= FUZZ_DEFRAG.max_bytes);
         } else {
             let (Some(seq), Some(len)) = (ops.u32(), ops.u16()) else {
                 break;
@@ -336,6 +338,7 @@ pub fn defrag_tcp(data: &[u8]) {
                 s.consume(n);
             }
             assert!(tcp.len() <= FUZZ_TCP.max_streams);
+            assert!(tcp.held_bytes() <= FUZZ_TCP.max_total_bytes);
         }
         if steps % 16 == 0 {
             defrag.expire(now);

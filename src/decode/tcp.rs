@@ -938,4 +938,129 @@ mod tests {
         assert!(feed(&mut r, key(1), seg(0, NONE, b"a")).is_none());
         assert!(r.is_empty());
     }
+
+    /// Held bytes as the pool reports them, against the budget, and the
+    /// sum of what each stream is charged.
+    fn check_budget(r: &mut TcpReassembler<u32>) -> usize {
+        let held = r.held_bytes();
+        assert!(
+            held <= r.cfg.max_total_bytes,
+            "{held} > {}",
+            r.cfg.max_total_bytes
+        );
+        held
+    }
+
+    /// Many streams, each with far out-of-order segments behind a hole
+    /// that never fills: what is held stays within the pool budget, the
+    /// least recently used streams going first.
+    #[test]
+    fn pool_budget_with_out_of_order_floods() {
+        let cfg = TcpConfig {
+            max_total_bytes: 1 << 20,
+            ..Default::default()
+        };
+        let mut r: TcpReassembler<u32> = TcpReassembler::new(cfg);
+        let chunk = [b'o'; 1400];
+        let mut max_held = 0;
+        for port in 0..2000u16 {
+            let k = key(port);
+            feed(&mut r, k, seg(0, SYN, b""));
+            // A hole at 1..1000, then segments far beyond it.
+            for j in 0..40u32 {
+                feed(&mut r, k, seg(1_000_000 + j * 1400, NONE, &chunk));
+                max_held = max_held.max(check_budget(&mut r));
+            }
+        }
+        let s = r.take_stats();
+        assert!(s.evicted_memcap > 0, "{s:?}");
+        assert!(max_held > (1 << 20) / 2, "budget not reached: {max_held}");
+        // The newest stream survived, the oldest did not.
+        assert!(r.streams.peek(&key(1999)).is_some());
+        assert!(r.streams.peek(&key(0)).is_none());
+        // Everything removed: nothing charged.
+        r.expire(t(10_000));
+        assert_eq!((r.len(), r.held_bytes()), (0, 0));
+    }
+
+    /// One stream alone over the budget gives up what it holds (a gap),
+    /// never the budget.
+    #[test]
+    fn single_stream_over_budget_overflows() {
+        let cfg = TcpConfig {
+            max_total_bytes: 64 * 1024,
+            max_buffer: 1 << 20,
+            ..Default::default()
+        };
+        let mut r: TcpReassembler<u32> = TcpReassembler::new(cfg);
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        let chunk = [b'i'; 1000];
+        let mut gaps = 0;
+        for j in 0..200u32 {
+            // In order, never consumed: the buffer grows until the budget.
+            if let Some((_, gap)) = feed(&mut r, k, seg(1 + j * 1000, NONE, &chunk)) {
+                gaps += usize::from(gap);
+            }
+            check_budget(&mut r);
+        }
+        assert!(gaps > 0);
+        assert!(r.take_stats().overflow > 0);
+        assert_eq!(r.len(), 1);
+    }
+
+    /// Capacity, not length, is what is charged: a buffer grown by a big
+    /// message and consumed is given back.
+    #[test]
+    fn consumed_large_buffers_are_released() {
+        let mut r = new_r();
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        let base = r.held_bytes();
+        let big = vec![b'b'; 60_000];
+        let mut seq = 1u32;
+        for _ in 0..4 {
+            r.segment(k, &seg(seq, NONE, &big), t(1)).unwrap();
+            seq += 60_000;
+        }
+        assert!(r.held_bytes() >= base + 240_000);
+        let st = r.segment(k, &seg(seq, NONE, b"x"), t(1)).unwrap();
+        st.consume(240_000);
+        assert_eq!(st.unconsumed(), 1);
+        assert!(st.buf.capacity() <= KEEP_CAPACITY, "{}", st.buf.capacity());
+        assert!(r.held_bytes() < base + KEEP_CAPACITY + 1024);
+        let st = r.segment(k, &seg(seq + 1, NONE, b"y"), t(1)).unwrap();
+        st.consume(2);
+        assert!(r.held_bytes() < base + KEEP_CAPACITY);
+    }
+
+    /// The app state's buffers are charged once the consumer hands the
+    /// stream back, and evict others when they do not fit.
+    #[test]
+    fn app_state_is_charged() {
+        struct Big(Vec<u8>);
+        impl Default for Big {
+            fn default() -> Self {
+                Big(Vec::new())
+            }
+        }
+        impl HeldBytes for Big {
+            fn held_bytes(&self) -> usize {
+                self.0.capacity()
+            }
+        }
+        let mut r: TcpReassembler<Big> = TcpReassembler::new(TcpConfig {
+            max_total_bytes: 1 << 20,
+            ..Default::default()
+        });
+        for port in 0..4 {
+            let st = r.segment(key(port), &seg(0, NONE, b"a"), t(1)).unwrap();
+            st.app.0.reserve_exact(300_000);
+        }
+        let held = r.held_bytes();
+        assert!(held <= 1 << 20, "{held}");
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.take_stats().evicted_memcap, 1);
+        assert!(r.streams.peek(&key(0)).is_none());
+    }
 }

@@ -208,9 +208,10 @@ impl FrameProgress {
     }
 }
 
-/// [`could_be_start_line`] kept up to date byte by byte.
+/// [`could_be_start_line`] of a first line that is still arriving, kept up
+/// to date byte by byte (each byte looked at once), with where its LF is.
 #[derive(Debug, Clone, Copy)]
-struct StartLineScan {
+pub struct StartLineScan {
     /// Bytes looked at (all without LF).
     scanned: usize,
     /// Offset of the first space.
@@ -233,8 +234,13 @@ impl Default for StartLineScan {
 }
 
 impl StartLineScan {
+    /// Bytes looked at so far.
+    pub fn scanned(&self) -> usize {
+        self.scanned
+    }
+
     /// Take in `data[self.scanned..]` up to the first LF; its offset.
-    fn feed(&mut self, data: &[u8]) -> Option<usize> {
+    pub fn feed(&mut self, data: &[u8]) -> Option<usize> {
         let from = self.scanned;
         for (i, &b) in data.get(from..).unwrap_or(&[]).iter().enumerate() {
             if b == b'\n' {
@@ -255,8 +261,9 @@ impl StartLineScan {
         None
     }
 
-    /// [`could_be_start_line`] of everything fed so far.
-    fn could_be(&self, data: &[u8]) -> bool {
+    /// [`could_be_start_line`] of everything fed so far (`data` is the
+    /// buffer fed; its first 8 bytes are looked at again).
+    pub fn could_be(&self, data: &[u8]) -> bool {
         let n = data.len().min(8);
         data.get(..n)
             .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/2.0 ".get(..n).unwrap_or(&[])))
@@ -591,5 +598,98 @@ mod tests {
         assert!(!looks_like_websocket_upgrade(
             b"POST / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"
         ));
+    }
+
+    /// Pieces a hostile or ordinary stream is made of.
+    fn stream_parts() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let part = prop_oneof![
+            Just(OPT.to_vec()),
+            Just(b"\r\n\r\n".to_vec()),
+            Just(b"BYE sip:h SIP/2.0\nl: 2\n\nxy".to_vec()),
+            Just(b"BYE sip:h SIP/2.0\r\nl: x\r\n\r\n".to_vec()),
+            Just(b"junk line\r\n".to_vec()),
+            (0usize..40, 0usize..300).prop_map(|(n, body)| {
+                let mut m = b"INVITE sip:a@b SIP/2.0\r\n".to_vec();
+                for i in 0..n {
+                    m.extend_from_slice(format!("X-H{i}: {}\r\n", "v".repeat(i)).as_bytes());
+                }
+                m.extend_from_slice(format!("Content-Length: {body}\r\n\r\n").as_bytes());
+                m.resize(m.len() + body, b'b');
+                m
+            }),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ];
+        proptest::collection::vec(part, 1..8).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+        /// Fed in random pieces, resuming from saved progress, the framer
+        /// answers exactly as a fresh scan of the same buffer would.
+        #[test]
+        fn resumed_framing_equals_fresh(
+            data in stream_parts(),
+            cuts in proptest::collection::vec(0usize..4096, 0..24),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+            cuts.push(data.len());
+            cuts.sort_unstable();
+            let (mut buf, mut p, mut from) = (Vec::new(), FrameProgress::default(), 0);
+            for c in cuts {
+                buf.extend_from_slice(&data[from..c]);
+                from = c;
+                loop {
+                    let r = frame_stream_from(&buf, &mut p);
+                    proptest::prop_assert_eq!(r, frame_stream(&buf));
+                    let n = match r {
+                        StreamFrame::NeedMore => break,
+                        StreamFrame::Complete { len } | StreamFrame::Skip { len } => len,
+                        StreamFrame::Invalid { skip, .. } => skip,
+                    };
+                    buf.drain(..n.clamp(1, buf.len()));
+                }
+            }
+        }
+    }
+
+    /// A long header section fed one byte at a time is scanned about as
+    /// often as fed at once (the header-end search resumes).
+    #[test]
+    fn byte_at_a_time_scans_each_byte_once() {
+        let mut m = b"INVITE sip:a@b SIP/2.0\r\n".to_vec();
+        while m.len() < 6000 {
+            m.extend_from_slice(b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        m.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        let mut whole = FrameProgress::default();
+        assert_eq!(
+            frame_stream_from(&m, &mut whole),
+            StreamFrame::Complete { len: m.len() }
+        );
+        let mut p = FrameProgress::default();
+        for n in 1..m.len() {
+            assert_eq!(frame_stream_from(&m[..n], &mut p), StreamFrame::NeedMore);
+        }
+        assert_eq!(
+            frame_stream_from(&m, &mut p),
+            StreamFrame::Complete { len: m.len() }
+        );
+        let ratio = p.work() as f64 / whole.work() as f64;
+        assert!(
+            ratio <= 1.5,
+            "{} vs {} bytes examined",
+            p.work(),
+            whole.work()
+        );
+        // The counter sees rescans: starting over on every call (what the
+        // framer did before it kept progress) costs hundreds of times more.
+        let mut rescans = 0;
+        for n in (1..m.len()).step_by(16) {
+            let mut fresh = FrameProgress::default();
+            frame_stream_from(&m[..n], &mut fresh);
+            rescans += fresh.work() * 16;
+        }
+        assert!(rescans > 100 * whole.work(), "{rescans}");
     }
 }

@@ -276,4 +276,27 @@ mod tests {
         assert!(!is_http_101(b"HTTP/1.1 200 OK\r\n"));
         assert!(!is_http_101(b"HTTP/1.1 1010"));
     }
+
+    /// Resuming gives the same answer as a fresh search at every length,
+    /// and examines each byte about once.
+    #[test]
+    fn header_end_resumes() {
+        for resp in [
+            &b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00"[..],
+            b"GET / HTTP/1.1\nHost: h\n\nX",
+            b"GET / HTTP/1.1\r\nA: b\r\n\r\r\nC: d\r\n\r\n",
+        ] {
+            let mut resume = 0;
+            for n in 0..=resp.len() {
+                let fresh = http_header_end(&resp[..n], 1024);
+                let got = http_header_end_from(&resp[..n], 1024, &mut resume);
+                assert_eq!(got, fresh, "{n}");
+                if got.is_some() {
+                    break;
+                }
+                assert!(resume <= n);
+                assert!(n.saturating_sub(resume) <= 2, "resumes at {resume} of {n}");
+            }
+        }
+    }
 }
