@@ -1038,12 +1038,8 @@ mod tests {
     /// stream back, and evict others when they do not fit.
     #[test]
     fn app_state_is_charged() {
+        #[derive(Default)]
         struct Big(Vec<u8>);
-        impl Default for Big {
-            fn default() -> Self {
-                Big(Vec::new())
-            }
-        }
         impl HeldBytes for Big {
             fn held_bytes(&self) -> usize {
                 self.0.capacity()
