@@ -3,14 +3,17 @@
 //! the first has B set, the last E).
 //!
 //! Owner: `decode`. Invariant: at most `max_messages` partial messages of at
-//! most `max_bytes` each and `max_total` bytes together, none older than
-//! `timeout` once [`SctpReassembler::expire`] ran; a fragment that does not
-//! continue a partial message (lost chunk, reordering) drops it and is
-//! counted, never kept.
+//! most `max_bytes` each and `max_total` bytes together (buffer *capacity*,
+//! checked before growing), none older than `timeout` once
+//! [`SctpReassembler::expire`] ran; a fragment that does not continue a
+//! partial message (lost chunk, reordering) drops it and is counted, never
+//! kept. Fragments only ever append (consecutive TSNs), so nothing is sized
+//! by a claimed offset. Eviction and expiry take the oldest entry of an
+//! arrival-ordered [`Lru`]: O(1) per chunk, whatever the table holds.
 //! Parses no bytes: it takes [`SctpData`] views.
 
 use super::SctpData;
-use std::collections::HashMap;
+use crate::lru::Lru;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -58,9 +61,22 @@ impl Default for SctpConfig {
 
 pub struct SctpReassembler {
     cfg: SctpConfig,
+    /// Sum of the partial messages' buffer capacities.
     total: usize,
-    partial: HashMap<SctpKey, Partial>,
+    /// In order of each message's first fragment (never touched after).
+    partial: Lru<SctpKey, Partial>,
     stats: SctpStats,
+}
+
+/// Capacity of a `Vec<u8>` of capacity `cap` after appending `n` bytes to
+/// its `len` (the amortised doubling of `Vec::reserve`).
+fn grown(len: usize, cap: usize, n: usize) -> usize {
+    let want = len.saturating_add(n);
+    if want <= cap {
+        cap
+    } else {
+        want.max(cap.saturating_mul(2)).max(8)
+    }
 }
 
 /// What to do with one DATA chunk.
@@ -78,15 +94,27 @@ impl SctpReassembler {
         SctpReassembler {
             cfg,
             total: 0,
-            partial: HashMap::new(),
+            partial: Lru::new(cfg.max_messages),
             stats: SctpStats::default(),
         }
     }
 
     fn drop_partial(&mut self, key: &SctpKey) {
         if let Some(p) = self.partial.remove(key) {
-            self.total = self.total.saturating_sub(p.data.len());
+            self.total = self.total.saturating_sub(p.data.capacity());
             self.stats.dropped += 1;
+        }
+    }
+
+    /// Drop the oldest partial message; false when there is none.
+    fn drop_oldest(&mut self) -> bool {
+        match self.partial.pop_lru_if(|_| true) {
+            Some((_, p)) => {
+                self.total = self.total.saturating_sub(p.data.capacity());
+                self.stats.dropped += 1;
+                true
+            }
+            None => false,
         }
     }
 
@@ -107,72 +135,73 @@ impl SctpReassembler {
                 self.stats.dropped += 1;
                 return SctpOutcome::Pending;
             }
+            if self.cfg.max_messages == 0 {
+                self.stats.dropped += 1;
+                return SctpOutcome::Pending;
+            }
             // Full (count or bytes): give up on the oldest partials.
             while self.partial.len() >= self.cfg.max_messages || self.total + n > self.cfg.max_total
             {
-                let Some(old) = self
-                    .partial
-                    .iter()
-                    .min_by_key(|(_, p)| p.started)
-                    .map(|(k, _)| *k)
-                else {
+                if !self.drop_oldest() {
                     break;
-                };
-                self.drop_partial(&old);
+                }
             }
-            self.total += n;
+            let data = chunk.data.to_vec();
+            self.total += data.capacity();
             self.partial.insert(
                 key,
                 Partial {
                     next_tsn: chunk.tsn.wrapping_add(1),
-                    data: chunk.data.to_vec(),
+                    data,
                     started: now,
                 },
             );
             return SctpOutcome::Pending;
         }
-        let Some(p) = self.partial.get(&key) else {
+        let Some(p) = self.partial.peek(&key) else {
             // A middle or last fragment without its start: lost before us.
             self.stats.dropped += 1;
             return SctpOutcome::Pending;
         };
+        let (len, cap) = (p.data.len(), p.data.capacity());
+        let grow = grown(len, cap, n) - cap;
         if p.next_tsn != chunk.tsn
-            || p.data.len() + n > self.cfg.max_bytes
-            || self.total + n > self.cfg.max_total
+            || len + n > self.cfg.max_bytes
+            || self.total + grow > self.cfg.max_total
         {
             self.drop_partial(&key);
             return SctpOutcome::Pending;
         }
-        if let Some(p) = self.partial.get_mut(&key) {
+        if let Some(p) = self.partial.peek_mut(&key) {
+            p.data.reserve(n);
             p.data.extend_from_slice(chunk.data);
             p.next_tsn = chunk.tsn.wrapping_add(1);
+            self.total = self.total.saturating_sub(cap) + p.data.capacity();
         }
-        self.total += n;
         if chunk.end {
             self.stats.reassembled += 1;
             if let Some(p) = self.partial.remove(&key) {
-                self.total = self.total.saturating_sub(p.data.len());
+                self.total = self.total.saturating_sub(p.data.capacity());
                 return SctpOutcome::Reassembled(p.data);
             }
         }
         SctpOutcome::Pending
     }
 
-    /// Drop partial messages started more than the timeout before `now`.
+    /// Drop partial messages started more than the timeout before `now`,
+    /// from the oldest end: O(messages dropped).
     pub fn expire(&mut self, now: Duration) {
         let timeout = self.cfg.timeout;
-        let stale: Vec<SctpKey> = self
+        while let Some((_, p)) = self
             .partial
-            .iter()
-            .filter(|(_, p)| now.saturating_sub(p.started) > timeout)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in stale {
-            self.drop_partial(&k);
+            .pop_lru_if(|p| now.saturating_sub(p.started) > timeout)
+        {
+            self.total = self.total.saturating_sub(p.data.capacity());
+            self.stats.dropped += 1;
         }
     }
 
-    /// Bytes held in partial messages.
+    /// Bytes held in partial messages (buffer capacity).
     pub fn bytes(&self) -> usize {
         self.total
     }
@@ -238,7 +267,8 @@ mod tests {
             r.push(key(), &chunk(8, false, false, b"cd"), t),
             SctpOutcome::Pending
         ));
-        assert_eq!(r.bytes(), 4);
+        // "ab" then "cd": the buffer grew to 8 (Vec doubling, minimum 8).
+        assert_eq!(r.bytes(), 8);
         match r.push(key(), &chunk(9, false, true, b"ef"), t) {
             SctpOutcome::Reassembled(v) => assert_eq!(v, b"abcdef"),
             _ => panic!("not reassembled"),
