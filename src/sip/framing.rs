@@ -1,7 +1,13 @@
 //! Finding SIP messages in bytes: is a datagram SIP, where does a message end
 //! in a TCP stream (RFC 3261 §18.3, Content-Length), is a stream TLS or a
-//! WebSocket upgrade. No state, no I/O: every function looks at the bytes it
-//! is given and at most [`MAX_HEADER_BYTES`] of them for line searches.
+//! WebSocket upgrade. No state of its own, no I/O: every function looks at
+//! the bytes it is given and at most [`MAX_HEADER_BYTES`] of them for line
+//! searches. Invariant of the resumable framer ([`frame_stream_from`]): given
+//! the caller's [`FrameProgress`] for a buffer that only grew at its end, it
+//! answers exactly as [`frame_stream`] on the whole buffer, and examines
+//! each byte about once over all calls (amortised O(new bytes) per call),
+//! so a message delivered one byte per TCP segment costs what it costs
+//! whole.
 
 use super::parse::{
     is_token, leading_crlf, parse_content_length, parse_start_line, trim, ParseError,
@@ -306,7 +312,7 @@ fn frame_step(data: &[u8], p: &mut FrameProgress) -> StreamFrame {
         }
         let before = p.scan.scanned;
         let lf = p.scan.feed(data);
-        p.work += (p.scan.scanned - before) as u64 + 8;
+        p.work += p.scan.scanned.saturating_sub(before) as u64 + 8;
         let Some(lf) = lf else {
             if data.len() < MAX_HEADER_BYTES && p.scan.could_be(data) {
                 return StreamFrame::NeedMore;

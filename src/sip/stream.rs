@@ -247,7 +247,7 @@ impl StreamState {
         if c.after_first.is_none() {
             let before = c.first.scanned();
             let lf = c.first.feed(body);
-            c.work += (c.first.scanned() - before) as u64 + 8;
+            c.work += c.first.scanned().saturating_sub(before) as u64 + 8;
             match lf {
                 Some(lf) => {
                     let line = body.get(..lf).unwrap_or(&[]);

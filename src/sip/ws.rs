@@ -1,6 +1,8 @@
 //! WebSocket (RFC 6455) handshake and frame parsing for SIP over WebSocket
-//! (RFC 7118). No state, no I/O: [`parse_frame`] is the checked entry for
-//! one frame, the handshake helpers look at HTTP/1.1 header sections.
+//! (RFC 7118). No state of its own, no I/O: [`parse_frame`] is the checked
+//! entry for one frame, the handshake helpers look at HTTP/1.1 header
+//! sections ([`http_header_end_from`] resumes from a caller-kept offset so
+//! a header section arriving in small segments is searched once).
 //! Payload length is bounded ([`MAX_PAYLOAD`]) so a hostile length field
 //! never makes a caller wait for, or buffer, more than that.
 
