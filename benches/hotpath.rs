@@ -230,9 +230,105 @@ fn bench_worker(c: &mut Criterion) {
     g.finish();
 }
 
+/// Reassembly under hostile shapes ("Hostile traffic", class 3): an
+/// insert into a full fragment pool against one into a pool of one, and a
+/// SIP message over TCP whole against 1-byte segments (per byte: the two
+/// differ by the per-segment overhead, not by the message length).
+fn bench_reasm(c: &mut Criterion) {
+    use sipsentinel::decode::defrag::{Defrag, DefragConfig};
+    use sipsentinel::decode::tcp::{StreamKey, TcpConfig, TcpReassembler};
+    use sipsentinel::decode::{Fragment, Net, TcpFlags, TcpSegment};
+    use sipsentinel::sip::stream::StreamState;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    let mut g = c.benchmark_group("reasm");
+    g.throughput(Throughput::Elements(1));
+    let net = Net {
+        src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+        proto: 17,
+    };
+    let payload = [0x5Au8; 24];
+    for cap in [1usize, 4096] {
+        let mut d = Defrag::new(DefragConfig {
+            max_datagrams: cap,
+            ..DefragConfig::default()
+        });
+        let mut id = 0u32;
+        g.bench_function(format!("defrag_insert_full_pool_{cap}"), |b| {
+            b.iter(|| {
+                id = id.wrapping_add(1);
+                let f = Fragment {
+                    id,
+                    offset: 0,
+                    more: true,
+                    payload: &payload,
+                };
+                d.push(&net, black_box(&f), Duration::from_secs(1))
+            })
+        });
+    }
+    let mut msg = b"OPTIONS sip:b@example.invalid SIP/2.0\r\nCall-ID: bench\r\n".to_vec();
+    while msg.len() < 6000 {
+        msg.extend_from_slice(b"Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bKbench\r\n");
+    }
+    msg.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    g.throughput(Throughput::Bytes(msg.len() as u64));
+    for piece in [msg.len(), 1] {
+        let key = StreamKey {
+            src: net.src,
+            dst: net.dst,
+            src_port: 40_000,
+            dst_port: 5060,
+        };
+        let mut r: TcpReassembler<StreamState> = TcpReassembler::new(TcpConfig::default());
+        let mut seq = 1u32;
+        let feed = |r: &mut TcpReassembler<StreamState>, seq: u32, flags, data: &[u8]| {
+            let seg = TcpSegment {
+                src_port: key.src_port,
+                dst_port: key.dst_port,
+                seq,
+                flags,
+                payload: data,
+            };
+            let mut n = 0;
+            if let Some(s) = r.segment(key, &seg, Duration::from_secs(1)) {
+                let (bytes, st) = s.parts();
+                let used = st.on_data(bytes, false, |_| n += 1);
+                s.consume(used);
+            }
+            n
+        };
+        let syn = TcpFlags {
+            syn: true,
+            fin: false,
+            rst: false,
+            ack: false,
+        };
+        let ack = TcpFlags {
+            syn: false,
+            fin: false,
+            rst: false,
+            ack: true,
+        };
+        feed(&mut r, 0, syn, b"");
+        g.bench_function(format!("sip_over_tcp_{piece}_byte_segments"), |b| {
+            b.iter(|| {
+                let mut events = 0;
+                for p in msg.chunks(piece) {
+                    events += feed(&mut r, seq, ack, black_box(p));
+                    seq = seq.wrapping_add(p.len() as u32);
+                }
+                events
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_decode, bench_sip, bench_media, bench_metrics, bench_worker
+    targets = bench_decode, bench_sip, bench_media, bench_metrics, bench_worker, bench_reasm
 }
 criterion_main!(benches);

@@ -215,12 +215,14 @@ pub fn rtp_classify(data: &[u8]) {
 pub const FUZZ_DEFRAG: DefragConfig = DefragConfig {
     max_datagrams: 4,
     max_datagram_bytes: 2048,
+    max_bytes: 8192,
     timeout: Duration::from_secs(5),
 };
 pub const FUZZ_TCP: TcpConfig = TcpConfig {
     max_streams: 4,
     max_buffer: 4096,
     max_out_of_order_segments: 4,
+    max_total_bytes: 24 * 1024,
     idle_timeout: Duration::from_secs(10),
 };
 
@@ -294,6 +296,7 @@ pub fn defrag_tcp(data: &[u8]) {
                 let _ = decode::decode_reassembled(net, &whole, 0);
             }
             assert!(defrag.len() <= FUZZ_DEFRAG.max_datagrams);
+            assert!(defrag.held_bytes() <= FUZZ_DEFRAG.max_bytes);
         } else {
             let (Some(seq), Some(len)) = (ops.u32(), ops.u16()) else {
                 break;
@@ -332,6 +335,7 @@ pub fn defrag_tcp(data: &[u8]) {
                 s.consume(n);
             }
             assert!(tcp.len() <= FUZZ_TCP.max_streams);
+            assert!(tcp.held_bytes() <= FUZZ_TCP.max_total_bytes);
         }
         if steps % 16 == 0 {
             defrag.expire(now);

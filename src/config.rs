@@ -140,9 +140,11 @@ pub struct FileLimits {
     pub batch_frames: Option<usize>,
     pub defrag_datagrams: Option<usize>,
     pub defrag_timeout_secs: Option<u64>,
+    pub defrag_bytes: Option<usize>,
     pub tcp_streams: Option<usize>,
     pub tcp_buffer_bytes: Option<usize>,
     pub tcp_idle_secs: Option<u64>,
+    pub tcp_bytes: Option<usize>,
     pub media_streams: Option<usize>,
     pub media_idle_secs: Option<u64>,
     pub media_endpoints: Option<usize>,
@@ -180,9 +182,14 @@ pub struct Limits {
     pub batch_frames: usize,
     pub defrag_datagrams: usize,
     pub defrag_timeout: Duration,
+    /// Byte budget of the IP reassembly pool, per worker.
+    pub defrag_bytes: usize,
     pub tcp_streams: usize,
     pub tcp_buffer_bytes: usize,
     pub tcp_idle: Duration,
+    /// Byte budget of TCP reassembly (in-order and out-of-order buffers,
+    /// WebSocket message and scratch buffers), per worker.
+    pub tcp_bytes: usize,
     /// RTP streams tracked, per worker.
     pub media_streams: usize,
     pub media_idle: Duration,
@@ -201,9 +208,11 @@ impl Default for Limits {
             batch_frames: 64,
             defrag_datagrams: 4096,
             defrag_timeout: Duration::from_secs(30),
+            defrag_bytes: 8 << 20,
             tcp_streams: 65_536,
             tcp_buffer_bytes: 256 * 1024,
             tcp_idle: Duration::from_secs(600),
+            tcp_bytes: 64 << 20,
             media_streams: 65_536,
             media_idle: Duration::from_secs(60),
             media_endpoints: 262_144,
@@ -386,6 +395,12 @@ pub mod range {
     pub const DEFRAG_DATAGRAMS: (usize, usize) = (1, 1 << 20);
     /// RFC 791 suggests 15 s, Linux `ipfrag_time` is 30 s.
     pub const DEFRAG_TIMEOUT_SECS: (u64, u64) = (1, 300);
+    /// Bytes per worker; the minimum holds the largest datagram (64 KiB)
+    /// with its overhead.
+    pub const DEFRAG_BYTES: (usize, usize) = (256 << 10, 1 << 30);
+    /// Bytes per worker: TCP in-order and out-of-order buffers, WebSocket
+    /// message and scratch buffers.
+    pub const TCP_BYTES: (usize, usize) = (1 << 20, 16 << 30);
     pub const TCP_STREAMS: (usize, usize) = (1, 1 << 22);
     /// At least one large SIP message; at most 16 MiB per stream direction.
     pub const TCP_BUFFER_BYTES: (usize, usize) = (1_024, 16 << 20);
@@ -426,6 +441,12 @@ fn limits(f: &FileLimits) -> Result<Limits, ConfigError> {
             d.defrag_timeout,
             range::DEFRAG_TIMEOUT_SECS,
         )?,
+        defrag_bytes: bounded(
+            "limits.defrag_bytes",
+            f.defrag_bytes,
+            d.defrag_bytes,
+            range::DEFRAG_BYTES,
+        )?,
         tcp_streams: bounded(
             "limits.tcp_streams",
             f.tcp_streams,
@@ -443,6 +464,12 @@ fn limits(f: &FileLimits) -> Result<Limits, ConfigError> {
             f.tcp_idle_secs,
             d.tcp_idle,
             range::TCP_IDLE_SECS,
+        )?,
+        tcp_bytes: bounded(
+            "limits.tcp_bytes",
+            f.tcp_bytes,
+            d.tcp_bytes,
+            range::TCP_BYTES,
         )?,
         media_streams: bounded(
             "limits.media_streams",
@@ -644,6 +671,25 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn byte_budgets_are_bounded() {
+        let l = |t: &str| limits(&parse_file(t).unwrap().limits);
+        let d = l("").unwrap();
+        assert_eq!((d.defrag_bytes, d.tcp_bytes), (8 << 20, 64 << 20));
+        let ok = l("[limits]\ndefrag_bytes = 262144\ntcp_bytes = 1048576").unwrap();
+        assert_eq!((ok.defrag_bytes, ok.tcp_bytes), (262_144, 1_048_576));
+        for bad in [
+            "[limits]\ndefrag_bytes = 1000",
+            "[limits]\ndefrag_bytes = 2000000000",
+            "[limits]\ntcp_bytes = 0",
+            "[limits]\ntcp_bytes = 20000000000",
+        ] {
+            let e = l(bad).unwrap_err().to_string();
+            let key = bad.split('\n').nth(1).unwrap().split(' ').next().unwrap();
+            assert!(e.contains(key) && e.contains("between"), "{e}");
         }
     }
 

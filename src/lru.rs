@@ -106,6 +106,12 @@ impl<K: Hash + Eq + Copy, V, const L: usize> Lru<K, V, L> {
         self.nodes.get_mut(i as usize).map(|n| &mut n.val)
     }
 
+    /// The least recently used entry of list 0, without touching it.
+    pub fn peek_lru(&self) -> Option<(&K, &V)> {
+        let t = self.tail.first().copied().unwrap_or(NIL);
+        self.nodes.get(t as usize).map(|n| (&n.key, &n.val))
+    }
+
     /// The list `k` is in, and its value, without touching it.
     pub fn peek_with_list(&self, k: &K) -> Option<(usize, &V)> {
         self.index.get(k).map(|&i| {

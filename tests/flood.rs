@@ -20,7 +20,7 @@
 
 mod robust;
 
-use robust::{sum_metric, PcapWriter};
+use robust::{ipv4_frame, sum_metric, PcapWriter};
 use std::path::Path;
 use std::time::Duration;
 
@@ -47,47 +47,7 @@ fn first_fragment(src: [u8; 4], dst: [u8; 4], id: u16) -> Vec<u8> {
     // UDP header claiming 1400 bytes, then 40 bytes of it.
     let mut p = vec![0x13, 0xc4, 0x13, 0xc4, 0x05, 0x78, 0, 0];
     p.extend_from_slice(&[b'F'; 40]);
-    ipv4_frame(src, dst, 17, id, 0x20, &p)
-}
-
-/// An Ethernet/IPv4 frame by hand (etherparse's builder has no fragments
-/// and no SCTP); `frag_hi` is the flags/offset high byte (0x20 = MF).
-fn ipv4_frame(
-    src: [u8; 4],
-    dst: [u8; 4],
-    proto: u8,
-    id: u16,
-    frag_hi: u8,
-    payload: &[u8],
-) -> Vec<u8> {
-    let total = 20 + payload.len();
-    let mut ip = vec![
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        (id >> 8) as u8,
-        id as u8,
-        frag_hi,
-        0,
-        64,
-        proto,
-        0,
-        0,
-    ];
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    let sum = (0..20)
-        .step_by(2)
-        .map(|i| u32::from(u16::from_be_bytes([ip[i], ip[i + 1]])))
-        .sum::<u32>();
-    let sum = (sum & 0xffff) + (sum >> 16);
-    let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(payload);
-    f
+    ipv4_frame(src, dst, 17, id, 0x2000, &p)
 }
 
 /// An SCTP packet with one DATA chunk (RFC 9260 §3.3.1); `flags`: 2 = B
@@ -106,7 +66,7 @@ fn sctp_data(src: [u8; 4], dst: [u8; 4], sport: u16, tsn: u32, flags: u8, data: 
     while p.len() % 4 != 0 {
         p.push(0);
     }
-    ipv4_frame(src, dst, 132, 0, 0x40, &p)
+    ipv4_frame(src, dst, 132, 0, 0x4000, &p)
 }
 
 /// Audit `pcap` with the small limits; returns the run.

@@ -3,13 +3,13 @@
 //! the first has B set, the last E).
 //!
 //! Owner: `decode`. Invariant: at most `max_messages` partial messages of at
-//! most `max_bytes` each and `max_total` bytes together (counted as the
-//! capacity held, not the length), none older than `timeout` once
+//! most `max_bytes` each and `max_total` bytes together (buffer *capacity*,
+//! checked before growing), none older than `timeout` once
 //! [`SctpReassembler::expire`] ran; a fragment that does not continue a
 //! partial message (lost chunk, reordering) drops it and is counted, never
-//! kept. Partial messages are kept in start order in an [`Lru`], so making
-//! room and expiring pop the oldest in O(1) each: no scan of the table per
-//! chunk.
+//! kept. Fragments only ever append (consecutive TSNs), so nothing is sized
+//! by a claimed offset. Eviction and expiry take the oldest entry of an
+//! arrival-ordered [`Lru`]: O(1) per chunk, whatever the table holds.
 //! Parses no bytes: it takes [`SctpData`] views.
 
 use super::SctpData;
@@ -61,11 +61,22 @@ impl Default for SctpConfig {
 
 pub struct SctpReassembler {
     cfg: SctpConfig,
-    /// Capacity of every partial message's buffer, summed.
+    /// Sum of the partial messages' buffer capacities.
     total: usize,
-    /// In start order (entries are never touched after insertion).
+    /// In order of each message's first fragment (never touched after).
     partial: Lru<SctpKey, Partial>,
     stats: SctpStats,
+}
+
+/// Capacity of a `Vec<u8>` of capacity `cap` after appending `n` bytes to
+/// its `len` (the amortised doubling of `Vec::reserve`).
+fn grown(len: usize, cap: usize, n: usize) -> usize {
+    let want = len.saturating_add(n);
+    if want <= cap {
+        cap
+    } else {
+        want.max(cap.saturating_mul(2)).max(8)
+    }
 }
 
 /// What to do with one DATA chunk.
@@ -83,7 +94,7 @@ impl SctpReassembler {
         SctpReassembler {
             cfg,
             total: 0,
-            partial: Lru::new(cfg.max_messages.max(1)),
+            partial: Lru::new(cfg.max_messages),
             stats: SctpStats::default(),
         }
     }
@@ -95,7 +106,7 @@ impl SctpReassembler {
         }
     }
 
-    /// Drops the oldest partial message; false when there is none.
+    /// Drop the oldest partial message; false when there is none.
     fn drop_oldest(&mut self) -> bool {
         match self.partial.pop_lru_if(|_| true) {
             Some((_, p)) => {
@@ -124,11 +135,17 @@ impl SctpReassembler {
                 self.stats.dropped += 1;
                 return SctpOutcome::Pending;
             }
+            if self.cfg.max_messages == 0 {
+                self.stats.dropped += 1;
+                return SctpOutcome::Pending;
+            }
             // Full (count or bytes): give up on the oldest partials.
-            while (self.partial.len() >= self.cfg.max_messages
-                || self.total + n > self.cfg.max_total)
-                && self.drop_oldest()
-            {}
+            while self.partial.len() >= self.cfg.max_messages || self.total + n > self.cfg.max_total
+            {
+                if !self.drop_oldest() {
+                    break;
+                }
+            }
             let data = chunk.data.to_vec();
             self.total += data.capacity();
             self.partial.insert(
@@ -146,21 +163,20 @@ impl SctpReassembler {
             self.stats.dropped += 1;
             return SctpOutcome::Pending;
         };
+        let (len, cap) = (p.data.len(), p.data.capacity());
+        let grow = grown(len, cap, n) - cap;
         if p.next_tsn != chunk.tsn
-            || p.data.len() + n > self.cfg.max_bytes
-            || self.total + n > self.cfg.max_total
+            || len + n > self.cfg.max_bytes
+            || self.total + grow > self.cfg.max_total
         {
             self.drop_partial(&key);
             return SctpOutcome::Pending;
         }
         if let Some(p) = self.partial.peek_mut(&key) {
-            let before = p.data.capacity();
-            // Exactly what is needed: the budget counts capacity, and
-            // doubling would hold up to twice the bytes received.
-            p.data.reserve_exact(n);
+            p.data.reserve(n);
             p.data.extend_from_slice(chunk.data);
             p.next_tsn = chunk.tsn.wrapping_add(1);
-            self.total += p.data.capacity().saturating_sub(before);
+            self.total = self.total.saturating_sub(cap) + p.data.capacity();
         }
         if chunk.end {
             self.stats.reassembled += 1;
@@ -172,8 +188,8 @@ impl SctpReassembler {
         SctpOutcome::Pending
     }
 
-    /// Drop partial messages started more than the timeout before `now`:
-    /// the oldest first, stopping at the first one still young.
+    /// Drop partial messages started more than the timeout before `now`,
+    /// from the oldest end: O(messages dropped).
     pub fn expire(&mut self, now: Duration) {
         let timeout = self.cfg.timeout;
         while let Some((_, p)) = self
@@ -185,7 +201,7 @@ impl SctpReassembler {
         }
     }
 
-    /// Bytes held in partial messages.
+    /// Bytes held in partial messages (buffer capacity).
     pub fn bytes(&self) -> usize {
         self.total
     }
@@ -251,7 +267,8 @@ mod tests {
             r.push(key(), &chunk(8, false, false, b"cd"), t),
             SctpOutcome::Pending
         ));
-        assert_eq!(r.bytes(), 4);
+        // "ab" then "cd": the buffer grew to 8 (Vec doubling, minimum 8).
+        assert_eq!(r.bytes(), 8);
         match r.push(key(), &chunk(9, false, true, b"ef"), t) {
             SctpOutcome::Reassembled(v) => assert_eq!(v, b"abcdef"),
             _ => panic!("not reassembled"),

@@ -1,17 +1,33 @@
 //! Bounded TCP stream reassembly, one direction at a time.
 //!
-//! Owner: `decode`. Invariant: at most `max_streams` directions tracked and at
-//! most `max_buffer` unconsumed bytes each (in-order plus out-of-order);
-//! retransmitted bytes are delivered once; a hole that does not fill is
-//! skipped (a gap, counted) so the consumer can resynchronise. Each stream
-//! carries an application state `A` so the consumer needs no second table.
+//! Owner: `decode`. Invariants:
+//! - at most `max_streams` directions tracked and at most `max_buffer`
+//!   unconsumed bytes each (in-order plus out-of-order);
+//! - all streams together hold at most `max_total_bytes`
+//!   ([`TcpReassembler::held_bytes`]: buffer *capacity*, out-of-order
+//!   pieces with their overhead, and what the application state `A` holds,
+//!   via [`HeldBytes`]), like Suricata's `stream.reassembly.memcap`. The
+//!   reassembler's own growth is checked before it allocates; the
+//!   application's (a WebSocket message being joined) is charged when the
+//!   consumer hands the stream back, at the start of the next call, and
+//!   the least recently used streams are evicted until the pool fits;
+//! - retransmitted bytes are delivered once; a hole that does not fill is
+//!   skipped (a gap, counted) so the consumer can resynchronise;
+//! - per segment the cost is O(bytes of the segment) plus
+//!   O(`max_out_of_order_segments`): eviction and idle expiry take the
+//!   oldest entry of an [`Lru`], never scan the table.
+//!
+//! Each stream carries an application state `A` so the consumer needs no
+//! second table.
 //!
 //! How it works. Each stream holds `next_seq`, the sequence number of the
 //! next byte the consumer has not been given, and:
 //! - `buf[rd..]`: in-order bytes not yet consumed, contiguous, ending just
 //!   before `next_seq` (one slice for [`Stream::parts`]; compacted when the
-//!   read offset passes half the vector, so memory stays bounded);
+//!   read offset passes half the vector, and given back to the allocator
+//!   when large and mostly empty, so memory stays bounded);
 //! - `ooo`: up to `max_out_of_order_segments` segments beyond `next_seq`,
+//!   held as received (no buffer sized by a far-out sequence number),
 //!   released into `buf` when the hole before them fills.
 //!
 //! Sequence numbers are compared modulo 2^32 (RFC 9293 §3.4, RFC 1982 serial
@@ -28,7 +44,7 @@
 //! never create a stream (pure ACKs of a direction that sends nothing).
 
 use super::TcpSegment;
-use std::collections::{BTreeMap, HashMap};
+use crate::lru::Lru;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -37,6 +53,8 @@ pub struct TcpConfig {
     pub max_streams: usize,
     pub max_buffer: usize,
     pub max_out_of_order_segments: usize,
+    /// Byte budget of all streams together (`[limits] tcp_bytes`).
+    pub max_total_bytes: usize,
     pub idle_timeout: Duration,
 }
 
@@ -46,8 +64,27 @@ impl Default for TcpConfig {
             max_streams: 65_536,
             max_buffer: 256 * 1024,
             max_out_of_order_segments: 64,
+            max_total_bytes: 64 << 20,
             idle_timeout: Duration::from_secs(300),
         }
+    }
+}
+
+/// Heap bytes an application state holds (its buffers' capacity), charged
+/// to the reassembler's byte budget.
+pub trait HeldBytes {
+    fn held_bytes(&self) -> usize;
+}
+
+impl HeldBytes for () {
+    fn held_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl HeldBytes for u32 {
+    fn held_bytes(&self) -> usize {
+        0
     }
 }
 
@@ -67,10 +104,14 @@ pub struct TcpStats {
     pub out_of_order: u64,
     /// Holes skipped (bytes lost to the consumer).
     pub gaps: u64,
-    /// Segments whose bytes did not fit `max_buffer` (`stream_overflow`).
+    /// Segments whose bytes did not fit `max_buffer`, or the byte budget
+    /// with every other stream gone (`stream_overflow`).
     pub overflow: u64,
     /// Streams evicted to admit a new one (`flow_table_full`).
     pub evicted_capacity: u64,
+    /// Streams evicted to keep the byte budget (`tcp_memcap`, and
+    /// `stream_overflow`).
+    pub evicted_memcap: u64,
     pub evicted_idle: u64,
     pub closed: u64,
 }
@@ -81,9 +122,15 @@ fn seq_diff(a: u32, b: u32) -> i64 {
     i64::from(a.wrapping_sub(b) as i32)
 }
 
-/// Compact the read offset away once it passes half the buffer; above this
-/// capacity an emptied buffer is given back to the allocator.
+/// Above this capacity an emptied (or mostly empty) buffer is given back
+/// to the allocator.
 const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Allocator overhead charged per heap block (chunk header and rounding).
+const ALLOC_OVERHEAD: usize = 16;
+
+/// One out-of-order segment: (first sequence number, bytes).
+type OooSeg = (u32, Vec<u8>);
 
 pub struct Stream<A> {
     pub app: A,
@@ -93,20 +140,20 @@ pub struct Stream<A> {
     /// Sequence number of the SYN, when seen (to tell a retransmitted SYN
     /// from a new connection reusing the ports).
     isn: Option<u32>,
-    /// Out-of-order segments: (first sequence number, bytes).
-    ooo: Vec<(u32, Vec<u8>)>,
+    /// Out-of-order segments, as received.
+    ooo: Vec<OooSeg>,
     ooo_bytes: usize,
     gap: bool,
     /// Sequence number just after the FIN, when one was seen out of order.
     fin_at: Option<u32>,
     closed: bool,
     last_seen: Duration,
-    /// LRU position (key of `TcpReassembler::lru`).
-    tick: u64,
+    /// What this stream is charged in [`TcpReassembler::held_bytes`].
+    accounted: usize,
 }
 
-impl<A> Stream<A> {
-    fn new(app: A, next_seq: u32, gap: bool, now: Duration, tick: u64) -> Self {
+impl<A: HeldBytes> Stream<A> {
+    fn new(app: A, next_seq: u32, gap: bool, now: Duration) -> Self {
         Stream {
             app,
             buf: Vec::new(),
@@ -119,7 +166,7 @@ impl<A> Stream<A> {
             fin_at: None,
             closed: false,
             last_seen: now,
-            tick,
+            accounted: 0,
         }
     }
 
@@ -136,6 +183,12 @@ impl<A> Stream<A> {
         } else if self.rd > self.buf.len() / 2 {
             self.buf.drain(..self.rd);
             self.rd = 0;
+            // A large message was consumed: give most of its room back
+            // (amortised: only when a quarter or less is in use).
+            let cap = self.buf.capacity();
+            if cap > KEEP_CAPACITY && self.buf.len() <= cap / 4 {
+                self.buf.shrink_to(self.buf.len().max(KEEP_CAPACITY / 4));
+            }
         }
     }
 
@@ -168,6 +221,43 @@ impl<A> Stream<A> {
         self.unconsumed() + self.ooo_bytes
     }
 
+    /// Memory this stream holds: its table entry, buffer capacity,
+    /// out-of-order pieces (each its own allocation) and the app's buffers.
+    fn mem(&self) -> usize {
+        STREAM_OVERHEAD
+            + self.buf.capacity()
+            + self.ooo.capacity() * std::mem::size_of::<OooSeg>()
+            + self.ooo_bytes
+            + self.ooo.len() * ALLOC_OVERHEAD
+            + self.app.held_bytes()
+    }
+
+    /// An upper bound of what adding `len` bytes can add to [`Self::mem`]:
+    /// the in-order buffer grows by doubling to at most twice what it may
+    /// then hold (its bytes, this segment and every out-of-order byte
+    /// released behind it), or the segment is kept out of order.
+    fn growth_bound(&self, len: usize) -> usize {
+        let required = self
+            .buf
+            .len()
+            .saturating_add(len)
+            .saturating_add(self.ooo_bytes);
+        let cap = self.buf.capacity();
+        let buf = if required > cap {
+            required.saturating_mul(2).max(8) - cap
+        } else {
+            0
+        };
+        let vec = if self.ooo.len() == self.ooo.capacity() {
+            self.ooo.capacity().max(4) * std::mem::size_of::<OooSeg>()
+        } else {
+            0
+        };
+        buf.saturating_add(len)
+            .saturating_add(ALLOC_OVERHEAD)
+            .saturating_add(vec)
+    }
+
     /// Skip the hole before `to`: discard the unconsumed bytes (see the module
     /// docs) and move `next_seq`.
     fn skip_to(&mut self, to: u32, stats: &mut TcpStats) {
@@ -175,6 +265,15 @@ impl<A> Stream<A> {
         self.gap = true;
         self.clear_buf();
         self.next_seq = to;
+    }
+
+    /// Drop everything held and skip past `end` (a segment that could not
+    /// be kept): the consumer resynchronises after the gap.
+    fn overflow_to(&mut self, end: u32, stats: &mut TcpStats) {
+        stats.overflow += 1;
+        self.skip_to(end, stats);
+        self.drop_ooo_before_next(stats);
+        self.release(stats);
     }
 
     /// Append the out-of-order segments that are now in order.
@@ -227,20 +326,14 @@ impl<A> Stream<A> {
         if len > cfg.max_buffer {
             // Can never be held: drop it and skip past it (and past any
             // hole before it; such a segment is rare: IP caps it at 64 KiB).
-            stats.overflow += 1;
-            self.skip_to(end, stats);
-            self.drop_ooo_before_next(stats);
-            self.release(stats);
+            self.overflow_to(end, stats);
             return true;
         }
         if seq == self.next_seq {
             if self.held().saturating_add(len) > cfg.max_buffer {
                 // The consumer is holding more than the bound (a message
                 // larger than max_buffer): drop the segment and skip past it.
-                stats.overflow += 1;
-                self.skip_to(end, stats);
-                self.drop_ooo_before_next(stats);
-                self.release(stats);
+                self.overflow_to(end, stats);
                 return true;
             }
             self.buf.extend_from_slice(data);
@@ -298,44 +391,82 @@ impl<A> Stream<A> {
     }
 }
 
+/// Charged per stream: its table node (key, stream, links) and hash index
+/// entry. The app state's inline size is part of `Stream`.
+const STREAM_OVERHEAD: usize = 2 * std::mem::size_of::<StreamKey>() + 32;
+
 pub struct TcpReassembler<A> {
     cfg: TcpConfig,
-    streams: HashMap<StreamKey, Stream<A>, ahash::RandomState>,
-    /// Least recently used first: tick → key.
-    lru: BTreeMap<u64, StreamKey>,
-    tick: u64,
+    /// Least recently used at the tail (touched by every segment).
+    streams: Lru<StreamKey, Stream<A>>,
+    /// Sum of the streams' `accounted`.
+    held: usize,
+    /// The stream last handed to the consumer, whose app state may have
+    /// grown since: charged again at the start of the next call.
+    dirty: Option<StreamKey>,
     /// Streams closed by the previous call, removed at the start of the next.
     closing: Vec<StreamKey>,
     stats: TcpStats,
 }
 
-impl<A: Default> TcpReassembler<A> {
+impl<A: Default + HeldBytes> TcpReassembler<A> {
     pub fn new(cfg: TcpConfig) -> Self {
         TcpReassembler {
             cfg,
-            streams: HashMap::with_hasher(ahash::RandomState::new()),
-            lru: BTreeMap::new(),
-            tick: 0,
+            streams: Lru::new(cfg.max_streams),
+            held: 0,
+            dirty: None,
             closing: Vec::new(),
             stats: TcpStats::default(),
+        }
+    }
+
+    /// Charge `s` what it holds now; the difference goes to the total.
+    fn charge(held: &mut usize, s: &mut Stream<A>) {
+        let now = s.mem() + std::mem::size_of::<Stream<A>>();
+        *held = held.saturating_sub(s.accounted).saturating_add(now);
+        s.accounted = now;
+    }
+
+    fn forget(&mut self, s: &Stream<A>) {
+        self.held = self.held.saturating_sub(s.accounted);
+    }
+
+    /// Evict least recently used streams until `need` more bytes fit,
+    /// keeping at least `keep` streams (the one being fed is the most
+    /// recently used).
+    fn make_room(&mut self, need: usize, keep: usize) {
+        while self.held.saturating_add(need) > self.cfg.max_total_bytes && self.streams.len() > keep
+        {
+            let Some((_, s)) = self.streams.pop_lru_if(|_| true) else {
+                break;
+            };
+            self.forget(&s);
+            self.stats.evicted_memcap += 1;
+        }
+    }
+
+    /// Charge the stream handed out last (its app state may have grown or
+    /// shrunk) and evict until the pool is within budget again.
+    pub fn settle(&mut self) {
+        if let Some(k) = self.dirty.take() {
+            if let Some(s) = self.streams.peek_mut(&k) {
+                Self::charge(&mut self.held, s);
+            }
+            self.make_room(0, 0);
         }
     }
 
     fn remove_closed(&mut self) {
         for key in std::mem::take(&mut self.closing) {
             // Only if still closed: a SYN may have restarted the direction.
-            if self.streams.get(&key).is_some_and(|s| s.closed) {
+            if self.streams.peek(&key).is_some_and(|s| s.closed) {
                 if let Some(s) = self.streams.remove(&key) {
-                    self.lru.remove(&s.tick);
+                    self.forget(&s);
                 }
                 self.stats.closed += 1;
             }
         }
-    }
-
-    fn next_tick(&mut self) -> u64 {
-        self.tick += 1;
-        self.tick
     }
 
     /// Feed one segment of direction `key`. Returns the stream when new
@@ -348,6 +479,7 @@ impl<A: Default> TcpReassembler<A> {
         seg: &TcpSegment<'_>,
         now: Duration,
     ) -> Option<&mut Stream<A>> {
+        self.settle();
         self.remove_closed();
         self.stats.segments += 1;
         let flags = seg.flags;
@@ -358,9 +490,8 @@ impl<A: Default> TcpReassembler<A> {
         } else {
             seg.seq
         };
-        let tick = self.next_tick();
 
-        let restart = match self.streams.get(&key) {
+        let restart = match self.streams.peek(&key) {
             // A SYN that does not match the stream's is a new connection
             // reusing the ports: start over.
             Some(s) => flags.syn && s.isn != Some(seg.seq),
@@ -376,31 +507,53 @@ impl<A: Default> TcpReassembler<A> {
         };
         if restart {
             if let Some(old) = self.streams.remove(&key) {
-                self.lru.remove(&old.tick);
-            }
-            while self.streams.len() >= self.cfg.max_streams {
-                let Some((_, victim)) = self.lru.pop_first() else {
-                    break;
-                };
-                self.streams.remove(&victim);
-                self.stats.evicted_capacity += 1;
+                self.forget(&old);
             }
             // Mid-stream start: the first bytes are probably inside a message.
             let gap = !flags.syn;
-            let mut stream = Stream::new(A::default(), data_seq, gap, now, tick);
+            let mut stream = Stream::new(A::default(), data_seq, gap, now);
             stream.isn = flags.syn.then_some(seg.seq);
-            self.streams.insert(key, stream);
+            let mut held = 0;
+            Self::charge(&mut held, &mut stream);
+            self.make_room(held, 0);
+            self.held = self.held.saturating_add(held);
+            if let Some((_, victim)) = self.streams.insert(key, stream) {
+                self.forget(&victim);
+                self.stats.evicted_capacity += 1;
+            }
         }
+
+        // Room for this segment, before anything is allocated: other
+        // streams go first, least recently used first.
+        if !self.streams.touch(&key) {
+            return None;
+        }
+        let need = self
+            .streams
+            .peek(&key)
+            .map_or(0, |s| s.growth_bound(seg.payload.len()));
+        self.make_room(need, 1);
+        let over = self.held.saturating_add(need) > self.cfg.max_total_bytes;
 
         let cfg = self.cfg;
         let stats = &mut self.stats;
-        let stream = self.streams.get_mut(&key)?;
-        self.lru.remove(&stream.tick);
-        stream.tick = tick;
+        let stream = self.streams.front_mut()?;
         stream.last_seen = now;
-        self.lru.insert(tick, key);
-
-        let mut new = stream.add(data_seq, seg.payload, &cfg, stats);
+        let mut new = if over && !seg.payload.is_empty() {
+            // Alone and still over budget: this stream gives up what it
+            // holds and skips past the segment.
+            let end = data_seq.wrapping_add(seg.payload.len() as u32);
+            if seq_diff(end, stream.next_seq) > 0 {
+                stream.ooo = Vec::new();
+                stream.ooo_bytes = 0;
+                stream.overflow_to(end, stats);
+                true
+            } else {
+                false
+            }
+        } else {
+            stream.add(data_seq, seg.payload, &cfg, stats)
+        };
         // A fresh mid-stream stream reports its gap with its first bytes.
         new |= restart && stream.gap;
         if flags.fin {
@@ -414,7 +567,9 @@ impl<A: Default> TcpReassembler<A> {
             stream.closed = true;
             self.closing.push(key);
         }
+        Self::charge(&mut self.held, stream);
         if new {
+            self.dirty = Some(key);
             Some(stream)
         } else {
             None
@@ -422,20 +577,19 @@ impl<A: Default> TcpReassembler<A> {
     }
 
     /// Remove streams idle for longer than the idle timeout (and those closed
-    /// by the previous call).
+    /// by the previous call). Takes them from the least recently used end:
+    /// O(streams removed).
     pub fn expire(&mut self, now: Duration) {
+        self.settle();
         self.remove_closed();
         let timeout = self.cfg.idle_timeout;
-        let lru = &mut self.lru;
-        let stats = &mut self.stats;
-        self.streams.retain(|_, s| {
-            let keep = now.saturating_sub(s.last_seen) <= timeout;
-            if !keep {
-                lru.remove(&s.tick);
-                stats.evicted_idle += 1;
-            }
-            keep
-        });
+        while let Some((_, s)) = self
+            .streams
+            .pop_lru_if(|s| now.saturating_sub(s.last_seen) > timeout)
+        {
+            self.forget(&s);
+            self.stats.evicted_idle += 1;
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -444,6 +598,13 @@ impl<A: Default> TcpReassembler<A> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Memory held by all streams (buffers, pieces, app state), within
+    /// `max_total_bytes` once settled (this settles first).
+    pub fn held_bytes(&mut self) -> usize {
+        self.settle();
+        self.held
     }
 
     pub fn take_stats(&mut self) -> TcpStats {
@@ -687,12 +848,12 @@ mod tests {
         // FIN out of order closes once the hole fills.
         feed(&mut r, k, seg(0, SYN, b""));
         assert!(feed(&mut r, k, seg(4, FIN, b"")).is_none());
-        assert!(!r.streams[&k].closed);
+        assert!(!r.streams.peek(&k).unwrap().closed);
         assert_eq!(
             feed(&mut r, k, seg(1, NONE, b"abc")),
             Some((b"abc".to_vec(), false))
         );
-        assert!(r.streams[&k].closed);
+        assert!(r.streams.peek(&k).unwrap().closed);
         // RST, then the next call removes it.
         let k2 = key(2);
         feed(&mut r, k2, seg(0, SYN, b""));
@@ -713,7 +874,7 @@ mod tests {
             feed(&mut r, k, seg(5001, NONE, b"x")),
             Some((b"x".to_vec(), false))
         );
-        assert_eq!(r.streams[&k].app, 0);
+        assert_eq!(r.streams.peek(&k).unwrap().app, 0);
         // Retransmitted SYN keeps the stream.
         feed(&mut r, k, seg(5000, SYN, b""));
         assert_eq!(
@@ -734,9 +895,8 @@ mod tests {
         feed(&mut r, key(1), seg(1, NONE, b"a")); // key 1 is now most recent
         feed(&mut r, key(3), seg(0, NONE, b"c"));
         assert_eq!(r.len(), 2);
-        assert!(r.streams.contains_key(&key(1)) && r.streams.contains_key(&key(3)));
+        assert!(r.streams.peek(&key(1)).is_some() && r.streams.peek(&key(3)).is_some());
         assert_eq!(r.take_stats().evicted_capacity, 1);
-        assert_eq!(r.lru.len(), r.streams.len());
     }
 
     #[test]
@@ -747,7 +907,6 @@ mod tests {
         r.expire(t(311));
         assert_eq!(r.len(), 1);
         assert_eq!(r.take_stats().evicted_idle, 1);
-        assert_eq!(r.lru.len(), 1);
     }
 
     #[test]
@@ -778,5 +937,126 @@ mod tests {
         });
         assert!(feed(&mut r, key(1), seg(0, NONE, b"a")).is_none());
         assert!(r.is_empty());
+    }
+
+    /// Held bytes as the pool reports them, against the budget, and the
+    /// sum of what each stream is charged.
+    fn check_budget(r: &mut TcpReassembler<u32>) -> usize {
+        let held = r.held_bytes();
+        assert!(
+            held <= r.cfg.max_total_bytes,
+            "{held} > {}",
+            r.cfg.max_total_bytes
+        );
+        held
+    }
+
+    /// Many streams, each with far out-of-order segments behind a hole
+    /// that never fills: what is held stays within the pool budget, the
+    /// least recently used streams going first.
+    #[test]
+    fn pool_budget_with_out_of_order_floods() {
+        let cfg = TcpConfig {
+            max_total_bytes: 1 << 20,
+            ..Default::default()
+        };
+        let mut r: TcpReassembler<u32> = TcpReassembler::new(cfg);
+        let chunk = [b'o'; 1400];
+        let mut max_held = 0;
+        for port in 0..2000u16 {
+            let k = key(port);
+            feed(&mut r, k, seg(0, SYN, b""));
+            // A hole at 1..1000, then segments far beyond it.
+            for j in 0..40u32 {
+                feed(&mut r, k, seg(1_000_000 + j * 1400, NONE, &chunk));
+                max_held = max_held.max(check_budget(&mut r));
+            }
+        }
+        let s = r.take_stats();
+        assert!(s.evicted_memcap > 0, "{s:?}");
+        assert!(max_held > (1 << 20) / 2, "budget not reached: {max_held}");
+        // The newest stream survived, the oldest did not.
+        assert!(r.streams.peek(&key(1999)).is_some());
+        assert!(r.streams.peek(&key(0)).is_none());
+        // Everything removed: nothing charged.
+        r.expire(t(10_000));
+        assert_eq!((r.len(), r.held_bytes()), (0, 0));
+    }
+
+    /// One stream alone over the budget gives up what it holds (a gap),
+    /// never the budget.
+    #[test]
+    fn single_stream_over_budget_overflows() {
+        let cfg = TcpConfig {
+            max_total_bytes: 64 * 1024,
+            max_buffer: 1 << 20,
+            ..Default::default()
+        };
+        let mut r: TcpReassembler<u32> = TcpReassembler::new(cfg);
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        let chunk = [b'i'; 1000];
+        let mut gaps = 0;
+        for j in 0..200u32 {
+            // In order, never consumed: the buffer grows until the budget.
+            if let Some((_, gap)) = feed(&mut r, k, seg(1 + j * 1000, NONE, &chunk)) {
+                gaps += usize::from(gap);
+            }
+            check_budget(&mut r);
+        }
+        assert!(gaps > 0);
+        assert!(r.take_stats().overflow > 0);
+        assert_eq!(r.len(), 1);
+    }
+
+    /// Capacity, not length, is what is charged: a buffer grown by a big
+    /// message and consumed is given back.
+    #[test]
+    fn consumed_large_buffers_are_released() {
+        let mut r = new_r();
+        let k = key(1);
+        feed(&mut r, k, seg(0, SYN, b""));
+        let base = r.held_bytes();
+        let big = vec![b'b'; 60_000];
+        let mut seq = 1u32;
+        for _ in 0..4 {
+            r.segment(k, &seg(seq, NONE, &big), t(1)).unwrap();
+            seq += 60_000;
+        }
+        assert!(r.held_bytes() >= base + 240_000);
+        let st = r.segment(k, &seg(seq, NONE, b"x"), t(1)).unwrap();
+        st.consume(240_000);
+        assert_eq!(st.unconsumed(), 1);
+        assert!(st.buf.capacity() <= KEEP_CAPACITY, "{}", st.buf.capacity());
+        assert!(r.held_bytes() < base + KEEP_CAPACITY + 1024);
+        let st = r.segment(k, &seg(seq + 1, NONE, b"y"), t(1)).unwrap();
+        st.consume(2);
+        assert!(r.held_bytes() < base + KEEP_CAPACITY);
+    }
+
+    /// The app state's buffers are charged once the consumer hands the
+    /// stream back, and evict others when they do not fit.
+    #[test]
+    fn app_state_is_charged() {
+        #[derive(Default)]
+        struct Big(Vec<u8>);
+        impl HeldBytes for Big {
+            fn held_bytes(&self) -> usize {
+                self.0.capacity()
+            }
+        }
+        let mut r: TcpReassembler<Big> = TcpReassembler::new(TcpConfig {
+            max_total_bytes: 1 << 20,
+            ..Default::default()
+        });
+        for port in 0..4 {
+            let st = r.segment(key(port), &seg(0, NONE, b"a"), t(1)).unwrap();
+            st.app.0.reserve_exact(300_000);
+        }
+        let held = r.held_bytes();
+        assert!(held <= 1 << 20, "{held}");
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.take_stats().evicted_memcap, 1);
+        assert!(r.streams.peek(&key(0)).is_none());
     }
 }

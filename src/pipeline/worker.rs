@@ -209,12 +209,14 @@ impl Worker {
         let defrag_cfg = DefragConfig {
             max_datagrams: limits.defrag_datagrams,
             max_datagram_bytes: 65_535,
+            max_bytes: limits.defrag_bytes,
             timeout: limits.defrag_timeout,
         };
         let tcp_cfg = TcpConfig {
             max_streams: limits.tcp_streams,
             max_buffer: limits.tcp_buffer_bytes,
             max_out_of_order_segments: 64,
+            max_total_bytes: limits.tcp_bytes,
             idle_timeout: limits.tcp_idle,
         };
         Worker {
@@ -639,7 +641,15 @@ impl Worker {
         let m = &self.metrics;
         let d = self.defrag.take_stats();
         m.ip_reassembled.inc_by(d.reassembled);
-        m.dropped(DropReason::DefragOverflow).inc_by(d.overflow);
+        // Dropped for the byte budget is an overflow too, and an eviction
+        // with its own reason.
+        m.dropped(DropReason::DefragOverflow)
+            .inc_by(d.overflow + d.memcap);
+        if d.memcap > 0 {
+            m.flow_evictions
+                .with_label_values(&["defrag_memcap"])
+                .inc_by(d.memcap);
+        }
         if d.invalid > 0 {
             m.decode_failures
                 .with_label_values(&["ip", "bad_fragment"])
@@ -661,7 +671,13 @@ impl Worker {
                 m.tcp_segments.with_label_values(&[event]).inc_by(n);
             }
         }
-        m.dropped(DropReason::StreamOverflow).inc_by(t.overflow);
+        m.dropped(DropReason::StreamOverflow)
+            .inc_by(t.overflow + t.evicted_memcap);
+        if t.evicted_memcap > 0 {
+            m.flow_evictions
+                .with_label_values(&["tcp_memcap"])
+                .inc_by(t.evicted_memcap);
+        }
         m.dropped(DropReason::FlowTableFull)
             .inc_by(t.evicted_capacity);
         if t.evicted_capacity > 0 {

@@ -1,7 +1,13 @@
 //! Finding SIP messages in bytes: is a datagram SIP, where does a message end
 //! in a TCP stream (RFC 3261 §18.3, Content-Length), is a stream TLS or a
-//! WebSocket upgrade. No state, no I/O: every function looks at the bytes it
-//! is given and at most [`MAX_HEADER_BYTES`] of them for line searches.
+//! WebSocket upgrade. No state of its own, no I/O: every function looks at
+//! the bytes it is given and at most [`MAX_HEADER_BYTES`] of them for line
+//! searches. Invariant of the resumable framer ([`frame_stream_from`]): given
+//! the caller's [`FrameProgress`] for a buffer that only grew at its end, it
+//! answers exactly as [`frame_stream`] on the whole buffer, and examines
+//! each byte about once over all calls (amortised O(new bytes) per call),
+//! so a message delivered one byte per TCP segment costs what it costs
+//! whole.
 
 use super::parse::{
     is_token, leading_crlf, parse_content_length, parse_start_line, trim, ParseError,
@@ -158,68 +164,246 @@ fn scan_content_length(head: &[u8], from: usize) -> Result<Option<usize>, ParseE
     Ok(found)
 }
 
+/// How far [`frame_stream_from`] got in a message that is not complete
+/// yet, so a stream fed in small pieces scans each byte once (amortised)
+/// instead of re-reading the whole message on every segment. Valid for one
+/// buffer that only grows at its end; the caller resets it (or lets
+/// `frame_stream_from` reset it) whenever the front of its buffer moves.
+#[derive(Debug, Default, Clone)]
+pub struct FrameProgress {
+    /// Buffer length at the last call (a shorter buffer means the caller
+    /// dropped bytes: start over).
+    seen: usize,
+    stage: Stage,
+    /// The start line so far, while in [`Stage::Start`].
+    scan: StartLineScan,
+    /// Bytes examined since creation (never reset): a work counter for
+    /// tests and benches.
+    work: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+enum Stage {
+    /// Looking for the first LF: none in `data[..scanned]`; the start line
+    /// so far is followed by [`StartLineScan`].
+    #[default]
+    Start,
+    /// The start line is valid and ends at `after_first`; header lines are
+    /// complete up to `line` (the start of the line being read), and no LF
+    /// is in `data[line..scanned]`.
+    Headers {
+        after_first: usize,
+        line: usize,
+        scanned: usize,
+    },
+    /// The header section is complete; the message is `len` bytes.
+    Body { len: usize },
+}
+
+impl FrameProgress {
+    /// Bytes examined so far.
+    pub fn work(&self) -> u64 {
+        self.work
+    }
+
+    /// Start over at a new message (the work counter is kept).
+    pub fn reset(&mut self) {
+        self.seen = 0;
+        self.stage = Stage::Start;
+        self.scan = StartLineScan::default();
+    }
+}
+
+/// [`could_be_start_line`] of a first line that is still arriving, kept up
+/// to date byte by byte (each byte looked at once), with where its LF is.
+#[derive(Debug, Clone, Copy)]
+pub struct StartLineScan {
+    /// Bytes looked at (all without LF).
+    scanned: usize,
+    /// Offset of the first space.
+    sp: Option<usize>,
+    /// Every byte before the first space is a token character.
+    method_ok: bool,
+    /// No control character (other than CR) from the first space on.
+    rest_ok: bool,
+}
+
+impl Default for StartLineScan {
+    fn default() -> Self {
+        StartLineScan {
+            scanned: 0,
+            sp: None,
+            method_ok: true,
+            rest_ok: true,
+        }
+    }
+}
+
+impl StartLineScan {
+    /// Bytes looked at so far.
+    pub fn scanned(&self) -> usize {
+        self.scanned
+    }
+
+    /// Take in `data[self.scanned..]` up to the first LF; its offset.
+    pub fn feed(&mut self, data: &[u8]) -> Option<usize> {
+        let from = self.scanned;
+        for (i, &b) in data.get(from..).unwrap_or(&[]).iter().enumerate() {
+            if b == b'\n' {
+                self.scanned = from + i;
+                return Some(from + i);
+            }
+            if self.sp.is_none() {
+                if b == b' ' {
+                    self.sp = Some(from + i);
+                } else if !is_token(b) {
+                    self.method_ok = false;
+                }
+            } else if b.is_ascii_control() && b != b'\r' {
+                self.rest_ok = false;
+            }
+        }
+        self.scanned = data.len();
+        None
+    }
+
+    /// [`could_be_start_line`] of everything fed so far (`data` is the
+    /// buffer fed; its first 8 bytes are looked at again).
+    pub fn could_be(&self, data: &[u8]) -> bool {
+        let n = data.len().min(8);
+        data.get(..n)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/2.0 ".get(..n).unwrap_or(&[])))
+            || (self.method_ok && self.rest_ok)
+    }
+}
+
 /// Where the first message in a TCP byte stream ends (RFC 3261 §18.3: the
 /// header section, then exactly Content-Length bytes; a missing
 /// Content-Length on a stream means an empty body).
 pub fn frame_stream(data: &[u8]) -> StreamFrame {
-    if data.is_empty() {
+    frame_stream_from(data, &mut FrameProgress::default())
+}
+
+/// [`frame_stream`] resuming where the last call on the same growing buffer
+/// stopped: the same answer, each byte scanned once however the buffer was
+/// split. `p` is reset whenever the answer is not `NeedMore` (the caller
+/// then drops bytes from the front).
+pub fn frame_stream_from(data: &[u8], p: &mut FrameProgress) -> StreamFrame {
+    if data.len() < p.seen {
+        p.reset();
+    }
+    p.seen = data.len();
+    let r = frame_step(data, p);
+    if r != StreamFrame::NeedMore {
+        p.reset();
+    }
+    r
+}
+
+fn frame_step(data: &[u8], p: &mut FrameProgress) -> StreamFrame {
+    let Some(&first_byte) = data.first() else {
         return StreamFrame::NeedMore;
-    }
-    let crlf = leading_crlf(data);
-    if crlf > 0 {
-        return StreamFrame::Skip { len: crlf };
-    }
-    let Some((first, after_first)) = line_at(data, 0) else {
-        if data.len() < MAX_HEADER_BYTES && could_be_start_line(data) {
-            return StreamFrame::NeedMore;
-        }
-        let error = if data.len() >= MAX_HEADER_BYTES {
-            ParseError::HeadersTooLong
-        } else {
-            ParseError::BadStartLine
-        };
-        return StreamFrame::Invalid {
-            skip: resync_offset(data),
-            error,
-        };
     };
-    if let Err(error) = parse_start_line(first) {
-        return StreamFrame::Invalid {
-            skip: resync_offset(data),
-            error,
-        };
-    }
-    let Some(head_end) = header_end(data, after_first) else {
-        if data.len() >= MAX_HEADER_BYTES {
-            return StreamFrame::Invalid {
-                skip: resync_offset(data),
-                error: ParseError::HeadersTooLong,
+    if let Stage::Start = p.stage {
+        if first_byte == b'\r' || first_byte == b'\n' {
+            let crlf = leading_crlf(data);
+            p.work += crlf as u64;
+            return StreamFrame::Skip { len: crlf };
+        }
+        let before = p.scan.scanned;
+        let lf = p.scan.feed(data);
+        p.work += p.scan.scanned.saturating_sub(before) as u64 + 8;
+        let Some(lf) = lf else {
+            if data.len() < MAX_HEADER_BYTES && p.scan.could_be(data) {
+                return StreamFrame::NeedMore;
+            }
+            let error = if data.len() >= MAX_HEADER_BYTES {
+                ParseError::HeadersTooLong
+            } else {
+                ParseError::BadStartLine
             };
+            return invalid(data, error, p);
+        };
+        let line = data.get(..lf).unwrap_or(&[]);
+        let first = line.strip_suffix(b"\r").unwrap_or(line);
+        p.work += first.len() as u64;
+        if let Err(error) = parse_start_line(first) {
+            return invalid(data, error, p);
         }
-        return StreamFrame::NeedMore;
-    };
-    let head = data.get(..head_end).unwrap_or(&[]);
-    let body = match scan_content_length(head, after_first) {
-        Ok(n) => n.unwrap_or(0),
-        Err(error) => {
+        p.stage = Stage::Headers {
+            after_first: lf + 1,
+            line: lf + 1,
+            scanned: lf + 1,
+        };
+    }
+    if let Stage::Headers {
+        after_first,
+        mut line,
+        mut scanned,
+    } = p.stage
+    {
+        // The header section ends within MAX_HEADER_BYTES of the start line.
+        let limit = data.len().min(after_first.saturating_add(MAX_HEADER_BYTES));
+        let window = data.get(..limit).unwrap_or(&[]);
+        let mut head_end = None;
+        while let Some(lf) = window
+            .get(scanned..)
+            .and_then(|r| r.iter().position(|&b| b == b'\n'))
+        {
+            let at = scanned + lf;
+            p.work += (lf + 1) as u64;
+            let content = window.get(line..at).unwrap_or(&[]);
+            if content.is_empty() || content == b"\r" {
+                head_end = Some(at + 1);
+                break;
+            }
+            line = at + 1;
+            scanned = at + 1;
+        }
+        let Some(head_end) = head_end else {
+            p.work += window.len().saturating_sub(scanned) as u64;
+            p.stage = Stage::Headers {
+                after_first,
+                line,
+                scanned: window.len().max(scanned),
+            };
+            if data.len() >= MAX_HEADER_BYTES {
+                return invalid(data, ParseError::HeadersTooLong, p);
+            }
+            return StreamFrame::NeedMore;
+        };
+        let head = data.get(..head_end).unwrap_or(&[]);
+        p.work += head_end.saturating_sub(after_first) as u64;
+        let body = match scan_content_length(head, after_first) {
+            Ok(n) => n.unwrap_or(0),
+            Err(error) => {
+                return StreamFrame::Invalid {
+                    skip: head_end,
+                    error,
+                }
+            }
+        };
+        if body > MAX_STREAM_BODY {
             return StreamFrame::Invalid {
                 skip: head_end,
-                error,
-            }
+                error: ParseError::BadContentLength,
+            };
         }
-    };
-    if body > MAX_STREAM_BODY {
-        return StreamFrame::Invalid {
-            skip: head_end,
-            error: ParseError::BadContentLength,
+        p.stage = Stage::Body {
+            len: head_end + body,
         };
     }
-    let len = head_end + body;
-    if data.len() >= len {
-        StreamFrame::Complete { len }
-    } else {
-        StreamFrame::NeedMore
+    match p.stage {
+        Stage::Body { len } if data.len() >= len => StreamFrame::Complete { len },
+        _ => StreamFrame::NeedMore,
     }
+}
+
+/// No usable message at the front: skip to the next possible start line.
+fn invalid(data: &[u8], error: ParseError, p: &mut FrameProgress) -> StreamFrame {
+    let skip = resync_offset(data);
+    p.work += skip.min(MAX_HEADER_BYTES * 2) as u64;
+    StreamFrame::Invalid { skip, error }
 }
 
 /// A TLS record header (RFC 8446 §5.1): content type 20..=23
@@ -420,5 +604,98 @@ mod tests {
         assert!(!looks_like_websocket_upgrade(
             b"POST / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"
         ));
+    }
+
+    /// Pieces a hostile or ordinary stream is made of.
+    fn stream_parts() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let part = prop_oneof![
+            Just(OPT.to_vec()),
+            Just(b"\r\n\r\n".to_vec()),
+            Just(b"BYE sip:h SIP/2.0\nl: 2\n\nxy".to_vec()),
+            Just(b"BYE sip:h SIP/2.0\r\nl: x\r\n\r\n".to_vec()),
+            Just(b"junk line\r\n".to_vec()),
+            (0usize..40, 0usize..300).prop_map(|(n, body)| {
+                let mut m = b"INVITE sip:a@b SIP/2.0\r\n".to_vec();
+                for i in 0..n {
+                    m.extend_from_slice(format!("X-H{i}: {}\r\n", "v".repeat(i)).as_bytes());
+                }
+                m.extend_from_slice(format!("Content-Length: {body}\r\n\r\n").as_bytes());
+                m.resize(m.len() + body, b'b');
+                m
+            }),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ];
+        proptest::collection::vec(part, 1..8).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+        /// Fed in random pieces, resuming from saved progress, the framer
+        /// answers exactly as a fresh scan of the same buffer would.
+        #[test]
+        fn resumed_framing_equals_fresh(
+            data in stream_parts(),
+            cuts in proptest::collection::vec(0usize..4096, 0..24),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+            cuts.push(data.len());
+            cuts.sort_unstable();
+            let (mut buf, mut p, mut from) = (Vec::new(), FrameProgress::default(), 0);
+            for c in cuts {
+                buf.extend_from_slice(&data[from..c]);
+                from = c;
+                loop {
+                    let r = frame_stream_from(&buf, &mut p);
+                    proptest::prop_assert_eq!(r, frame_stream(&buf));
+                    let n = match r {
+                        StreamFrame::NeedMore => break,
+                        StreamFrame::Complete { len } | StreamFrame::Skip { len } => len,
+                        StreamFrame::Invalid { skip, .. } => skip,
+                    };
+                    buf.drain(..n.clamp(1, buf.len()));
+                }
+            }
+        }
+    }
+
+    /// A long header section fed one byte at a time is scanned about as
+    /// often as fed at once (the header-end search resumes).
+    #[test]
+    fn byte_at_a_time_scans_each_byte_once() {
+        let mut m = b"INVITE sip:a@b SIP/2.0\r\n".to_vec();
+        while m.len() < 6000 {
+            m.extend_from_slice(b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        m.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        let mut whole = FrameProgress::default();
+        assert_eq!(
+            frame_stream_from(&m, &mut whole),
+            StreamFrame::Complete { len: m.len() }
+        );
+        let mut p = FrameProgress::default();
+        for n in 1..m.len() {
+            assert_eq!(frame_stream_from(&m[..n], &mut p), StreamFrame::NeedMore);
+        }
+        assert_eq!(
+            frame_stream_from(&m, &mut p),
+            StreamFrame::Complete { len: m.len() }
+        );
+        let ratio = p.work() as f64 / whole.work() as f64;
+        assert!(
+            ratio <= 1.5,
+            "{} vs {} bytes examined",
+            p.work(),
+            whole.work()
+        );
+        // The counter sees rescans: starting over on every call (what the
+        // framer did before it kept progress) costs hundreds of times more.
+        let mut rescans = 0;
+        for n in (1..m.len()).step_by(16) {
+            let mut fresh = FrameProgress::default();
+            frame_stream_from(&m[..n], &mut fresh);
+            rescans += fresh.work() * 16;
+        }
+        assert!(rescans > 100 * whole.work(), "{rescans}");
     }
 }

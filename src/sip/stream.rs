@@ -6,17 +6,29 @@
 //! how many it consumed (only whole messages, keep-alives or garbage it gave
 //! up on) and the caller drops those. Memory: one scratch buffer for unmasked
 //! WebSocket payloads and one for a fragmented WebSocket message, each at
-//! most [`MAX_WS_MESSAGE`] bytes.
+//! most [`MAX_WS_MESSAGE`] bytes, given back to the allocator after a
+//! message larger than [`KEEP_CAPACITY`]; both are reported to the TCP
+//! reassembler's byte budget ([`HeldBytes`]).
+//!
+//! Cost: amortised O(new bytes) per call. The caller offers the whole
+//! unconsumed buffer each time, so every search that could re-read it
+//! (Content-Length framing, the WebSocket upgrade's header section) resumes
+//! where the previous call stopped ([`framing::FrameProgress`],
+//! `hs_scan`): a message sent one byte per segment is scanned once, not
+//! once per segment.
 
-use super::framing::{self, StreamFrame};
+use super::framing::{self, FrameProgress, StreamFrame};
 use super::parse::{self, parse_message, Message, ParseError, MAX_HEADER_BYTES};
 use super::ws::{self, Opcode};
 use super::Transport;
+use crate::decode::tcp::HeldBytes;
 
 /// Largest SIP message reassembled from WebSocket fragments (RFC 6455 §5.4).
 pub const MAX_WS_MESSAGE: usize = 1024 * 1024;
 /// Bytes seen without a start line before a stream is declared not SIP.
 pub const CLASSIFY_LIMIT: usize = 4096;
+/// Above this capacity, a buffer is given back once its message is done.
+pub const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// What a stream turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -80,6 +92,48 @@ pub struct StreamState {
     ws_discarding: bool,
     ws_msg: Vec<u8>,
     scratch: Vec<u8>,
+    /// Content-Length framing progress in the message at the front.
+    frame: FrameProgress,
+    /// Where the WebSocket upgrade's header-end search resumes.
+    hs_scan: usize,
+    /// Bytes the header-end search examined.
+    hs_work: u64,
+    /// Classification progress while the kind is unknown.
+    class: ClassifyProgress,
+}
+
+/// How far classification got in an unknown stream's first bytes (after
+/// leading CRLFs), which only grow at their end until it decides.
+#[derive(Debug, Default)]
+struct ClassifyProgress {
+    /// Length of those bytes at the last call (shorter: start over).
+    seen: usize,
+    /// The first line so far.
+    first: framing::StartLineScan,
+    /// Offset just past the first line's LF, once seen.
+    after_first: Option<usize>,
+    /// Start of the first later line not yet checked for a start line.
+    next_line: usize,
+    /// Bytes of the first 512 checked for binary.
+    bin_checked: usize,
+    binary: bool,
+    /// Bytes examined.
+    work: u64,
+}
+
+impl HeldBytes for StreamState {
+    fn held_bytes(&self) -> usize {
+        self.ws_msg.capacity() + self.scratch.capacity()
+    }
+}
+
+/// Empty `v`, giving its memory back when it grew large.
+fn clear_shrink(v: &mut Vec<u8>) {
+    if v.capacity() > KEEP_CAPACITY {
+        *v = Vec::new();
+    } else {
+        v.clear();
+    }
 }
 
 impl StreamState {
@@ -87,9 +141,23 @@ impl StreamState {
         self.kind
     }
 
+    /// Bytes the framing searches examined so far (tests and benches
+    /// compare this across ways of splitting the same bytes).
+    pub fn framing_work(&self) -> u64 {
+        self.frame
+            .work()
+            .saturating_add(self.hs_work)
+            .saturating_add(self.class.work)
+    }
+
     /// Bytes were lost before the next `on_data`: drop partial state and
     /// look for the next message boundary.
     pub fn on_gap(&mut self) {
+        // What was buffered is gone: searches start over.
+        self.frame.reset();
+        self.hs_scan = 0;
+        self.class = ClassifyProgress::default();
+        clear_shrink(&mut self.scratch);
         match self.kind {
             StreamKind::Sip | StreamKind::Unknown => self.resync = true,
             StreamKind::WebSocket | StreamKind::WebSocketHandshake => {
@@ -97,7 +165,7 @@ impl StreamState {
                 self.ws_resync = true;
                 self.ws_fragmenting = false;
                 self.ws_discarding = false;
-                self.ws_msg.clear();
+                clear_shrink(&mut self.ws_msg);
             }
             StreamKind::Tls | StreamKind::NotSip => {}
         }
@@ -167,26 +235,76 @@ impl StreamState {
         if b"GET ".starts_with(body) || b"HTTP/1.".starts_with(body) {
             return 0;
         }
-        if framing::looks_like_sip(body) {
-            self.kind = StreamKind::Sip;
-            return crlf;
+        // From here each call only looks at the bytes that are new since
+        // the last (`ClassifyProgress`): waiting for the first line of a
+        // stream sent one byte per segment costs O(1) per segment.
+        let c = &mut self.class;
+        if body.len() < c.seen {
+            *c = ClassifyProgress::default();
         }
-        let has_lf = body.iter().take(CLASSIFY_LIMIT).any(|&b| b == b'\n');
-        if !has_lf && body.len() < CLASSIFY_LIMIT && framing::could_be_start_line(body) {
-            return 0;
+        c.seen = body.len();
+        let mut lf_seen = true;
+        if c.after_first.is_none() {
+            let before = c.first.scanned();
+            let lf = c.first.feed(body);
+            c.work += c.first.scanned().saturating_sub(before) as u64 + 8;
+            match lf {
+                Some(lf) => {
+                    let line = body.get(..lf).unwrap_or(&[]);
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    c.work += line.len() as u64;
+                    // `looks_like_sip`: a start line within MAX_HEADER_BYTES.
+                    if lf < MAX_HEADER_BYTES && parse::parse_start_line(line).is_ok() {
+                        self.kind = StreamKind::Sip;
+                        return crlf;
+                    }
+                    c.after_first = Some(lf + 1);
+                    c.next_line = lf + 1;
+                }
+                None => {
+                    // A start line may still be arriving.
+                    if body.len() < CLASSIFY_LIMIT && c.first.could_be(body) {
+                        return 0;
+                    }
+                    lf_seen = false;
+                }
+            }
         }
-        // Not at a start line: a capture that began mid-connection, or a
-        // gap. Look for a start line further on before giving up.
-        let skip = framing::resync_offset(body);
-        if skip < body.len() && framing::looks_like_sip(body.get(skip..).unwrap_or(&[])) {
-            self.kind = StreamKind::Sip;
-            return crlf + skip;
+        if lf_seen {
+            // Not at a start line: a capture that began mid-connection, or
+            // a gap. A later line that is a start line makes it SIP
+            // (`framing::resync_offset`); lines already checked are not
+            // looked at again.
+            let limit = body.len().min(MAX_HEADER_BYTES * 2);
+            let window = body.get(..limit).unwrap_or(&[]);
+            while let Some(lf) = window
+                .get(c.next_line..)
+                .and_then(|r| r.iter().position(|&b| b == b'\n'))
+            {
+                let at = c.next_line + lf;
+                let line = window.get(c.next_line..at).unwrap_or(&[]);
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                c.work += (lf + 1 + line.len()) as u64;
+                if !line.is_empty() && parse::parse_start_line(line).is_ok() {
+                    let skip = c.next_line;
+                    self.kind = StreamKind::Sip;
+                    return crlf + skip;
+                }
+                c.next_line = at + 1;
+            }
         }
-        let binary = body
-            .iter()
-            .take(512)
-            .any(|&b| b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t'));
-        if binary || body.len() >= CLASSIFY_LIMIT {
+        // Binary bytes among the first 512 (checked once each), or too
+        // much text without a start line: not SIP.
+        let end = body.len().min(512);
+        if c.bin_checked < end {
+            let new = body.get(c.bin_checked..end).unwrap_or(&[]);
+            c.work += new.len() as u64;
+            c.binary |= new
+                .iter()
+                .any(|&b| b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t'));
+            c.bin_checked = end;
+        }
+        if c.binary || body.len() >= CLASSIFY_LIMIT {
             self.set_final(StreamKind::NotSip, f);
             return data.len();
         }
@@ -196,14 +314,19 @@ impl StreamState {
     /// HTTP head of a WebSocket upgrade (RFC 6455 §4): the client's `GET`
     /// with `Upgrade: websocket`, or the server's `101`.
     fn handshake(&mut self, data: &[u8], f: &mut impl FnMut(SipEvent<'_>)) -> usize {
-        let Some(end) = ws::http_header_end(data, MAX_HEADER_BYTES) else {
+        let from = self.hs_scan;
+        let found = ws::http_header_end_from(data, MAX_HEADER_BYTES, &mut self.hs_scan);
+        self.hs_work += self.hs_scan.saturating_sub(from) as u64;
+        let Some(end) = found else {
             if data.len() >= MAX_HEADER_BYTES {
                 self.set_final(StreamKind::NotSip, f);
                 return data.len();
             }
             return 0;
         };
+        self.hs_scan = 0;
         let head = data.get(..end).unwrap_or(&[]);
+        self.hs_work += end as u64;
         if framing::looks_like_websocket_upgrade(head) || ws::is_http_101(head) {
             self.kind = StreamKind::WebSocket;
             end
@@ -218,7 +341,7 @@ impl StreamState {
         let mut pos = 0;
         while pos < data.len() {
             let rest = data.get(pos..).unwrap_or(&[]);
-            match framing::frame_stream(rest) {
+            match framing::frame_stream_from(rest, &mut self.frame) {
                 StreamFrame::Skip { len } => pos += len.max(1),
                 StreamFrame::NeedMore => break,
                 StreamFrame::Complete { len } => {
@@ -302,6 +425,9 @@ impl StreamState {
                     None => frame.payload,
                 };
                 emit_ws(payload, f);
+                if self.scratch.capacity() > KEEP_CAPACITY {
+                    self.scratch = Vec::new();
+                }
                 continue;
             }
             if start {
@@ -333,7 +459,7 @@ impl StreamState {
                 }
                 self.ws_fragmenting = false;
                 self.ws_discarding = false;
-                self.ws_msg.clear();
+                clear_shrink(&mut self.ws_msg);
             }
         }
         pos.min(data.len())
@@ -702,5 +828,187 @@ mod tests {
             }
         });
         assert_eq!(seen, Some(Method::Invite));
+    }
+
+    /// A random stream of valid SIP messages (and keep-alives) split at
+    /// random points yields the same events as fed whole.
+    fn sip_stream() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let msg = (0usize..30, 0usize..200, any::<bool>(), any::<bool>()).prop_map(
+            |(headers, body, lf_only, keepalive)| {
+                let eol: &str = if lf_only { "\n" } else { "\r\n" };
+                let mut m = Vec::new();
+                if keepalive {
+                    m.extend_from_slice(b"\r\n\r\n");
+                }
+                m.extend_from_slice(
+                    format!("MESSAGE sip:a@b SIP/2.0{eol}Call-ID: {headers}{eol}").as_bytes(),
+                );
+                for i in 0..headers {
+                    m.extend_from_slice(format!("X-{i}: {}{eol}", "z".repeat(i * 3)).as_bytes());
+                }
+                m.extend_from_slice(format!("l: {body}{eol}{eol}").as_bytes());
+                m.resize(m.len() + body, b'q');
+                m
+            },
+        );
+        proptest::collection::vec(msg, 1..6).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+        #[test]
+        fn split_stream_same_events(
+            data in sip_stream(),
+            cuts in proptest::collection::vec(0usize..100_000, 0..40),
+        ) {
+            let (whole, _, _) = drive(&[&data]);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+            cuts.push(data.len());
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for c in cuts {
+                chunks.push(&data[from..c]);
+                from = c;
+            }
+            let (split, _, left) = drive(&chunks);
+            proptest::prop_assert_eq!(split, whole);
+            proptest::prop_assert_eq!(left, 0);
+        }
+    }
+
+    /// A ~6 KB message in 1-byte pieces costs the framer about what it
+    /// costs whole (bytes examined), not ~n times more.
+    #[test]
+    fn tiny_segments_cost_what_one_segment_costs() {
+        let mut m = b"INVITE sip:b@h SIP/2.0\r\nCall-ID: x\r\n".to_vec();
+        while m.len() < 5000 {
+            m.extend_from_slice(b"Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bKaaaaaaaa\r\n");
+        }
+        m.extend_from_slice(b"Content-Length: 1000\r\n\r\n");
+        m.resize(m.len() + 1000, b'v');
+        let (ev, one, _) = drive(&[&m]);
+        assert_eq!(ev.len(), 1);
+        let bytes: Vec<&[u8]> = m.chunks(1).collect();
+        let (ev, tiny, left) = drive(&bytes);
+        assert_eq!((ev.len(), left), (1, 0));
+        let ratio = tiny.framing_work() as f64 / one.framing_work() as f64;
+        assert!(
+            ratio <= 3.0,
+            "{} vs {} bytes examined",
+            tiny.framing_work(),
+            one.framing_work()
+        );
+    }
+
+    #[test]
+    fn held_bytes_follow_ws_buffers() {
+        let mut st = StreamState::default();
+        let mut out = Vec::new();
+        feed(
+            &mut st,
+            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+            false,
+            &mut out,
+        );
+        assert_eq!(st.held_bytes(), 0);
+        // A fragmented 200 KB message is joined, then its buffer given back.
+        let chunk = vec![b'a'; 50_000];
+        let mut d = masked(0x01, b"MESSAGE sip:a@b SIP/2.0\r\nl: 200000\r\n\r\n");
+        for _ in 0..4 {
+            d.extend(masked(0x00, &chunk));
+        }
+        let mut held = 0;
+        for f in [&d[..], &masked(0x80, b"")[..]] {
+            feed(&mut st, f, false, &mut out);
+            held = held.max(st.held_bytes());
+        }
+        assert!(held >= 200_000, "{held}");
+        assert!(st.held_bytes() <= KEEP_CAPACITY, "{}", st.held_bytes());
+    }
+
+    /// Streams that start mid-message, with garbage or binary, or as a
+    /// WebSocket upgrade: split anywhere, the same events as whole.
+    fn mixed_stream() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let part = prop_oneof![
+            Just(INV.to_vec()),
+            Just(OK.to_vec()),
+            Just(b"o=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n".to_vec()),
+            Just(b"not a start line at all\n".to_vec()),
+            Just(b"\r\n\r\n".to_vec()),
+            Just(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n".to_vec()),
+            "[a-zA-Z :/@.]{0,60}".prop_map(|s| s.into_bytes()),
+            proptest::collection::vec(any::<u8>(), 0..12),
+        ];
+        proptest::collection::vec(part, 1..8).prop_map(|v| v.concat())
+    }
+
+    /// Like [`drive`], but starting every search over on every call, as
+    /// the stateless code did: the reference for resumed searches.
+    fn drive_rescanning(chunks: &[&[u8]]) -> (Vec<Ev>, StreamState) {
+        let mut st = StreamState::default();
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            buf.extend_from_slice(c);
+            st.frame.reset();
+            st.hs_scan = 0;
+            st.class = ClassifyProgress::default();
+            let n = feed(&mut st, &buf, false, &mut out);
+            buf.drain(..n);
+        }
+        (out, st)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+        /// Garbage can make where a stream is split matter (a start line
+        /// glued to binary bytes is found only if they arrive apart, as
+        /// before), but resuming never does: split the same way, the
+        /// events equal those of rescanning from the start every call.
+        #[test]
+        fn resumed_equals_rescanned(
+            data in mixed_stream(),
+            cuts in proptest::collection::vec(0usize..100_000, 0..40),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+            cuts.push(data.len());
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for c in cuts {
+                chunks.push(&data[from..c]);
+                from = c;
+            }
+            let (resumed, st, _) = drive(&chunks);
+            let (rescanned, st2) = drive_rescanning(&chunks);
+            proptest::prop_assert_eq!(resumed, rescanned);
+            proptest::prop_assert_eq!(st.kind(), st2.kind());
+        }
+    }
+
+    /// Classification waiting for a first line sent one byte per segment
+    /// looks at each byte about once.
+    #[test]
+    fn classification_of_tiny_segments_is_linear() {
+        for head in [&b"INVITE sip:"[..], b"mid-message text "] {
+            let mut d = head.to_vec();
+            d.resize(CLASSIFY_LIMIT - 10, b'a');
+            if head.starts_with(b"mid") {
+                d.extend_from_slice(b"\r\nmore text\r\n");
+            }
+            let (ev1, one, _) = drive(&[&d]);
+            let bytes: Vec<&[u8]> = d.chunks(1).collect();
+            let (ev2, tiny, _) = drive(&bytes);
+            assert_eq!(ev1, ev2);
+            assert!(
+                tiny.framing_work() <= 10 * one.framing_work().max(d.len() as u64),
+                "{} vs {}",
+                tiny.framing_work(),
+                one.framing_work()
+            );
+        }
     }
 }

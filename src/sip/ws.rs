@@ -1,6 +1,8 @@
 //! WebSocket (RFC 6455) handshake and frame parsing for SIP over WebSocket
-//! (RFC 7118). No state, no I/O: [`parse_frame`] is the checked entry for
-//! one frame, the handshake helpers look at HTTP/1.1 header sections.
+//! (RFC 7118). No state of its own, no I/O: [`parse_frame`] is the checked
+//! entry for one frame, the handshake helpers look at HTTP/1.1 header
+//! sections ([`http_header_end_from`] resumes from a caller-kept offset so
+//! a header section arriving in small segments is searched once).
 //! Payload length is bounded ([`MAX_PAYLOAD`]) so a hostile length field
 //! never makes a caller wait for, or buffer, more than that.
 
@@ -145,20 +147,33 @@ pub fn unmask_into(payload: &[u8], key: [u8; 4], out: &mut Vec<u8>) {
 /// Offset just past the empty line ending an HTTP/1.1 header section
 /// (CRLFCRLF; LF-only tolerated), within `max` bytes.
 pub fn http_header_end(data: &[u8], max: usize) -> Option<usize> {
+    http_header_end_from(data, max, &mut 0)
+}
+
+/// [`http_header_end`] resuming at `*resume` (0 the first time) on a buffer
+/// that only grows at its end; `*resume` is left where the next call on
+/// the grown buffer should start (at the last LF whose follower was not
+/// there yet), so each byte is examined about once.
+pub fn http_header_end_from(data: &[u8], max: usize, resume: &mut usize) -> Option<usize> {
     let window = data.get(..data.len().min(max)).unwrap_or(data);
-    let mut pos = 0;
+    let mut pos = (*resume).min(window.len());
+    let mut stop = window.len();
     while let Some(lf) = window
         .get(pos..)
         .and_then(|r| r.iter().position(|&b| b == b'\n'))
     {
-        let next = pos + lf + 1;
+        let at = pos + lf;
+        let next = at + 1;
         match window.get(next..) {
             Some([b'\n', ..]) => return Some(next + 1),
             Some([b'\r', b'\n', ..]) => return Some(next + 2),
+            // The bytes after this LF are not all there: look again.
+            Some([] | [b'\r']) => stop = at,
             _ => {}
         }
         pos = next;
     }
+    *resume = stop;
     None
 }
 
@@ -262,5 +277,28 @@ mod tests {
         assert_eq!(http_header_end(resp, 10), None);
         assert!(!is_http_101(b"HTTP/1.1 200 OK\r\n"));
         assert!(!is_http_101(b"HTTP/1.1 1010"));
+    }
+
+    /// Resuming gives the same answer as a fresh search at every length,
+    /// and examines each byte about once.
+    #[test]
+    fn header_end_resumes() {
+        for resp in [
+            &b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00"[..],
+            b"GET / HTTP/1.1\nHost: h\n\nX",
+            b"GET / HTTP/1.1\r\nA: b\r\n\r\r\nC: d\r\n\r\n",
+        ] {
+            let mut resume = 0;
+            for n in 0..=resp.len() {
+                let fresh = http_header_end(&resp[..n], 1024);
+                let got = http_header_end_from(&resp[..n], 1024, &mut resume);
+                assert_eq!(got, fresh, "{n}");
+                if got.is_some() {
+                    break;
+                }
+                assert!(resume <= n);
+                assert!(n.saturating_sub(resume) <= 2, "resumes at {resume} of {n}");
+            }
+        }
     }
 }

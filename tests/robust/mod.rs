@@ -122,6 +122,47 @@ pub fn tcp4(
     v
 }
 
+/// An Ethernet/IPv4 frame by hand (etherparse's builder has no fragments
+/// and no SCTP); `flags_offset` is the IPv4 flags and fragment offset
+/// word (0x2000 = MF, low 13 bits the offset in 8-byte units).
+pub fn ipv4_frame(
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    id: u16,
+    flags_offset: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let total = 20 + payload.len();
+    let mut ip = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        (id >> 8) as u8,
+        id as u8,
+        (flags_offset >> 8) as u8,
+        flags_offset as u8,
+        64,
+        proto,
+        0,
+        0,
+    ];
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let sum = (0..20)
+        .step_by(2)
+        .map(|i| u32::from(u16::from_be_bytes([ip[i], ip[i + 1]])))
+        .sum::<u32>();
+    let sum = (sum & 0xffff) + (sum >> 16);
+    let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(payload);
+    f
+}
+
 /// What one bounded run of the binary gave.
 #[derive(Debug)]
 pub struct Run {
