@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod capture;
+pub mod cdr;
 pub mod config;
 pub mod decode;
 pub mod exposure;
