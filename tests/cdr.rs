@@ -809,3 +809,209 @@ fn unsafe_is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// A PostgreSQL server of our own: initdb in a temp dir as the `postgres`
+/// user (initdb refuses root), password auth (scram), TCP on a free
+/// loopback port, unix socket in the temp dir; stopped on drop.
+struct Pg {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+}
+
+const PG_PASSWORD: &str = "pw-Tr0mbone-7";
+
+impl Pg {
+    fn start() -> Option<Pg> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|b| b.join("initdb").exists())?;
+        let root = unsafe_is_root();
+        let dir = tmpdir("pg");
+        std::fs::write(dir.join("pw"), PG_PASSWORD).unwrap();
+        let as_pg = |prog: &str| {
+            let mut c = if root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(bin.join(prog));
+                c
+            } else {
+                Command::new(bin.join(prog))
+            };
+            c.stdout(std::process::Stdio::null());
+            c
+        };
+        if root {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown for the postgres user");
+        }
+        let st = as_pg("initdb")
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args([
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ])
+            .arg(format!("--pwfile={}", dir.join("pw").display()))
+            .status()
+            .unwrap();
+        assert!(st.success(), "initdb failed");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let st = as_pg("pg_ctl")
+            .arg("-D")
+            .arg(dir.join("data"))
+            .arg("-l")
+            .arg(dir.join("log"))
+            .args(["-w", "-t", "60", "-o"])
+            .arg(format!(
+                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off",
+                dir.display()
+            ))
+            .arg("start")
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "pg_ctl start failed: see {}/log",
+            dir.display()
+        );
+        Some(Pg { dir, bin, port })
+    }
+
+    fn url(&self, password: &str) -> String {
+        format!(
+            "postgres://postgres:{password}@127.0.0.1:{}/postgres",
+            self.port
+        )
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let mut c = if unsafe_is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"])
+                .arg(self.bin.join("pg_ctl"));
+            c
+        } else {
+            Command::new(self.bin.join("pg_ctl"))
+        };
+        let _ = c
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "fast", "-w", "stop"])
+            .stdout(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Asterisk cdr_pgsql's table.
+const PG_CDR: &str = "CREATE TABLE cdr (
+  calldate timestamp with time zone NOT NULL default now(),
+  clid varchar(80) NOT NULL default '',
+  src varchar(80) NOT NULL default '',
+  dst varchar(80) NOT NULL default '',
+  dcontext varchar(80) NOT NULL default '',
+  channel varchar(80) NOT NULL default '',
+  dstchannel varchar(80) NOT NULL default '',
+  lastapp varchar(80) NOT NULL default '',
+  lastdata varchar(80) NOT NULL default '',
+  duration bigint NOT NULL default '0',
+  billsec bigint NOT NULL default '0',
+  disposition varchar(45) NOT NULL default '',
+  amaflags bigint NOT NULL default '0',
+  accountcode varchar(20) NOT NULL default '',
+  uniqueid varchar(150) NOT NULL default '',
+  userfield varchar(255) NOT NULL default '',
+  peeraccount varchar(20) NOT NULL default '',
+  linkedid varchar(150) NOT NULL default '',
+  sequence int NOT NULL default '0'
+)";
+
+#[test]
+fn postgres_cdr_pgsql() {
+    let Some(pg) = Pg::start() else {
+        eprintln!("note: PostgreSQL not installed (/usr/lib/postgresql/*/bin): test skipped");
+        return;
+    };
+    let url = pg.url(PG_PASSWORD);
+    let n = now();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(PG_CDR).unwrap();
+    for r in rows(n) {
+        c.execute(
+            "INSERT INTO cdr (calldate, clid, src, dst, dcontext, channel, dstchannel, lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, uniqueid, userfield, linkedid) \
+             VALUES (to_timestamp($1::float8), $2, $3, $4, 'from-internal', $5, $6, 'Dial', $7, $8, $9, $10, 3, $11, $12, $13, $12)",
+            &[&(r.t as f64), &clid(&r), &r.src, &r.dst, &CHANNEL, &DSTCHANNEL, &LASTDATA, &(r.billsec + 5), &r.billsec, &r.disposition, &ACCOUNT, &UNIQUEID, &USERFIELD],
+        )
+        .unwrap();
+    }
+    check_audit(&url, &[]);
+    let j = json(&run(&["cdr", "audit", &url, "--format", "json"]));
+    assert_no_canary("pg json", &j.to_string());
+    assert!(!j.to_string().contains(PG_PASSWORD));
+
+    let o = stdout(&run(&["cdr", "sanitize", &url]));
+    assert!(
+        o.contains(&format!(
+            "{TOTAL} records, {OLD} older than 30 days would be"
+        )),
+        "{o}"
+    );
+    let count = |c: &mut postgres::Client| -> i64 {
+        c.query_one("SELECT count(*) FROM cdr", &[]).unwrap().get(0)
+    };
+    assert_eq!(count(&mut c) as u64, TOTAL);
+    let o = stdout(&run(&["cdr", "sanitize", &url, "--apply", "--batch", "7"]));
+    assert!(
+        o.contains(&format!("{OLD} older than 30 days folded")),
+        "{o}"
+    );
+    assert_no_canary("pg sanitize", &o);
+    assert!(!o.contains(PG_PASSWORD));
+    assert_eq!(count(&mut c) as u64, TOTAL - OLD);
+    let sums = |c: &mut postgres::Client| -> (i64, i64, i64) {
+        let r = c
+            .query_one(
+                "SELECT sum(calls)::bigint, sum(answered)::bigint, sum(billsec_total)::bigint FROM cdr_daily_summary",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(sums(&mut c), old_totals(n, 1));
+    let o = stdout(&run(&["cdr", "sanitize", &url, "--apply"]));
+    assert!(o.contains(" 0 older"), "{o}");
+    assert_eq!(sums(&mut c), old_totals(n, 1));
+    let newest_age: f64 = c
+        .query_one(
+            "SELECT extract(epoch FROM now() - max(calldate))::float8 FROM cdr",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!((newest_age - 3600.0).abs() < 120.0, "{newest_age}");
+
+    // Wrong password, missing table: one line, nothing changed, no secret.
+    let o = run(&["cdr", "audit", &pg.url("wrong-password")]);
+    assert_clean_error(&o, "password authentication failed");
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("wrong-password"));
+    let o = run(&["cdr", "sanitize", &url, "--table", "nosuch", "--apply"]);
+    assert_clean_error(&o, "table nosuch not found");
+    assert!(!String::from_utf8_lossy(&o.stderr).contains(PG_PASSWORD));
+    assert_eq!(count(&mut c) as u64, TOTAL - OLD);
+}

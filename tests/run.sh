@@ -19,6 +19,8 @@ have systemd-analyze || need+=(systemd)
 have baresip  || need+=(baresip-core)
 have openssl  || need+=(openssl)
 [ -x /usr/bin/time ] || need+=(time)
+# tests/cdr.rs starts its own PostgreSQL server (initdb, pg_ctl).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if ((${#need[@]})); then
   echo "tests/run.sh: installing ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then

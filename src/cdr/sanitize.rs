@@ -325,7 +325,7 @@ const PG_SUMMARY: &str = "CREATE TABLE IF NOT EXISTS cdr_daily_summary (
 
 const PG_UPSERT: &str = "INSERT INTO cdr_daily_summary
     (day, disposition, calls, answered, billsec_total, billsec_mean)
-    VALUES ($1, $2, $3, $4, $5, $5::float8 / $3)
+    VALUES ($1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $5::bigint::float8 / $3::bigint)
     ON CONFLICT (day, disposition) DO UPDATE SET
       calls = cdr_daily_summary.calls + EXCLUDED.calls,
       answered = cdr_daily_summary.answered + EXCLUDED.answered,
