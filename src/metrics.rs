@@ -371,6 +371,7 @@ pub struct CdrMetrics {
     pub oldest_record_age: IntGauge,
     pub beyond_retention: IntGauge,
     pub columns: IntGaugeVec,
+    pub retention: IntGauge,
     pub check_success: IntGauge,
 }
 
@@ -401,6 +402,10 @@ impl CdrMetrics {
                 "cdr_columns",
                 "Columns of the CDR store by privacy class (identity, network, timing, content, linkage, other).",
                 &["class"],
+            ),
+            retention: plain(
+                "cdr_retention_seconds",
+                "The configured CDR retention (keep_days) in seconds, for alerting on the oldest record's age.",
             ),
             check_success: plain(
                 "cdr_last_check_success",

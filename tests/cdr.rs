@@ -1015,3 +1015,79 @@ fn postgres_cdr_pgsql() {
     assert!(!String::from_utf8_lossy(&o.stderr).contains(PG_PASSWORD));
     assert_eq!(count(&mut c) as u64, TOTAL - OLD);
 }
+
+fn http_metrics(port: u16) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The sensor with `[cdr]`: the store is checked on a background thread and
+/// the gauges appear on /metrics with the audit's numbers; no planted value
+/// appears anywhere in the exposition or the log.
+#[test]
+fn sensor_exports_cdr_gauges() {
+    let d = tmpdir("sensor");
+    let csv = d.join("Master.csv");
+    write_csv(&csv, now());
+    let cfg = d.join("s.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[cdr]\nsource = {:?}\nkeep_days = 30\ncheck_every_secs = 60\n",
+            csv.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sv_sip-tcp.pcap");
+    let mut child = bin()
+        .args(["run", "--read"])
+        .arg(&pcap)
+        .args(["-l", &format!("127.0.0.1:{port}"), "-c"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(d.join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Some(t) = http_metrics(port) {
+            if t.contains("sipsentinel_cdr_records ") {
+                text = t;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!text.is_empty(), "no CDR gauges on /metrics within 30 s");
+    assert_eq!(metric(&text, "sipsentinel_cdr_records"), TOTAL as f64);
+    assert_eq!(
+        metric(&text, "sipsentinel_cdr_records_beyond_retention"),
+        OLD as f64
+    );
+    assert_eq!(
+        metric(&text, "sipsentinel_cdr_retention_seconds"),
+        30.0 * 86_400.0
+    );
+    assert_eq!(metric(&text, "sipsentinel_cdr_last_check_success"), 1.0);
+    assert!(metric(&text, "sipsentinel_cdr_oldest_record_age_seconds") > 400.0 * 86_400.0);
+    assert!(metric(&text, "sipsentinel_cdr_columns{class=\"identity\"}") >= 4.0);
+    assert_no_canary("/metrics", &text);
+    assert_no_canary(
+        "sensor log",
+        &std::fs::read_to_string(d.join("log")).unwrap(),
+    );
+}

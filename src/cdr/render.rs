@@ -140,6 +140,7 @@ pub fn apply(m: &CdrMetrics, r: &Report) {
     for (c, n) in r.class_counts() {
         m.columns.with_label_values(&[c.as_str()]).set(n as i64);
     }
+    m.retention.set(i64::from(r.keep_days) * DAY);
     m.check_success.set(1);
 }
 
