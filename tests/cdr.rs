@@ -1091,3 +1091,48 @@ fn sensor_exports_cdr_gauges() {
         &std::fs::read_to_string(d.join("log")).unwrap(),
     );
 }
+
+/// The timer and service pair passes `systemd-analyze verify` (the binary
+/// path replaced by /bin/true, which verify requires to exist).
+#[test]
+fn sanitize_timer_and_service_verify() {
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("note: systemd-analyze missing (package systemd): skipped");
+        return;
+    }
+    let d = tmpdir("systemd");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    let svc = std::fs::read_to_string(root.join("sipsentinel-cdr-sanitize.service")).unwrap();
+    assert!(svc.contains("cdr sanitize --apply"));
+    std::fs::write(
+        d.join("sipsentinel-cdr-sanitize.service"),
+        svc.replace(
+            "ExecStart=/usr/local/bin/sipsentinel ",
+            "ExecStart=/bin/true ",
+        )
+        .replace("User=asterisk\nGroup=asterisk\n", ""),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("sipsentinel-cdr-sanitize.timer"),
+        d.join("sipsentinel-cdr-sanitize.timer"),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(d.join("sipsentinel-cdr-sanitize.timer"))
+        .arg(d.join("sipsentinel-cdr-sanitize.service"))
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let ours: Vec<&str> = err.lines().filter(|l| l.contains("sipsentinel")).collect();
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify:\n{err}"
+    );
+}
