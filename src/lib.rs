@@ -14,6 +14,7 @@ pub mod http;
 pub mod lru;
 pub mod media;
 pub mod metrics;
+pub mod pbxlog;
 pub mod pipeline;
 pub mod privdrop;
 pub mod report;

@@ -238,9 +238,18 @@ fn cdr(c: &config::CdrCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `pbx-logging`: which logs keep call data, and a verdict.
 fn pbx_logging(a: &config::PbxLoggingArgs) -> anyhow::Result<()> {
-    let _ = a;
-    anyhow::bail!("pbx-logging is not implemented yet")
+    let reports = a
+        .files
+        .iter()
+        .map(|f| sipsentinel::pbxlog::check(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(sipsentinel::pbxlog::text(&reports).as_bytes());
+    let _ = stdout.flush();
+    Ok(())
 }
 
 fn main() -> ExitCode {

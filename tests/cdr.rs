@@ -1136,3 +1136,38 @@ fn sanitize_timer_and_service_verify() {
         "systemd-analyze verify:\n{err}"
     );
 }
+
+/// `pbx-logging` on Asterisk's shipped-style logger.conf and a Kamailio
+/// config: which channels keep SIP messages, traces, DTMF; a minimal
+/// configuration passes; an unreadable file is one error line.
+#[test]
+fn pbx_logging_reports_channels() {
+    let d = tmpdir("pbxlog");
+    let logger = d.join("logger.conf");
+    std::fs::write(
+        &logger,
+        "[general]\n[logfiles]\nconsole => notice,warning,error\nmessages => notice,warning,error\nfull => notice,warning,error,debug,verbose,dtmf\n",
+    )
+    .unwrap();
+    let kam = d.join("kamailio.cfg");
+    std::fs::write(&kam, "#!KAMAILIO\ndebug=3\nloadmodule \"siptrace.so\"\n").unwrap();
+    let out = stdout(&run(&[
+        "pbx-logging",
+        logger.to_str().unwrap(),
+        kam.to_str().unwrap(),
+    ]));
+    assert!(out.contains("file full [notice,warning,error,debug,verbose,dtmf]: keeps SIP messages, call traces, DTMF"), "{out}");
+    assert!(out.contains("file messages"), "{out}");
+    assert!(out.contains("siptrace"), "{out}");
+    assert!(out.contains("verdict: NOT MINIMAL"), "{out}");
+    let minimal = d.join("min.conf");
+    std::fs::write(
+        &minimal,
+        "[general]\nqueue_log=no\n[logfiles]\nconsole => notice,warning,error\n",
+    )
+    .unwrap();
+    let out = stdout(&run(&["pbx-logging", minimal.to_str().unwrap()]));
+    assert!(out.contains("verdict: OK"), "{out}");
+    let o = run(&["pbx-logging", d.join("missing.conf").to_str().unwrap()]);
+    assert_clean_error(&o, "missing.conf");
+}
