@@ -470,9 +470,7 @@ impl<'a> Accumulator<'a> {
         cols: &[String],
         schema: &Schema,
         roles: Roles,
-        now: i64,
-        keep_days: u32,
-        samples: usize,
+        opts: &AuditOptions,
         pseudo: Option<&'a Pseudonymizer>,
     ) -> Self {
         Accumulator {
@@ -485,12 +483,12 @@ impl<'a> Accumulator<'a> {
                 ..TableReport::default()
             },
             roles,
-            cutoff: cutoff(now, keep_days),
-            now,
+            cutoff: cutoff(opts.now, opts.keep_days),
+            now: opts.now,
             hasher: ahash::RandomState::new(),
             callers: HashSet::new(),
             callees: HashSet::new(),
-            samples,
+            samples: opts.samples,
             pseudo,
         }
     }

@@ -260,16 +260,7 @@ impl Store {
     ) -> Result<TableReport, CdrError> {
         let cols = self.columns(table)?;
         let roles = schema.resolve(table, &cols)?;
-        let mut acc = Accumulator::new(
-            table,
-            &cols,
-            schema,
-            roles,
-            opts.now,
-            opts.keep_days,
-            opts.samples,
-            pseudo,
-        );
+        let mut acc = Accumulator::new(table, &cols, schema, roles, opts, pseudo);
         self.scan(table, &cols, |row| acc.add(row))?;
         Ok(acc.finish())
     }
