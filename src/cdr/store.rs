@@ -68,6 +68,13 @@ pub(crate) fn pg_err(e: postgres::Error) -> CdrError {
     // failed for user ..."); the URL, which may hold a password, is never
     // part of it.
     match e.as_db_error() {
+        // Data exceptions (22xxx: "invalid input syntax for type ...: <value>")
+        // and integrity violations (23xxx: "Key (col)=(<value>)") quote row
+        // values: only their SQLSTATE is shown.
+        Some(d) if matches!(&d.code().code()[..2], "22" | "23") => CdrError::Postgres(format!(
+            "the server rejected a value (SQLSTATE {})",
+            d.code().code()
+        )),
         Some(d) => CdrError::Postgres(format!("{} (SQLSTATE {})", d.message(), d.code().code())),
         None => CdrError::Postgres(e.to_string()),
     }
