@@ -2,7 +2,9 @@
 //!
 //! Owner: `cdr::time`. Invariant: a text that is not clearly a time gives
 //! `None` (the record then counts as undated and is never deleted), never a
-//! guess. Accepted: Unix seconds (at least 9 digits, optional fraction), and
+//! guess. Accepted: Unix seconds (at least 9 digits, optional fraction) or
+//! milliseconds, Julian day numbers (SQLite's REAL dates, as Kamailio's
+//! db_sqlite writes them), and
 //! `YYYY-MM-DD[ T]HH:MM[:SS[.f]]` with an optional `Z`, `+HH`, `+HH:MM` or
 //! `+HHMM` offset (PostgreSQL's `timestamptz::text`). A time without an
 //! offset is taken as UTC: Asterisk writes local time, so ages can be off by
@@ -49,9 +51,21 @@ fn num(s: &[u8]) -> Option<i64> {
 /// Parse a record time; see the module doc for the formats.
 pub fn parse(s: &str) -> Option<i64> {
     let s = s.trim().as_bytes();
-    if s.len() >= 9 && s.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
-        let int = s.split(|b| *b == b'.').next()?;
-        return num(int);
+    if s.len() >= 7 && s.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
+        let v: f64 = std::str::from_utf8(s).ok()?.parse().ok()?;
+        return if (2_000_000.0..3_000_000.0).contains(&v) {
+            // A Julian day number: SQLite's own REAL time format, which
+            // Kamailio's db_sqlite writes for TIMESTAMP/DATETIME columns
+            // (2,000,000 s after 1970 is no CDR time anyone keeps).
+            Some(((v - 2_440_587.5) * super::DAY as f64).floor() as i64)
+        } else if v >= 1e11 {
+            // Milliseconds (after 1973 in ms, before 5138 in seconds).
+            Some((v / 1000.0).floor() as i64)
+        } else if v >= 1e8 {
+            Some(v.floor() as i64)
+        } else {
+            None
+        };
     }
     if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
         return None;
@@ -121,6 +135,8 @@ mod tests {
         assert_eq!(parse("1709208000"), Some(1_709_208_000));
         assert_eq!(parse("1709208000.5"), Some(1_709_208_000));
         assert_eq!(parse("2024-02-29"), Some(1_709_164_800));
+        assert_eq!(parse("2460370.0"), Some(1_709_208_000));
+        assert_eq!(parse("1709208000123"), Some(1_709_208_000));
         assert_eq!(parse(""), None);
         assert_eq!(parse("ANSWERED"), None);
         assert_eq!(parse("2024-13-01 00:00:00"), None);
