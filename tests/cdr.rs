@@ -534,6 +534,13 @@ fn csv_sanitize_atomic_rewrite() {
         .sum();
     assert_eq!(calls as u64, OLD);
     assert!(!d.join("Master.csv.sanitize-new").exists());
+    // A second run while one holds the directory lock fails cleanly.
+    {
+        let dirf = std::fs::File::open(&d).unwrap();
+        rustix::fs::flock(&dirf, rustix::fs::FlockOperation::LockExclusive).unwrap();
+        let o = run(&["cdr", "sanitize", src, "--apply"]);
+        assert_clean_error(&o, "another cdr sanitize is running");
+    }
     // Idempotent.
     let o = stdout(&run(&["cdr", "sanitize", src, "--apply"]));
     assert!(o.contains(" 0 older"), "{o}");

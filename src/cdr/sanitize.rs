@@ -598,7 +598,28 @@ fn csv_recover(path: &Path) -> Result<(), CdrError> {
     Ok(())
 }
 
+/// An exclusive, non-blocking flock on the CSV's directory (released when
+/// dropped): a second sanitize run fails at once instead of interleaving
+/// its rewrite with ours. A directory lock needs no extra file beside the
+/// PBX's.
+fn lock_dir(path: &Path) -> Result<std::fs::File, CdrError> {
+    let d = dir_of(path);
+    let f = std::fs::File::open(&d).map_err(io(&d))?;
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(f),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(CdrError::Invalid {
+            key: "source",
+            message: format!(
+                "another cdr sanitize is running on {} (directory locked)",
+                d.display()
+            ),
+        }),
+        Err(e) => Err(io(&d)(e.into())),
+    }
+}
+
 fn csv_apply(path: &Path, roles: Roles, opts: &SanitizeOptions) -> Result<TableOutcome, CdrError> {
+    let _lock = lock_dir(path)?;
     csv_recover(path)?;
     let cut = cutoff(opts.now, opts.keep_days);
     let mut f = std::fs::File::open(path).map_err(io(path))?;
