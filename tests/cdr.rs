@@ -795,6 +795,40 @@ fn bad_input_is_one_line_and_changes_nothing() {
         c.execute_batch("ROLLBACK").unwrap();
     }
     assert_eq!(std::fs::read(&db).unwrap(), before);
+    // A lock held for a moment is waited for (busy timeout), not an error.
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let child = bin()
+            .args(["cdr", "audit", db.to_str().unwrap(), "--format", "json"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        c.execute_batch("ROLLBACK").unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(json(&o)["records"], TOTAL);
+    }
+    // The sensor refuses a bad [cdr] section at start, in one line.
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sv_sip-tcp.pcap");
+    for (toml, needle) in [
+        ("[cdr]\nsource = \"x.db\"\nkeep_days = 0\n", "keep_days"),
+        ("[cdr]\nsource = \"x.db\"\nkeepdays = 3\n", "keepdays"),
+        (
+            "[cdr]\nsource = \"x.db\"\ncheck_every_secs = 1\n",
+            "check_every_secs",
+        ),
+    ] {
+        std::fs::write(&cfg, toml).unwrap();
+        let o = bin()
+            .args(["run", "--exit-when-done", "-l", "127.0.0.1:0", "--read"])
+            .arg(&pcap)
+            .arg("-c")
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert_clean_error(&o, needle);
+    }
     // A read-only file (for an unprivileged user: root writes anyway).
     if unsafe_is_root() && Path::new("/usr/bin/setpriv").exists() {
         let o = Command::new("setpriv")
