@@ -849,6 +849,7 @@ fn bad_input_is_one_line_and_changes_nothing() {
             .unwrap();
         assert_clean_error(&o, "ermission denied");
         assert_eq!(std::fs::read(&csv).unwrap(), cb);
+        assert!(!d.join("Master.csv.sanitize-new").exists());
     } else {
         eprintln!("note: read-only case skipped (needs root and setpriv)");
     }

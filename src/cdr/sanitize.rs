@@ -695,9 +695,10 @@ fn csv_apply(path: &Path, roles: Roles, opts: &SanitizeOptions) -> Result<TableO
         }
     }
     kept.extend_from_slice(partial);
-    // 1. The new file, complete and durable, with the old owner and mode.
+    // 1. The new file, complete and durable, with the old owner and mode
+    //    (removed again if any of that fails: nothing changed).
     let new = new_path(path);
-    {
+    let written = (|| -> Result<(), CdrError> {
         let mut nf = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -709,7 +710,11 @@ fn csv_apply(path: &Path, roles: Roles, opts: &SanitizeOptions) -> Result<TableO
         nf.set_permissions(meta.permissions()).map_err(io(&new))?;
         nf.write_all(&kept)
             .and_then(|()| nf.sync_all())
-            .map_err(io(&new))?;
+            .map_err(io(&new))
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&new);
+        return Err(e);
     }
     // 2. Commit point: the summary with these aggregates and a marker
     //    naming the new file.
