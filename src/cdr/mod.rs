@@ -63,18 +63,32 @@ pub enum SourceSpec {
 }
 
 impl SourceSpec {
-    /// URL → PostgreSQL; `*.csv` or a file starting with text → CSV;
-    /// anything else → SQLite (which then says whether it is a database).
+    /// URL → PostgreSQL; `*.csv` → CSV; `*.db`, `*.sqlite*` → SQLite;
+    /// another name (a rotated `Master.csv.1`) whose first byte is a CSV
+    /// quote → CSV; anything else → SQLite (which then says whether it is
+    /// a database).
     pub fn parse(s: &str) -> SourceSpec {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             return SourceSpec::Postgres(s.to_owned());
         }
         let p = PathBuf::from(s);
-        let is_csv = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        if is_csv {
-            SourceSpec::Csv(p)
-        } else {
-            SourceSpec::Sqlite(p)
+        let ext = p
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("csv") => SourceSpec::Csv(p),
+            Some("db" | "sqlite" | "sqlite3") => SourceSpec::Sqlite(p),
+            _ => {
+                let mut head = [0u8; 1];
+                let n = std::fs::File::open(&p)
+                    .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+                    .unwrap_or(0);
+                if n == 1 && head[0] == b'"' {
+                    SourceSpec::Csv(p)
+                } else {
+                    SourceSpec::Sqlite(p)
+                }
+            }
         }
     }
 
@@ -629,6 +643,33 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_by_name_and_content() {
+        let d = std::env::temp_dir().join(format!("ss-cdr-src-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let rotated = d.join("Master.csv.1");
+        std::fs::write(&rotated, "\"\",\"100\",\"200\"\n").unwrap();
+        assert_eq!(
+            SourceSpec::parse(rotated.to_str().unwrap()),
+            SourceSpec::Csv(rotated.clone())
+        );
+        let db = d.join("master");
+        std::fs::write(&db, b"SQLite format 3\0....").unwrap();
+        assert_eq!(
+            SourceSpec::parse(db.to_str().unwrap()),
+            SourceSpec::Sqlite(db.clone())
+        );
+        assert!(matches!(
+            SourceSpec::parse("postgresql://u@h/db"),
+            SourceSpec::Postgres(_)
+        ));
+        assert!(matches!(SourceSpec::parse("x.CSV"), SourceSpec::Csv(_)));
+        assert!(matches!(
+            SourceSpec::parse("missing"),
+            SourceSpec::Sqlite(_)
+        ));
+    }
 
     #[test]
     fn classes_of_known_columns() {
