@@ -155,6 +155,17 @@ fn kamailio_acc_sqlite_under_sipp_calls() {
         &SippOpts::new(Scenario::Builtin("uac"), CALLS),
     );
     let uas = uas.finish(Duration::from_secs(10));
+    // acc writes a BYE's record when its 200 passes through Kamailio, which
+    // can be just after SIPp is done: wait for all records (≤ 10 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let count = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .and_then(|c| c.query_row("SELECT count(*) FROM acc", [], |r| r.get(0)))
+            .unwrap_or(0)
+    };
+    while count() < i64::from(2 * CALLS) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // SIGTERM, then wait (its children exit with it).
     let _ = Command::new("kill").arg(kam.id().to_string()).status();
     let _ = common::wait_bounded(&mut kam, Duration::from_secs(10));
