@@ -29,6 +29,73 @@ pub enum Command {
     Run(RunArgs),
     /// Read capture files and print a one-shot report (no privileges needed).
     Audit(AuditArgs),
+    /// Audit or sanitize what the PBX keeps: call detail records.
+    #[command(subcommand)]
+    Cdr(CdrCommand),
+    /// Check Asterisk logger.conf / kamailio.cfg: which logs keep SIP
+    /// messages, call traces or DTMF.
+    PbxLogging(PbxLoggingArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CdrCommand {
+    /// Class the columns of a CDR store and measure its age (values never shown).
+    Audit(CdrAuditArgs),
+    /// Fold records older than --keep-days into daily aggregates and delete them (dry run unless --apply).
+    Sanitize(CdrSanitizeArgs),
+}
+
+/// What every `cdr` subcommand takes.
+#[derive(Debug, Args)]
+pub struct CdrCommon {
+    /// SQLite file, `postgres://` URL or Asterisk Master.csv (default: `[cdr] source`).
+    pub source: Option<String>,
+    /// Schema preset: `asterisk` (table cdr) or `kamailio-acc` (acc, missed_calls).
+    #[arg(long)]
+    pub schema: Option<String>,
+    /// Table to read instead of the preset's.
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Retention in days (default: `[cdr] keep_days`, else 30).
+    #[arg(long)]
+    pub keep_days: Option<u32>,
+    /// TOML configuration file (`[cdr]`, `[findings] key_file`).
+    #[arg(short = 'c', long)]
+    pub config: Option<PathBuf>,
+    /// SQLite: how long to wait for a writer's lock, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CdrAuditArgs {
+    #[command(flatten)]
+    pub common: CdrCommon,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Show N rows per table, every identifying value pseudonymised.
+    #[arg(long, default_value_t = 0)]
+    pub samples: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CdrSanitizeArgs {
+    #[command(flatten)]
+    pub common: CdrCommon,
+    /// Change the store (default: a dry run that only counts).
+    #[arg(long)]
+    pub apply: bool,
+    /// Rows per transaction.
+    #[arg(long, default_value_t = 5000)]
+    pub batch: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct PbxLoggingArgs {
+    /// Asterisk logger.conf and/or kamailio.cfg files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +189,24 @@ pub struct FileConfig {
     pub zones: std::collections::BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub findings: FileFindings,
+    /// The CDR store to watch (`cdr audit` defaults and the sensor's check).
+    pub cdr: Option<FileCdr>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCdr {
+    pub source: Option<String>,
+    pub schema: Option<String>,
+    pub table: Option<String>,
+    pub keep_days: Option<u32>,
+    pub check_every_secs: Option<u64>,
+    /// Role → column: `time`, `caller`, `callee`, `disposition`, `billsec`.
+    #[serde(default)]
+    pub columns: std::collections::BTreeMap<String, String>,
+    /// Column → class, overriding the built-in classing.
+    #[serde(default)]
+    pub classes: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,6 +389,18 @@ fn check_log_level(s: &str) -> Result<(), ConfigError> {
             key: "log_level",
             message: e.to_string(),
         })
+}
+
+/// The `[cdr]` section and `[findings] key_file` of a config file (for the
+/// `cdr` subcommands), or defaults without a file.
+pub fn cdr_file(path: Option<&Path>) -> Result<(FileCdr, Option<PathBuf>), ConfigError> {
+    match path {
+        Some(p) => {
+            let f = load_file(p)?;
+            Ok((f.cdr.unwrap_or_default(), f.findings.key_file))
+        }
+        None => Ok((FileCdr::default(), None)),
+    }
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {

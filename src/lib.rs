@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod capture;
+pub mod cdr;
 pub mod config;
 pub mod decode;
 pub mod exposure;
@@ -13,6 +14,7 @@ pub mod http;
 pub mod lru;
 pub mod media;
 pub mod metrics;
+pub mod pbxlog;
 pub mod pipeline;
 pub mod privdrop;
 pub mod report;

@@ -120,11 +120,41 @@ fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+type CdrCheck = Option<(
+    sipsentinel::cdr::cli::CdrSettings,
+    sipsentinel::metrics::CdrMetrics,
+)>;
+
+/// `[cdr]` in the config file: validated and its gauges registered now (so
+/// a sensor without a CDR store exports no CDR families); the check thread
+/// starts later, with [`start_cdr_check`], after privileges are dropped.
+fn prepare_cdr_check(settings: &Settings, ctx: &Context) -> anyhow::Result<CdrCheck> {
+    let Some(path) = &settings.config_file else {
+        return Ok(None);
+    };
+    let (file, _) = config::cdr_file(Some(path))?;
+    if file.source.is_none() {
+        return Ok(None);
+    }
+    let s = sipsentinel::cdr::cli::settings(&file, None)?;
+    let m = sipsentinel::metrics::CdrMetrics::register(&ctx.metrics.registry);
+    Ok(Some((s, m)))
+}
+
+fn start_cdr_check(check: CdrCheck, shutdown: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    if let Some((s, m)) = check {
+        sipsentinel::cdr::cli::spawn_watch(s, m, shutdown.clone())
+            .context("cannot start the CDR check thread")?;
+    }
+    Ok(())
+}
+
 fn run(args: &config::RunArgs) -> anyhow::Result<()> {
     let settings = Settings::from_run(args)?;
     let log = init_logging(settings.log_format, &settings.log_level);
     let shutdown = shutdown_flag()?;
     let ctx = context(&settings)?;
+    let cdr_check = prepare_cdr_check(&settings, &ctx)?;
     let listener = http::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     match &settings.source {
@@ -135,6 +165,7 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
             let c = ctx.clone();
             let user = settings.user.clone();
             let config_file = settings.config_file.clone();
+            let stop = shutdown.clone();
             pipeline::capture_live(iface, &settings, &ctx, shutdown.clone(), move || {
                 if let Some(u) = &user {
                     sipsentinel::privdrop::drop_to(u)?;
@@ -149,6 +180,7 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
                     }
                 }
                 spawn_reloader(config_file, log, c.zones.clone())?;
+                start_cdr_check(cdr_check, &stop)?;
                 http::spawn_with_store(listener, c.metrics.clone(), c.store.clone())
                     .context("cannot start http thread")?;
                 Ok(())
@@ -160,6 +192,7 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
                 anyhow::bail!("--user is for live capture; replaying a file needs no privileges");
             }
             spawn_reloader(settings.config_file.clone(), log, ctx.zones.clone())?;
+            start_cdr_check(cdr_check, &shutdown)?;
             let _http = http::spawn_with_store(listener, ctx.metrics.clone(), ctx.store.clone())
                 .context("cannot start http thread")?;
             let out = pipeline::read_files(files, &settings, &ctx, &shutdown)?;
@@ -199,11 +232,41 @@ fn audit(args: &config::AuditArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `cdr audit` / `cdr sanitize`: the report on stdout (a closed pipe is
+/// not an error).
+fn cdr(c: &config::CdrCommand) -> anyhow::Result<()> {
+    let text = match c {
+        config::CdrCommand::Audit(a) => sipsentinel::cdr::cli::audit(a)?,
+        config::CdrCommand::Sanitize(a) => sipsentinel::cdr::cli::sanitize(a)?,
+    };
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+    Ok(())
+}
+
+/// `pbx-logging`: which logs keep call data, and a verdict.
+fn pbx_logging(a: &config::PbxLoggingArgs) -> anyhow::Result<()> {
+    let reports = a
+        .files
+        .iter()
+        .map(|f| sipsentinel::pbxlog::check(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(sipsentinel::pbxlog::text(&reports).as_bytes());
+    let _ = stdout.flush();
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match &cli.command {
         Command::Run(a) => run(a),
         Command::Audit(a) => audit(a),
+        Command::Cdr(c) => cdr(c),
+        Command::PbxLogging(a) => pbx_logging(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

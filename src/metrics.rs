@@ -360,6 +360,61 @@ impl Default for Metrics {
     }
 }
 
+/// The CDR store families (issue #18): registered into the sensor's
+/// registry only when `[cdr]` is configured, and into a registry of their
+/// own by `cdr audit --format prometheus`, so both print the same families.
+/// Values are counts and ages of the store; the only label is the column
+/// class, from the fixed set in `cdr::Class`.
+#[derive(Clone)]
+pub struct CdrMetrics {
+    pub records: IntGauge,
+    pub oldest_record_age: IntGauge,
+    pub beyond_retention: IntGauge,
+    pub columns: IntGaugeVec,
+    pub retention: IntGauge,
+    pub check_success: IntGauge,
+}
+
+impl CdrMetrics {
+    pub fn register(reg: &Registry) -> CdrMetrics {
+        let plain = |name: &str, help: &str| {
+            let g = IntGauge::with_opts(Opts::new(name, help).namespace(NS))
+                .expect("metric definition is valid");
+            reg.register(Box::new(g.clone()))
+                .expect("metric registered once");
+            g
+        };
+        CdrMetrics {
+            records: plain(
+                "cdr_records",
+                "Call detail records in the configured CDR store (all audited tables).",
+            ),
+            oldest_record_age: plain(
+                "cdr_oldest_record_age_seconds",
+                "Age of the oldest dated call detail record in the CDR store.",
+            ),
+            beyond_retention: plain(
+                "cdr_records_beyond_retention",
+                "Call detail records older than the configured retention (keep_days).",
+            ),
+            columns: gauge(
+                reg,
+                "cdr_columns",
+                "Columns of the CDR store by privacy class (identity, network, timing, content, linkage, other).",
+                &["class"],
+            ),
+            retention: plain(
+                "cdr_retention_seconds",
+                "The configured CDR retention (keep_days) in seconds, for alerting on the oldest record's age.",
+            ),
+            check_success: plain(
+                "cdr_last_check_success",
+                "1 if the last check of the CDR store succeeded, 0 if it failed (see the log).",
+            ),
+        }
+    }
+}
+
 /// Number of response status classes (`1xx`..`6xx`, `other`).
 const STATUS_CLASSES: usize = 7;
 const STATUS_LABELS: [&str; STATUS_CLASSES] = ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "other"];

@@ -39,7 +39,7 @@ const DASHBOARDS: [&str; 4] = [
 
 /// Labels the rules and dashboards may filter or group by: the metric
 /// contract's labels, Prometheus' target labels, and `le` of histograms.
-const KNOWN_LABELS: [&str; 19] = [
+const KNOWN_LABELS: [&str; 20] = [
     "job",
     "instance",
     "source",
@@ -58,6 +58,7 @@ const KNOWN_LABELS: [&str; 19] = [
     "event",
     "worker",
     "le",
+    "class",
     "__name__",
 ];
 
@@ -194,6 +195,7 @@ fn every_alert_is_labelled_annotated_and_has_a_runbook_section() {
         "CaptureDown",
         "SensorDown",
         "SensorAbsent",
+        "CdrRetentionExceeded",
     ]
     .into_iter()
     .collect();
@@ -653,6 +655,17 @@ fn synthetic_series() -> String {
             r#"worker="0""#,
             "0+6000x20",
         ),
+        ("sipsentinel_cdr_records", "", "1200x20"),
+        (
+            "sipsentinel_cdr_oldest_record_age_seconds",
+            "",
+            "3456000x20",
+        ),
+        ("sipsentinel_cdr_records_beyond_retention", "", "300x20"),
+        ("sipsentinel_cdr_retention_seconds", "", "2592000x20"),
+        ("sipsentinel_cdr_last_check_success", "", "1x20"),
+        ("sipsentinel_cdr_columns", r#"class="identity""#, "4x20"),
+        ("sipsentinel_cdr_columns", r#"class="network""#, "2x20"),
     ];
     const EXPOSURES: &[(&str, &str, &str, &str)] = &[
         ("cleartext_media", "critical", "udp", "rtp"),

@@ -19,6 +19,11 @@ have systemd-analyze || need+=(systemd)
 have baresip  || need+=(baresip-core)
 have openssl  || need+=(openssl)
 [ -x /usr/bin/time ] || need+=(time)
+# tests/cdr.rs starts its own PostgreSQL server (initdb, pg_ctl).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# tests/cdr_kamailio.rs runs Kamailio's acc module writing to SQLite.
+have kamailio || need+=(kamailio)
+compgen -G '/usr/lib/*/kamailio/modules/db_sqlite.so' >/dev/null || need+=(kamailio-sqlite-modules)
 if ((${#need[@]})); then
   echo "tests/run.sh: installing ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then
