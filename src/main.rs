@@ -9,6 +9,7 @@ use clap::Parser as _;
 use sipsentinel::config::{self, Cli, Command, LogFormat, ReportFormat, Settings, Source};
 use sipsentinel::exposure::Zones;
 use sipsentinel::findings::{Store, StoreConfig};
+use sipsentinel::health::Health;
 use sipsentinel::pipeline::Context;
 use sipsentinel::{http, metrics::Metrics, pipeline, report};
 use std::process::ExitCode;
@@ -56,8 +57,10 @@ fn context(settings: &Settings) -> anyhow::Result<Context> {
         None => Store::new(cfg).context("cannot create the findings store")?,
     };
     let zones = Zones::new(settings.zones.clone()).context("invalid zones in the config file")?;
+    let metrics = Metrics::new();
     Ok(Context {
-        metrics: Metrics::new(),
+        health: Health::new(Some(metrics.thread_up.clone())),
+        metrics,
         store: Arc::new(store),
         zones: Arc::new(RwLock::new(zones)),
     })
@@ -120,9 +123,28 @@ fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// What the HTTP thread serves for `ctx`.
+fn http_options(ctx: &Context, web: Option<http::WebConfig>) -> http::Options {
+    http::Options {
+        store: Some(ctx.store.clone()),
+        health: Some(ctx.health.clone()),
+        web,
+    }
+}
+
 fn run(args: &config::RunArgs) -> anyhow::Result<()> {
     let settings = Settings::from_run(args)?;
     let log = init_logging(settings.log_format, &settings.log_level);
+    // Read before anything starts: a bad file is a startup error (its
+    // message names the file and the key).
+    let web = settings
+        .web_config
+        .as_deref()
+        .map(http::WebConfig::load)
+        .transpose()?;
+    if let Some(w) = http::exposure_warning(settings.listen, web.as_ref()) {
+        tracing::warn!(listen = %settings.listen, "{w}");
+    }
     let shutdown = shutdown_flag()?;
     let ctx = context(&settings)?;
     let listener = http::bind(settings.listen)
@@ -141,7 +163,7 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
                     tracing::info!(user = %u, "dropped privileges: all capabilities gone");
                 }
                 spawn_reloader(config_file, log, c.zones.clone())?;
-                http::spawn_with_store(listener, c.metrics.clone(), c.store.clone())
+                http::spawn_with(listener, c.metrics.clone(), http_options(&c, web))
                     .context("cannot start http thread")?;
                 Ok(())
             })?;
@@ -152,7 +174,7 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
                 anyhow::bail!("--user is for live capture; replaying a file needs no privileges");
             }
             spawn_reloader(settings.config_file.clone(), log, ctx.zones.clone())?;
-            let _http = http::spawn_with_store(listener, ctx.metrics.clone(), ctx.store.clone())
+            let _http = http::spawn_with(listener, ctx.metrics.clone(), http_options(&ctx, web))
                 .context("cannot start http thread")?;
             let out = pipeline::read_files(files, &settings, &ctx, &shutdown)?;
             tracing::info!(frames = out.frames, "replay done");

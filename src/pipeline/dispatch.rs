@@ -6,6 +6,9 @@
 //! is full the whole batch is dropped and counted
 //! (`pipeline_dropped_total{reason="queue_full"}`); a file replay waits
 //! instead, because nothing is lost by waiting and every frame must count.
+//! A batch for a worker thread that has died (panicked) is dropped and
+//! counted as `reason="worker_dead"`, in both modes, and a replay goes on
+//! with the other workers (see `health`).
 
 use crate::decode::{self, LinkType};
 use crossbeam_channel::{Sender, TrySendError};
@@ -52,14 +55,42 @@ pub enum Msg {
     /// Capture time advanced (sent about once a second): expire state,
     /// publish table sizes.
     Tick(Duration),
-    /// File replay only: every worker waits here after the frames sent
+    /// File replay only: every worker checks in here after the frames sent
     /// before it, so everything earlier in capture time has been processed
     /// by all workers before anything later (see `Dispatcher::barrier`).
-    Barrier(Arc<std::sync::Barrier>),
+    Barrier(Arrival),
     /// File replay only: capture time went backwards (the next file of an
     /// `audit` is another capture). End streams and drop per-worker flow
     /// state: the old timeline cannot continue into the new one.
     Reset(Duration),
+}
+
+/// One worker's part of a [`Dispatcher::barrier`]: the dispatcher waits
+/// until every `Arrival` it sent is gone. It is gone when the worker has
+/// handled it (`wait`, then drop) or when the message is dropped unhandled
+/// because the worker died with it still queued; a `std::sync::Barrier`
+/// would wait for the dead worker forever.
+pub struct Arrival(Arc<Rendezvous>);
+
+struct Rendezvous {
+    outstanding: std::sync::Mutex<usize>,
+    done: std::sync::Condvar,
+}
+
+impl Arrival {
+    /// The worker has processed everything sent before this message.
+    /// (Dropping says the same; `wait` keeps the worker's call site.)
+    pub fn wait(&self) {}
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        let mut n = self.0.outstanding.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.0.done.notify_all();
+        }
+    }
 }
 
 pub struct Dispatcher {
@@ -69,6 +100,7 @@ pub struct Dispatcher {
     batch_frames: usize,
     blocking: bool,
     queue_full: IntCounter,
+    worker_dead: IntCounter,
 }
 
 impl Dispatcher {
@@ -78,6 +110,7 @@ impl Dispatcher {
         batch_frames: usize,
         blocking: bool,
         queue_full: IntCounter,
+        worker_dead: IntCounter,
     ) -> Dispatcher {
         let pending = (0..senders.len())
             .map(|_| Batch::new(link, batch_frames))
@@ -89,6 +122,7 @@ impl Dispatcher {
             batch_frames,
             blocking,
             queue_full,
+            worker_dead,
         }
     }
 
@@ -141,14 +175,22 @@ impl Dispatcher {
         let Some(tx) = self.senders.get(w) else {
             return;
         };
+        // The dispatcher holds a sender, so the channel can only be
+        // disconnected by its receiver going away: the worker thread died.
         if self.blocking {
-            // Err only when the worker is gone (shutdown): nothing to count.
-            let _ = tx.send(Msg::Batch(batch));
+            if let Err(e) = tx.send(Msg::Batch(batch)) {
+                if let Msg::Batch(b) = e.0 {
+                    self.worker_dead.inc_by(b.frames.len() as u64);
+                }
+            }
         } else {
             match tx.try_send(Msg::Batch(batch)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(Msg::Batch(b))) => {
                     self.queue_full.inc_by(b.frames.len() as u64)
+                }
+                Err(TrySendError::Disconnected(Msg::Batch(b))) => {
+                    self.worker_dead.inc_by(b.frames.len() as u64)
                 }
                 Err(_) => {}
             }
@@ -167,17 +209,22 @@ impl Dispatcher {
     /// one worker writes (SDP endpoints, calls) is visible to the others in
     /// capture order, whatever the threads' relative speed: results do not
     /// depend on scheduling.
+    ///
+    /// A worker that dies meanwhile releases its part (see [`Arrival`]), so
+    /// this never waits for a dead worker.
     pub fn barrier(&mut self) {
         self.flush();
-        let b = Arc::new(std::sync::Barrier::new(self.senders.len() + 1));
-        let mut waiting = 1;
+        let r = Arc::new(Rendezvous {
+            outstanding: std::sync::Mutex::new(self.senders.len()),
+            done: std::sync::Condvar::new(),
+        });
         for tx in &self.senders {
-            if tx.send(Msg::Barrier(b.clone())).is_ok() {
-                waiting += 1;
-            }
+            // A send to a dead worker fails and drops its Arrival at once.
+            let _ = tx.send(Msg::Barrier(Arrival(r.clone())));
         }
-        if waiting == self.senders.len() + 1 {
-            b.wait();
+        let mut n = r.outstanding.lock().unwrap_or_else(|p| p.into_inner());
+        while *n > 0 {
+            n = r.done.wait(n).unwrap_or_else(|p| p.into_inner());
         }
     }
 

@@ -6,7 +6,9 @@
 //! analyse. Files are read with back-pressure (every frame counts); live
 //! interfaces never block (full queue ⇒ counted drop), are polled for
 //! `pcap_stats` about once a second, and are reopened with backoff when they
-//! fail, with `capture_up` following.
+//! fail, with `capture_up` following. Every thread started here is watched
+//! by `health` (`/healthz`): the capture loop beats about once a second,
+//! each worker is registered with its frame counter and queue length.
 
 pub mod dispatch;
 pub mod worker;
@@ -24,13 +26,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 /// What the pipeline shares with the rest of the process: the registry,
-/// the findings store (read by `/api/exposures` and the audit report) and
-/// the zones (replaced on SIGHUP).
+/// the findings store (read by `/api/exposures` and the audit report),
+/// the zones (replaced on SIGHUP) and the threads' health (`/healthz`).
 #[derive(Clone)]
 pub struct Context {
     pub metrics: Metrics,
     pub store: Arc<crate::findings::Store>,
     pub zones: Arc<std::sync::RwLock<crate::exposure::Zones>>,
+    pub health: crate::health::Health,
 }
 
 /// Running worker threads and the senders that feed them.
@@ -42,6 +45,17 @@ pub struct Workers {
 
 impl Workers {
     pub fn start(n: usize, ctx: &Context, limits: &Limits) -> std::io::Result<Workers> {
+        Workers::start_inner(n, ctx, limits, None)
+    }
+
+    /// `panic_worker` (tests only): that worker panics on its first
+    /// message, as a bug would, to test what follows a dead worker.
+    fn start_inner(
+        n: usize,
+        ctx: &Context,
+        limits: &Limits,
+        panic_worker: Option<usize>,
+    ) -> std::io::Result<Workers> {
         let metrics = &ctx.metrics;
         let mut senders = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
@@ -53,9 +67,25 @@ impl Workers {
         for i in 0..n.max(1) {
             let (tx, rx) = crossbeam_channel::bounded(limits.queue_batches);
             let w = worker::Worker::new(i, metrics, limits, shared.clone());
+            // The health checker reads the queue length through its own
+            // receiver, which the guard drops when the thread ends, so the
+            // channel closes with the worker (senders then see it dead).
+            let peek = rx.clone();
+            let guard = ctx.health.register_worker(
+                i,
+                metrics.worker_frames.with_label_values(&[&i.to_string()]),
+                Box::new(move || peek.len()),
+            );
             let h = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || w.run(rx))?;
+                .spawn(move || {
+                    let _guard = guard;
+                    if panic_worker == Some(i) {
+                        let _ = rx.recv();
+                        panic!("test: worker {i} panics");
+                    }
+                    w.run(rx)
+                })?;
             senders.push(tx);
             handles.push(h);
         }
@@ -139,11 +169,14 @@ pub fn read_files(
         settings.limits.batch_frames,
         true,
         metrics.dropped(DropReason::QueueFull),
+        metrics.dropped(DropReason::WorkerDead),
     );
     let packets = metrics.capture_packets.with_label_values(&["file"]);
     let bytes = metrics.capture_bytes.with_label_values(&["file"]);
     let up = metrics.capture_up.with_label_values(&["file"]);
     up.set(1);
+    let health = &ctx.health;
+    health.capture_active(true);
     let mut frames = 0u64;
     let mut error = None;
     let mut last_tick = Duration::ZERO;
@@ -156,6 +189,11 @@ pub fn read_files(
             match src.next_frame() {
                 Ok(Next::Frame { ts, data, .. }) => {
                     frames += 1;
+                    // A beat every 4096 frames: a few per second at any
+                    // replay speed, and one atomic add per 4096 frames.
+                    if frames % 4096 == 0 {
+                        health.beat();
+                    }
                     packets.inc();
                     bytes.inc_by(data.len() as u64);
                     // Synchronise before a frame a second or more later in
@@ -175,6 +213,7 @@ pub fn read_files(
                         disp.tick(ts);
                     } else if ts >= last_tick + Duration::from_secs(1) {
                         last_tick = ts;
+                        health.beat();
                         disp.barrier();
                         disp.tick(ts);
                     }
@@ -191,6 +230,8 @@ pub fn read_files(
     }
     disp.flush();
     drop(disp);
+    // Waiting for the workers to drain is not the capture loop stalling.
+    health.capture_active(false);
     workers.finish(metrics);
     up.set(0);
     Ok(FilesOutcome { frames, error })
@@ -251,6 +292,7 @@ pub fn capture_live(
         settings.limits.batch_frames,
         false,
         metrics.dropped(DropReason::QueueFull),
+        metrics.dropped(DropReason::WorkerDead),
     );
     tracing::info!(
         datalink = link_name(link),
@@ -259,6 +301,8 @@ pub fn capture_live(
         "capturing"
     );
     up.set(1);
+    let health = &ctx.health;
+    health.capture_active(true);
     let mut last = crate::capture::Stats::default();
     let mut last_stats = Instant::now();
     let mut backoff = Duration::from_millis(100);
@@ -277,6 +321,7 @@ pub fn capture_live(
             }
             if frames_since == 0 && last_stats.elapsed() >= Duration::from_secs(1) {
                 last_stats = Instant::now();
+                health.beat();
                 if let Some(s) = src.stats() {
                     // pcap_stats counters are u32 and wrap; take deltas.
                     kdrop.inc_by(u64::from(s.dropped.wrapping_sub(last.dropped)));
@@ -315,6 +360,8 @@ pub fn capture_live(
             }
         };
         up.set(0);
+        // Not capturing while reopening: no beat is expected.
+        health.capture_active(false);
         disp.flush();
         tracing::warn!(error = %failure, "capture failed; reopening");
         // Reopen with backoff; sleep in small steps so shutdown stays prompt.
@@ -363,6 +410,7 @@ pub fn capture_live(
                     }
                     last = crate::capture::Stats::default();
                     up.set(1);
+                    health.capture_active(true);
                     tracing::info!("capture reopened");
                     continue 'outer;
                 }
@@ -373,6 +421,7 @@ pub fn capture_live(
         }
     }
     up.set(0);
+    health.capture_active(false);
     disp.flush();
     drop(disp);
     workers.finish(metrics);
