@@ -435,4 +435,141 @@ mod tests {
         spawn(l, Metrics::new()).unwrap();
         assert!(get(addr, "/api/exposures").starts_with("HTTP/1.1 404"));
     }
+
+    #[test]
+    fn api_exposures_rejects_bad_queries_with_a_reason() {
+        let store = Arc::new(Store::with_key(
+            &[5u8; 32],
+            crate::findings::StoreConfig::default(),
+        ));
+        let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        spawn_with_store(l, Metrics::new(), store).unwrap();
+        let r = get(addr, "/api/exposures?limit=0");
+        assert!(r.starts_with("HTTP/1.1 400"), "{r}");
+        assert!(
+            r.ends_with("bad query: limit must be between 1 and 10000\n"),
+            "{r}"
+        );
+        let r = get(addr, "/api/exposures?limit=2");
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(
+            r.contains("\"limit\": 2") && r.contains("\"next\": null"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn reserved_peers_are_loopback_only() {
+        for ip in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_reserved_peer(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "192.0.2.1",
+            "10.0.0.1",
+            "::",
+            "2001:db8::1",
+            "::ffff:192.0.2.1",
+            "0.0.0.0",
+        ] {
+            assert!(!is_reserved_peer(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn remote_peers_cannot_take_the_loopback_slots() {
+        let slots = Slots::new(10, 3);
+        let remote: IpAddr = "192.0.2.1".parse().unwrap();
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut held: Vec<_> = (0..7).map(|_| slots.acquire(remote).unwrap()).collect();
+        // The general pool is full: remote peers are refused...
+        assert!(slots.acquire(remote).is_none());
+        // ...loopback ones get the reserved slots, then are refused too.
+        let mut local_held: Vec<_> = (0..3).map(|_| slots.acquire(local).unwrap()).collect();
+        assert!(slots.acquire(local).is_none());
+        // A freed reserved slot goes to loopback only.
+        local_held.pop();
+        assert!(slots.acquire(remote).is_none());
+        local_held.push(slots.acquire(local).unwrap());
+        // A freed general slot goes to anyone.
+        held.pop();
+        assert!(slots.acquire(remote).is_some());
+        // Real sizes: the reserve leaves the rest to everyone.
+        let slots = Slots::new(MAX_CONNECTIONS, LOOPBACK_RESERVED);
+        let held: Vec<_> = std::iter::from_fn(|| slots.acquire(remote))
+            .take(1000)
+            .collect();
+        assert_eq!(held.len(), MAX_CONNECTIONS - LOOPBACK_RESERVED);
+    }
+
+    #[test]
+    fn exposure_warnings() {
+        let lo: SocketAddr = "127.0.0.1:9477".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:9477".parse().unwrap();
+        assert!(exposure_warning(lo, None).is_none());
+        assert!(exposure_warning(any, None)
+            .unwrap()
+            .contains("without TLS or authentication"));
+        let users = WebConfig {
+            users: Some(Arc::new(webconfig::Users(Default::default()))),
+            ..WebConfig::default()
+        };
+        assert!(exposure_warning(any, Some(&users))
+            .unwrap()
+            .contains("without TLS:"));
+    }
+
+    fn get_with(addr: SocketAddr, path: &str, extra: &str) -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn basic_auth_guards_every_endpoint() {
+        use base64::Engine as _;
+        let mut u = std::collections::BTreeMap::new();
+        u.insert("prom".to_string(), bcrypt::hash("pw", 4).unwrap());
+        let web = WebConfig {
+            users: Some(Arc::new(webconfig::Users(u))),
+            ..WebConfig::default()
+        };
+        let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        spawn_with(
+            l,
+            Metrics::new(),
+            Options {
+                web: Some(web),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        for path in ["/metrics", "/healthz", "/api/exposures", "/"] {
+            let r = get(addr, path);
+            assert!(r.starts_with("HTTP/1.1 401"), "{path}: {r}");
+            assert!(
+                r.contains("www-authenticate: Basic realm=\"sipsentinel\""),
+                "{r}"
+            );
+        }
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let bad = format!("Authorization: Basic {}\r\n", b64("prom:nope"));
+        assert!(get_with(addr, "/metrics", &bad).starts_with("HTTP/1.1 401"));
+        let good = format!("Authorization: Basic {}\r\n", b64("prom:pw"));
+        let r = get_with(addr, "/metrics", &good);
+        assert!(
+            r.starts_with("HTTP/1.1 200") && r.contains("sipsentinel_build_info"),
+            "{r}"
+        );
+        // Cached: the second login is as good.
+        assert!(get_with(addr, "/healthz", &good).starts_with("HTTP/1.1 200"));
+    }
 }

@@ -66,16 +66,23 @@ pub enum Msg {
 }
 
 /// One worker's part of a [`Dispatcher::barrier`]: the dispatcher waits
-/// until every `Arrival` it sent is gone. It is gone when the worker has
-/// handled it (`wait`, then drop) or when the message is dropped unhandled
-/// because the worker died with it still queued; a `std::sync::Barrier`
-/// would wait for the dead worker forever.
-pub struct Arrival(Arc<Rendezvous>);
+/// until every worker's `Arrival` is gone (handled: `wait`, then drop) or
+/// that worker is dead (its flag, see [`Dispatcher::watch_deaths`]). A
+/// `std::sync::Barrier` would wait for a dead worker forever: a message
+/// queued to a dead worker is not dropped until the channel is freed.
+pub struct Arrival {
+    r: Arc<Rendezvous>,
+    worker: usize,
+}
 
 struct Rendezvous {
-    outstanding: std::sync::Mutex<usize>,
+    /// Workers whose `Arrival` is still out.
+    pending: std::sync::Mutex<Vec<bool>>,
     done: std::sync::Condvar,
 }
+
+/// How often a barrier waiting on a worker looks whether it died.
+const DEATH_POLL: Duration = Duration::from_millis(50);
 
 impl Arrival {
     /// The worker has processed everything sent before this message.
@@ -85,10 +92,12 @@ impl Arrival {
 
 impl Drop for Arrival {
     fn drop(&mut self) {
-        let mut n = self.0.outstanding.lock().unwrap_or_else(|p| p.into_inner());
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            self.0.done.notify_all();
+        let mut p = self.r.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(x) = p.get_mut(self.worker) {
+            *x = false;
+        }
+        if !p.contains(&true) {
+            self.r.done.notify_all();
         }
     }
 }
@@ -101,6 +110,8 @@ pub struct Dispatcher {
     blocking: bool,
     queue_full: IntCounter,
     worker_dead: IntCounter,
+    /// Per worker: set when its thread died (empty: not known).
+    dead: Vec<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Dispatcher {
@@ -123,7 +134,15 @@ impl Dispatcher {
             blocking,
             queue_full,
             worker_dead,
+            dead: Vec::new(),
         }
+    }
+
+    /// Flags set when worker threads die (one per sender, in order), so a
+    /// barrier stops waiting for a dead one.
+    pub fn watch_deaths(mut self, dead: Vec<Arc<std::sync::atomic::AtomicBool>>) -> Dispatcher {
+        self.dead = dead;
+        self
     }
 
     /// A new source may have another link type: flush what is pending first.
@@ -215,16 +234,31 @@ impl Dispatcher {
     pub fn barrier(&mut self) {
         self.flush();
         let r = Arc::new(Rendezvous {
-            outstanding: std::sync::Mutex::new(self.senders.len()),
+            pending: std::sync::Mutex::new(vec![true; self.senders.len()]),
             done: std::sync::Condvar::new(),
         });
-        for tx in &self.senders {
+        for (worker, tx) in self.senders.iter().enumerate() {
             // A send to a dead worker fails and drops its Arrival at once.
-            let _ = tx.send(Msg::Barrier(Arrival(r.clone())));
+            let _ = tx.send(Msg::Barrier(Arrival {
+                r: r.clone(),
+                worker,
+            }));
         }
-        let mut n = r.outstanding.lock().unwrap_or_else(|p| p.into_inner());
-        while *n > 0 {
-            n = r.done.wait(n).unwrap_or_else(|p| p.into_inner());
+        let mut p = r.pending.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            for (x, d) in p.iter_mut().zip(&self.dead) {
+                if d.load(std::sync::atomic::Ordering::Acquire) {
+                    *x = false;
+                }
+            }
+            if !p.contains(&true) {
+                break;
+            }
+            p = r
+                .done
+                .wait_timeout(p, DEATH_POLL)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
