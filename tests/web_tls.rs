@@ -15,7 +15,9 @@
 //!   401 with `WWW-Authenticate: Basic realm="sipsentinel"`, with them 200;
 //! - a TLS client without a client certificate gets no HTTP answer (the
 //!   handshake is refused);
-//! - a plain-HTTP request gets no HTTP answer.
+//! - a plain-HTTP request gets no HTTP answer;
+//! - a stalled TLS handshake (nothing sent, or half a ClientHello) is
+//!   closed by the server after its 3 s limit.
 //!
 //! Needs prometheus and openssl (tests/run.sh installs both); no root.
 mod common;
@@ -283,6 +285,22 @@ fn prometheus_scrapes_over_tls_with_client_cert_and_basic_auth() {
         "{}",
         String::from_utf8_lossy(&b)
     );
+
+    // Slow-loris TLS: a client that connects and sends nothing, or half a
+    // ClientHello, is closed after the 3 s handshake limit (≤ 6 s here).
+    for first in [&b""[..], &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01][..]] {
+        let t = Instant::now();
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(first).unwrap();
+        let mut b = [0u8; 64];
+        let closed = matches!(s.read(&mut b), Ok(0) | Err(_));
+        let took = t.elapsed();
+        assert!(
+            closed && took >= Duration::from_secs(2) && took <= Duration::from_secs(6),
+            "stalled handshake closed={closed} after {took:?}"
+        );
+    }
 
     // A real Prometheus: one job right, one with a wrong password.
     let tls = |p: &str| pki.join(p).display().to_string();
