@@ -387,6 +387,18 @@ mod tests {
     }
 
     #[test]
+    fn htpasswd_style_2y_hashes_load_and_verify() {
+        let d = std::env::temp_dir().join(format!("ss-webcfg-2y-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        // htpasswd -B writes $2y$; the same algorithm as $2b$.
+        let h = hash("pw").replacen("$2b$", "$2y$", 1);
+        assert!(h.starts_with("$2y$04$"), "{h}");
+        let w = WebConfig::load(&write(&d, &format!("basic_auth_users:\n  u: '{h}'\n"))).unwrap();
+        let stored = w.users.unwrap().0.get("u").cloned().unwrap();
+        assert!(bcrypt::verify("pw", &stored).unwrap());
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let d = std::env::temp_dir().join(format!("ss-webcfg-unk-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
