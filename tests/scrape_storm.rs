@@ -14,7 +14,9 @@
 //! Also: with the sensor in a network namespace and idle remote clients
 //! (another namespace) holding every general slot, a further remote client
 //! is refused at once and a loopback `/healthz` is still answered (the 8
-//! loopback-reserved slots; needs root for the namespaces).
+//! loopback-reserved slots; needs root for the namespaces). And 64 slow
+//! readers of a 4 MB `/api/exposures` share one rendering (resident memory
+//! grows by a few MiB, not by 64 copies).
 
 mod common;
 mod robust;
@@ -366,5 +368,96 @@ fn loopback_keeps_reserved_slots_when_remote_clients_fill_the_rest() {
     assert_eq!(
         code, "200",
         "loopback is served while remote clients hold every other slot"
+    );
+}
+
+fn vm_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Slow readers of a large `/api/exposures` share one rendering: a store of
+/// about 10,000 findings (several MiB of JSON), 64 clients ask for all of
+/// it and read nothing; the sensor's resident memory may grow by far less
+/// than one copy per reader (64 copies were 567 MiB when each request
+/// rendered its own; here one copy is several MiB, so 64 would be
+/// hundreds).
+#[test]
+fn slow_readers_of_api_exposures_share_one_rendering() {
+    let dir = robust::tmpdir("exposure-readers");
+    let file = dir.join("findings.pcap");
+    let mut w = robust::PcapWriter::create(&file, 1);
+    // One OPTIONS per sender, each with a custom header: one finding (at
+    // least) per sender, 12,000 senders for a 10,000-entry store.
+    for i in 0u32..12_000 {
+        let src = [10, 1, (i / 250) as u8, (i % 250 + 1) as u8];
+        let msg = format!(
+            "OPTIONS sip:probe@example.invalid SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.0.1;branch=z9hG4bK{i}\r\n\
+             From: <sip:a@example.invalid>;tag={i}\r\nTo: <sip:probe@example.invalid>\r\n\
+             Call-ID: readers-{i}\r\nCSeq: 1 OPTIONS\r\nX-Account: 555{i:07}\r\nContent-Length: 0\r\n\r\n"
+        );
+        w.write(
+            Duration::from_millis(u64::from(i)),
+            &robust::udp4(src, [192, 0, 2, 10], 5060, 5060, msg.as_bytes()),
+        );
+    }
+    w.finish();
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Command::new(robust::bin())
+        .args(["run", "--read"])
+        .arg(&file)
+        .args(["--listen", &addr.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _server = Server(child);
+    // Wait for the replay to fill the store.
+    let t = Instant::now();
+    let full_len = loop {
+        if let Ok((s, n, _)) = get(addr, "/api/exposures?limit=10000", Duration::from_secs(10)) {
+            if s.contains(" 200 ") && n > 3 << 20 {
+                std::thread::sleep(Duration::from_millis(1500));
+                let (_, n, _) =
+                    get(addr, "/api/exposures?limit=10000", Duration::from_secs(10)).unwrap();
+                break n;
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "store not filled");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let before = vm_rss_kib(pid);
+    let readers: Vec<TcpStream> = (0..64)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(
+                s,
+                "GET /api/exposures?limit=10000 HTTP/1.1\r\nHost: slow\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let during = vm_rss_kib(pid);
+    drop(readers);
+    let grew_mib = during.saturating_sub(before) / 1024;
+    let copy_mib = full_len as u64 >> 20;
+    eprintln!(
+        "/api/exposures: {full_len} bytes; 64 slow readers: RSS {before} KiB -> {during} KiB (+{grew_mib} MiB)"
+    );
+    assert!(before > 0 && during > 0);
+    // Far less than 64 copies: at most 8 copies' worth (the shared
+    // renderings of the next seconds plus hyper's per-connection buffers).
+    assert!(
+        grew_mib <= 8 * copy_mib.max(1),
+        "RSS grew {grew_mib} MiB with 64 readers of a {copy_mib} MiB document"
     );
 }
