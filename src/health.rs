@@ -12,8 +12,8 @@
 //! - dead: a worker thread panicked (its queue is gone; batches for it are
 //!   counted as `pipeline_dropped_total{reason="worker_dead"}`), or
 //! - stalled: a worker has had work queued for [`STALL_AFTER`] without
-//!   processing a single frame, or the capture loop, while capturing, has
-//!   not come round for [`STALL_AFTER`].
+//!   processing a single frame, or the live capture loop, while capturing,
+//!   has not come round for [`STALL_AFTER`].
 //!
 //! A worker that ended normally (the end of a replay) is neither: it is
 //! no longer watched.
@@ -93,6 +93,10 @@ struct Watched {
 struct Capture {
     /// Set while a capture source is open and being read.
     active: AtomicBool,
+    /// Whether the loop is expected to beat: live capture only. A replay
+    /// waits for the workers by design (back-pressure), so a slow worker
+    /// would make it look stalled; the worker is reported instead.
+    watched: AtomicBool,
     /// Bumped by the capture loop each time it comes round (about once a
     /// second while capturing).
     beats: AtomicU64,
@@ -189,8 +193,10 @@ impl Health {
     }
 
     /// The capture loop opened its source (`true`) or closed it.
-    pub fn capture_active(&self, on: bool) {
+    /// `watched`: whether it must beat (live capture) or not (a replay).
+    pub fn capture_active(&self, on: bool, watched: bool) {
         self.0.capture.active.store(on, Ordering::Relaxed);
+        self.0.capture.watched.store(watched, Ordering::Relaxed);
         self.beat();
     }
 
@@ -212,7 +218,8 @@ impl Health {
         let mut up = Vec::with_capacity(g.workers.len() + 1);
         let beats = self.0.capture.beats.load(Ordering::Relaxed);
         let active = self.0.capture.active.load(Ordering::Relaxed);
-        if !active || beats != g.capture_beats {
+        let watched = self.0.capture.watched.load(Ordering::Relaxed);
+        if !active || !watched || beats != g.capture_beats {
             g.capture_beats = beats;
             g.capture_ok = now;
         }
@@ -304,7 +311,7 @@ mod tests {
         let h = Health::with_stall_after(Some(m.thread_up.clone()), Duration::from_secs(10));
         let t0 = Instant::now();
         assert!(h.check_at(t0 + Duration::from_secs(30)).healthy());
-        h.capture_active(true);
+        h.capture_active(true, true);
         assert!(h.check_at(t0 + Duration::from_secs(31)).healthy());
         assert!(m
             .render()
@@ -316,8 +323,14 @@ mod tests {
         assert!(m
             .render()
             .contains("sipsentinel_thread_up{thread=\"capture\"} 0"));
-        h.capture_active(false);
+        h.capture_active(false, true);
         assert!(h.check_at(t0 + Duration::from_secs(46)).healthy());
+        // A replay is not watched: no beat needed, but it is up.
+        h.capture_active(true, false);
+        assert!(h.check_at(t0 + Duration::from_secs(100)).healthy());
+        assert!(m
+            .render()
+            .contains("sipsentinel_thread_up{thread=\"capture\"} 1"));
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! interfaces never block (full queue ⇒ counted drop), are polled for
 //! `pcap_stats` about once a second, and are reopened with backoff when they
 //! fail, with `capture_up` following. Every thread started here is watched
-//! by `health` (`/healthz`): the capture loop beats about once a second,
-//! each worker is registered with its frame counter and queue length.
+//! by `health` (`/healthz`): the live capture loop beats about once a
+//! second, each worker is registered with its frame counter and queue
+//! length.
 
 pub mod dispatch;
 pub mod worker;
@@ -203,7 +204,7 @@ pub fn read_files(
     let up = metrics.capture_up.with_label_values(&["file"]);
     up.set(1);
     let health = &ctx.health;
-    health.capture_active(true);
+    health.capture_active(true, false);
     let mut frames = 0u64;
     let mut error = None;
     let mut last_tick = Duration::ZERO;
@@ -216,11 +217,6 @@ pub fn read_files(
             match src.next_frame() {
                 Ok(Next::Frame { ts, data, .. }) => {
                     frames += 1;
-                    // A beat every 4096 frames: a few per second at any
-                    // replay speed, and one atomic add per 4096 frames.
-                    if frames % 4096 == 0 {
-                        health.beat();
-                    }
                     packets.inc();
                     bytes.inc_by(data.len() as u64);
                     // Synchronise before a frame a second or more later in
@@ -240,7 +236,6 @@ pub fn read_files(
                         disp.tick(ts);
                     } else if ts >= last_tick + Duration::from_secs(1) {
                         last_tick = ts;
-                        health.beat();
                         disp.barrier();
                         disp.tick(ts);
                     }
@@ -257,8 +252,7 @@ pub fn read_files(
     }
     disp.flush();
     drop(disp);
-    // Waiting for the workers to drain is not the capture loop stalling.
-    health.capture_active(false);
+    health.capture_active(false, false);
     workers.finish(metrics);
     up.set(0);
     Ok(FilesOutcome { frames, error })
@@ -330,7 +324,7 @@ pub fn capture_live(
     );
     up.set(1);
     let health = &ctx.health;
-    health.capture_active(true);
+    health.capture_active(true, true);
     let mut last = crate::capture::Stats::default();
     let mut last_stats = Instant::now();
     let mut backoff = Duration::from_millis(100);
@@ -389,7 +383,7 @@ pub fn capture_live(
         };
         up.set(0);
         // Not capturing while reopening: no beat is expected.
-        health.capture_active(false);
+        health.capture_active(false, true);
         disp.flush();
         tracing::warn!(error = %failure, "capture failed; reopening");
         // Reopen with backoff; sleep in small steps so shutdown stays prompt.
@@ -438,7 +432,7 @@ pub fn capture_live(
                     }
                     last = crate::capture::Stats::default();
                     up.set(1);
-                    health.capture_active(true);
+                    health.capture_active(true, true);
                     tracing::info!("capture reopened");
                     continue 'outer;
                 }
@@ -449,7 +443,7 @@ pub fn capture_live(
         }
     }
     up.set(0);
-    health.capture_active(false);
+    health.capture_active(false, true);
     disp.flush();
     drop(disp);
     workers.finish(metrics);
