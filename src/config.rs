@@ -136,6 +136,10 @@ pub struct RunArgs {
     /// and drop every capability (as `tcpdump -Z`).
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    /// Web configuration file (the Prometheus exporter-toolkit YAML
+    /// format): TLS and basic auth for every HTTP endpoint.
+    #[arg(long, value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +186,8 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub user: Option<String>,
+    /// Web configuration file (TLS, basic auth), as `--web-config`.
+    pub web_config: Option<PathBuf>,
     #[serde(default)]
     pub limits: FileLimits,
     /// Named CIDR sets; an exposure is labelled with the zone of its sender.
@@ -325,6 +331,9 @@ pub struct Settings {
     pub findings_capacity: usize,
     pub findings_ttl: Duration,
     pub key_file: Option<PathBuf>,
+    /// Web configuration file (TLS, basic auth); loaded and checked at
+    /// startup by `http::webconfig`.
+    pub web_config: Option<PathBuf>,
 }
 
 /// What SIGHUP can change without a restart, re-read from the config file.
@@ -663,6 +672,7 @@ impl Settings {
             findings_capacity: findings_capacity(&file)?,
             findings_ttl: findings_ttl(&file)?,
             key_file: file.findings.key_file.clone(),
+            web_config: a.web_config.clone().or(file.web_config.clone()),
         })
     }
 
@@ -690,6 +700,7 @@ impl Settings {
             findings_capacity: findings_capacity(&file)?,
             findings_ttl: findings_ttl(&file)?,
             key_file: file.findings.key_file.clone(),
+            web_config: None,
         })
     }
 }

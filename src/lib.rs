@@ -10,6 +10,7 @@ pub mod config;
 pub mod decode;
 pub mod exposure;
 pub mod findings;
+pub mod health;
 pub mod http;
 pub mod lru;
 pub mod media;

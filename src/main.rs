@@ -9,6 +9,7 @@ use clap::Parser as _;
 use sipsentinel::config::{self, Cli, Command, LogFormat, ReportFormat, Settings, Source};
 use sipsentinel::exposure::Zones;
 use sipsentinel::findings::{Store, StoreConfig};
+use sipsentinel::health::Health;
 use sipsentinel::pipeline::Context;
 use sipsentinel::{http, metrics::Metrics, pipeline, report};
 use std::process::ExitCode;
@@ -56,8 +57,10 @@ fn context(settings: &Settings) -> anyhow::Result<Context> {
         None => Store::new(cfg).context("cannot create the findings store")?,
     };
     let zones = Zones::new(settings.zones.clone()).context("invalid zones in the config file")?;
+    let metrics = Metrics::new();
     Ok(Context {
-        metrics: Metrics::new(),
+        health: Health::new(Some(metrics.thread_up.clone())),
+        metrics,
         store: Arc::new(store),
         zones: Arc::new(RwLock::new(zones)),
     })
@@ -149,9 +152,28 @@ fn start_cdr_check(check: CdrCheck, shutdown: &Arc<AtomicBool>) -> anyhow::Resul
     Ok(())
 }
 
+/// What the HTTP thread serves for `ctx`.
+fn http_options(ctx: &Context, web: Option<http::WebConfig>) -> http::Options {
+    http::Options {
+        store: Some(ctx.store.clone()),
+        health: Some(ctx.health.clone()),
+        web,
+    }
+}
+
 fn run(args: &config::RunArgs) -> anyhow::Result<()> {
     let settings = Settings::from_run(args)?;
     let log = init_logging(settings.log_format, &settings.log_level);
+    // Read before anything starts: a bad file is a startup error (its
+    // message names the file and the key).
+    let web = settings
+        .web_config
+        .as_deref()
+        .map(http::WebConfig::load)
+        .transpose()?;
+    if let Some(w) = http::exposure_warning(settings.listen, web.as_ref()) {
+        tracing::warn!(listen = %settings.listen, "{w}");
+    }
     let shutdown = shutdown_flag()?;
     let ctx = context(&settings)?;
     let cdr_check = prepare_cdr_check(&settings, &ctx)?;
@@ -181,7 +203,7 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
                 }
                 spawn_reloader(config_file, log, c.zones.clone())?;
                 start_cdr_check(cdr_check, &stop)?;
-                http::spawn_with_store(listener, c.metrics.clone(), c.store.clone())
+                http::spawn_with(listener, c.metrics.clone(), http_options(&c, web))
                     .context("cannot start http thread")?;
                 Ok(())
             })?;
@@ -193,7 +215,7 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
             }
             spawn_reloader(settings.config_file.clone(), log, ctx.zones.clone())?;
             start_cdr_check(cdr_check, &shutdown)?;
-            let _http = http::spawn_with_store(listener, ctx.metrics.clone(), ctx.store.clone())
+            let _http = http::spawn_with(listener, ctx.metrics.clone(), http_options(&ctx, web))
                 .context("cannot start http thread")?;
             let out = pipeline::read_files(files, &settings, &ctx, &shutdown)?;
             tracing::info!(frames = out.frames, "replay done");

@@ -20,14 +20,17 @@ pub enum DropReason {
     DefragOverflow,
     StreamOverflow,
     FlowTableFull,
+    /// Sent to a worker thread that has died (panicked): see `health`.
+    WorkerDead,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 5] = [
         DropReason::QueueFull,
         DropReason::DefragOverflow,
         DropReason::StreamOverflow,
         DropReason::FlowTableFull,
+        DropReason::WorkerDead,
     ];
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -35,6 +38,7 @@ impl DropReason {
             DropReason::DefragOverflow => "defrag_overflow",
             DropReason::StreamOverflow => "stream_overflow",
             DropReason::FlowTableFull => "flow_table_full",
+            DropReason::WorkerDead => "worker_dead",
         }
     }
 }
@@ -72,6 +76,7 @@ pub struct Metrics {
     pub flows_active: IntGaugeVec,
     pub flow_evictions: IntCounterVec,
     pub worker_frames: IntCounterVec,
+    pub thread_up: IntGaugeVec,
 }
 
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -301,6 +306,12 @@ impl Metrics {
             "Frames processed, by worker thread index.",
             &["worker"],
         );
+        let thread_up = gauge(
+            &reg,
+            "thread_up",
+            "1 while a pipeline thread (capture, worker_N) is running and making progress, 0 when it is dead, stalled or ended (see /healthz).",
+            &["thread"],
+        );
         Metrics {
             registry: reg,
             build_info,
@@ -332,6 +343,7 @@ impl Metrics {
             flows_active,
             flow_evictions,
             worker_frames,
+            thread_up,
         }
     }
 

@@ -6,6 +6,9 @@
 //! is full the whole batch is dropped and counted
 //! (`pipeline_dropped_total{reason="queue_full"}`); a file replay waits
 //! instead, because nothing is lost by waiting and every frame must count.
+//! A batch for a worker thread that has died (panicked) is dropped and
+//! counted as `reason="worker_dead"`, in both modes, and a replay goes on
+//! with the other workers (see `health`).
 
 use crate::decode::{self, LinkType};
 use crossbeam_channel::{Sender, TrySendError};
@@ -70,14 +73,51 @@ pub enum Msg {
     /// Capture time advanced (sent about once a second): expire state,
     /// publish table sizes.
     Tick(Duration),
-    /// File replay only: every worker waits here after the frames sent
+    /// File replay only: every worker checks in here after the frames sent
     /// before it, so everything earlier in capture time has been processed
     /// by all workers before anything later (see `Dispatcher::barrier`).
-    Barrier(Arc<std::sync::Barrier>),
+    Barrier(Arrival),
     /// File replay only: capture time went backwards (the next file of an
     /// `audit` is another capture). End streams and drop per-worker flow
     /// state: the old timeline cannot continue into the new one.
     Reset(Duration),
+}
+
+/// One worker's part of a [`Dispatcher::barrier`]: the dispatcher waits
+/// until every worker's `Arrival` is gone (handled: `wait`, then drop) or
+/// that worker is dead (its flag, see [`Dispatcher::watch_deaths`]). A
+/// `std::sync::Barrier` would wait for a dead worker forever: a message
+/// queued to a dead worker is not dropped until the channel is freed.
+pub struct Arrival {
+    r: Arc<Rendezvous>,
+    worker: usize,
+}
+
+struct Rendezvous {
+    /// Workers whose `Arrival` is still out.
+    pending: std::sync::Mutex<Vec<bool>>,
+    done: std::sync::Condvar,
+}
+
+/// How often a barrier waiting on a worker looks whether it died.
+const DEATH_POLL: Duration = Duration::from_millis(50);
+
+impl Arrival {
+    /// The worker has processed everything sent before this message.
+    /// (Dropping says the same; `wait` keeps the worker's call site.)
+    pub fn wait(&self) {}
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        let mut p = self.r.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(x) = p.get_mut(self.worker) {
+            *x = false;
+        }
+        if !p.contains(&true) {
+            self.r.done.notify_all();
+        }
+    }
 }
 
 pub struct Dispatcher {
@@ -89,6 +129,9 @@ pub struct Dispatcher {
     queue_full: IntCounter,
     /// Random per start (see [`decode::FlowHasher`]).
     hasher: decode::FlowHasher,
+    worker_dead: IntCounter,
+    /// Per worker: set when its thread died (empty: not known).
+    dead: Vec<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Dispatcher {
@@ -98,6 +141,7 @@ impl Dispatcher {
         batch_frames: usize,
         blocking: bool,
         queue_full: IntCounter,
+        worker_dead: IntCounter,
     ) -> Dispatcher {
         let pending = (0..senders.len())
             .map(|_| Batch::new(link, batch_frames))
@@ -110,7 +154,16 @@ impl Dispatcher {
             blocking,
             queue_full,
             hasher: decode::FlowHasher::new(random_seeds()),
+            worker_dead,
+            dead: Vec::new(),
         }
+    }
+
+    /// Flags set when worker threads die (one per sender, in order), so a
+    /// barrier stops waiting for a dead one.
+    pub fn watch_deaths(mut self, dead: Vec<Arc<std::sync::atomic::AtomicBool>>) -> Dispatcher {
+        self.dead = dead;
+        self
     }
 
     /// A new source may have another link type: flush what is pending first.
@@ -162,14 +215,22 @@ impl Dispatcher {
         let Some(tx) = self.senders.get(w) else {
             return;
         };
+        // The dispatcher holds a sender, so the channel can only be
+        // disconnected by its receiver going away: the worker thread died.
         if self.blocking {
-            // Err only when the worker is gone (shutdown): nothing to count.
-            let _ = tx.send(Msg::Batch(batch));
+            if let Err(e) = tx.send(Msg::Batch(batch)) {
+                if let Msg::Batch(b) = e.0 {
+                    self.worker_dead.inc_by(b.frames.len() as u64);
+                }
+            }
         } else {
             match tx.try_send(Msg::Batch(batch)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(Msg::Batch(b))) => {
                     self.queue_full.inc_by(b.frames.len() as u64)
+                }
+                Err(TrySendError::Disconnected(Msg::Batch(b))) => {
+                    self.worker_dead.inc_by(b.frames.len() as u64)
                 }
                 Err(_) => {}
             }
@@ -188,17 +249,37 @@ impl Dispatcher {
     /// one worker writes (SDP endpoints, calls) is visible to the others in
     /// capture order, whatever the threads' relative speed: results do not
     /// depend on scheduling.
+    ///
+    /// A worker that dies meanwhile releases its part (see [`Arrival`]), so
+    /// this never waits for a dead worker.
     pub fn barrier(&mut self) {
         self.flush();
-        let b = Arc::new(std::sync::Barrier::new(self.senders.len() + 1));
-        let mut waiting = 1;
-        for tx in &self.senders {
-            if tx.send(Msg::Barrier(b.clone())).is_ok() {
-                waiting += 1;
-            }
+        let r = Arc::new(Rendezvous {
+            pending: std::sync::Mutex::new(vec![true; self.senders.len()]),
+            done: std::sync::Condvar::new(),
+        });
+        for (worker, tx) in self.senders.iter().enumerate() {
+            // A send to a dead worker fails and drops its Arrival at once.
+            let _ = tx.send(Msg::Barrier(Arrival {
+                r: r.clone(),
+                worker,
+            }));
         }
-        if waiting == self.senders.len() + 1 {
-            b.wait();
+        let mut p = r.pending.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            for (x, d) in p.iter_mut().zip(&self.dead) {
+                if d.load(std::sync::atomic::Ordering::Acquire) {
+                    *x = false;
+                }
+            }
+            if !p.contains(&true) {
+                break;
+            }
+            p = r
+                .done
+                .wait_timeout(p, DEATH_POLL)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 

@@ -6,7 +6,10 @@
 //! analyse. Files are read with back-pressure (every frame counts); live
 //! interfaces never block (full queue ⇒ counted drop), are polled for
 //! `pcap_stats` about once a second, and are reopened with backoff when they
-//! fail, with `capture_up` following.
+//! fail, with `capture_up` following. Every thread started here is watched
+//! by `health` (`/healthz`): the live capture loop beats about once a
+//! second, each worker is registered with its frame counter and queue
+//! length.
 
 pub mod dispatch;
 pub mod worker;
@@ -24,13 +27,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 /// What the pipeline shares with the rest of the process: the registry,
-/// the findings store (read by `/api/exposures` and the audit report) and
-/// the zones (replaced on SIGHUP).
+/// the findings store (read by `/api/exposures` and the audit report),
+/// the zones (replaced on SIGHUP) and the threads' health (`/healthz`).
 #[derive(Clone)]
 pub struct Context {
     pub metrics: Metrics,
     pub store: Arc<crate::findings::Store>,
     pub zones: Arc<std::sync::RwLock<crate::exposure::Zones>>,
+    pub health: crate::health::Health,
 }
 
 /// Running worker threads and the senders that feed them.
@@ -38,13 +42,38 @@ pub struct Workers {
     senders: Vec<Sender<Msg>>,
     handles: Vec<JoinHandle<()>>,
     shared: Arc<worker::Shared>,
+    /// Per worker: set if its thread panicked.
+    dead: Vec<Arc<AtomicBool>>,
+}
+
+/// Lives on a worker thread; marks the worker dead if the thread unwinds.
+struct DeathFlag(Arc<AtomicBool>);
+
+impl Drop for DeathFlag {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl Workers {
     pub fn start(n: usize, ctx: &Context, limits: &Limits) -> std::io::Result<Workers> {
+        Workers::start_inner(n, ctx, limits, None)
+    }
+
+    /// `panic_worker` (tests only): that worker panics on its first
+    /// message, as a bug would, to test what follows a dead worker.
+    fn start_inner(
+        n: usize,
+        ctx: &Context,
+        limits: &Limits,
+        panic_worker: Option<usize>,
+    ) -> std::io::Result<Workers> {
         let metrics = &ctx.metrics;
         let mut senders = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
+        let mut dead = Vec::with_capacity(n);
         let shared = Arc::new(worker::Shared::new(
             limits,
             ctx.store.clone(),
@@ -53,9 +82,31 @@ impl Workers {
         for i in 0..n.max(1) {
             let (tx, rx) = crossbeam_channel::bounded(limits.queue_batches);
             let w = worker::Worker::new(i, metrics, limits, shared.clone());
+            // The health checker reads the queue length through its own
+            // receiver, which the guard drops when the thread ends, so the
+            // channel closes with the worker (senders then see it dead).
+            let peek = rx.clone();
+            let guard = ctx.health.register_worker(
+                i,
+                metrics.worker_frames.with_label_values(&[&i.to_string()]),
+                Box::new(move || peek.len()),
+            );
+            let flag = Arc::new(AtomicBool::new(false));
+            dead.push(flag.clone());
             let h = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || w.run(rx))?;
+                .spawn(move || {
+                    let _guard = guard;
+                    let _flag = DeathFlag(flag);
+                    // Dropped before the guards (the channel closes once
+                    // both this and the health checker's reader are gone).
+                    let rx = rx;
+                    if panic_worker == Some(i) {
+                        let _ = rx.recv();
+                        panic!("test: worker {i} panics");
+                    }
+                    w.run(rx)
+                })?;
             senders.push(tx);
             handles.push(h);
         }
@@ -63,11 +114,17 @@ impl Workers {
             senders,
             handles,
             shared,
+            dead,
         })
     }
 
     pub fn senders(&self) -> Vec<Sender<Msg>> {
         self.senders.clone()
+    }
+
+    /// Per worker, in the order of [`Workers::senders`]: set if it died.
+    pub fn dead_flags(&self) -> Vec<Arc<AtomicBool>> {
+        self.dead.clone()
     }
 
     /// Close the channels and wait until every worker drained its queue;
@@ -139,11 +196,15 @@ pub fn read_files(
         settings.limits.batch_frames,
         true,
         metrics.dropped(DropReason::QueueFull),
-    );
+        metrics.dropped(DropReason::WorkerDead),
+    )
+    .watch_deaths(workers.dead_flags());
     let packets = metrics.capture_packets.with_label_values(&["file"]);
     let bytes = metrics.capture_bytes.with_label_values(&["file"]);
     let up = metrics.capture_up.with_label_values(&["file"]);
     up.set(1);
+    let health = &ctx.health;
+    health.capture_active(true, false);
     let mut frames = 0u64;
     let mut error = None;
     let mut last_tick = Duration::ZERO;
@@ -191,6 +252,7 @@ pub fn read_files(
     }
     disp.flush();
     drop(disp);
+    health.capture_active(false, false);
     workers.finish(metrics);
     up.set(0);
     Ok(FilesOutcome { frames, error })
@@ -251,7 +313,9 @@ pub fn capture_live(
         settings.limits.batch_frames,
         false,
         metrics.dropped(DropReason::QueueFull),
-    );
+        metrics.dropped(DropReason::WorkerDead),
+    )
+    .watch_deaths(workers.dead_flags());
     tracing::info!(
         datalink = link_name(link),
         workers = settings.workers,
@@ -259,6 +323,8 @@ pub fn capture_live(
         "capturing"
     );
     up.set(1);
+    let health = &ctx.health;
+    health.capture_active(true, true);
     let mut last = crate::capture::Stats::default();
     let mut last_stats = Instant::now();
     let mut backoff = Duration::from_millis(100);
@@ -277,6 +343,7 @@ pub fn capture_live(
             }
             if frames_since == 0 && last_stats.elapsed() >= Duration::from_secs(1) {
                 last_stats = Instant::now();
+                health.beat();
                 if let Some(s) = src.stats() {
                     // pcap_stats counters are u32 and wrap; take deltas.
                     kdrop.inc_by(u64::from(s.dropped.wrapping_sub(last.dropped)));
@@ -315,6 +382,8 @@ pub fn capture_live(
             }
         };
         up.set(0);
+        // Not capturing while reopening: no beat is expected.
+        health.capture_active(false, true);
         disp.flush();
         tracing::warn!(error = %failure, "capture failed; reopening");
         // Reopen with backoff; sleep in small steps so shutdown stays prompt.
@@ -363,6 +432,7 @@ pub fn capture_live(
                     }
                     last = crate::capture::Stats::default();
                     up.set(1);
+                    health.capture_active(true, true);
                     tracing::info!("capture reopened");
                     continue 'outer;
                 }
@@ -373,6 +443,7 @@ pub fn capture_live(
         }
     }
     up.set(0);
+    health.capture_active(false, true);
     disp.flush();
     drop(disp);
     workers.finish(metrics);
@@ -386,5 +457,123 @@ fn link_name(l: LinkType) -> &'static str {
         LinkType::LinuxSll2 => "linux_sll2",
         LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => "raw_ip",
         LinkType::Null | LinkType::Loop => "loopback",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        let metrics = Metrics::new();
+        Context {
+            health: crate::health::Health::new(Some(metrics.thread_up.clone())),
+            store: Arc::new(crate::findings::Store::with_key(
+                &[1u8; 32],
+                crate::findings::StoreConfig::default(),
+            )),
+            zones: Arc::new(std::sync::RwLock::new(
+                crate::exposure::Zones::new(Vec::new()).unwrap(),
+            )),
+            metrics,
+        }
+    }
+
+    fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// A worker that panics turns /healthz to 503 naming it, its batches
+    /// are counted as worker_dead drops, and a replay's barrier does not
+    /// wait for it.
+    #[test]
+    fn dead_worker_makes_healthz_503_and_its_batches_count_as_drops() {
+        let ctx = ctx();
+        let l = crate::http::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        crate::http::spawn_with(
+            l,
+            ctx.metrics.clone(),
+            crate::http::Options {
+                store: Some(ctx.store.clone()),
+                health: Some(ctx.health.clone()),
+                web: None,
+            },
+        )
+        .unwrap();
+        let r = http_get(addr, "/healthz");
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+
+        let limits = Limits::default();
+        let workers = Workers::start_inner(2, &ctx, &limits, Some(1)).unwrap();
+        let mut disp = Dispatcher::new(
+            workers.senders(),
+            LinkType::Ethernet,
+            1,
+            true,
+            ctx.metrics.dropped(DropReason::QueueFull),
+            ctx.metrics.dropped(DropReason::WorkerDead),
+        )
+        .watch_deaths(workers.dead_flags());
+        // Frames that do not decode all go to worker 0; make worker 1 get
+        // some by sending from many (fake) flows. Junk frames are fine: the
+        // point is where they are sent.
+        // Ethernet + IPv4 (20 bytes, total length 46) + UDP (length 26).
+        let mut frame = vec![0u8; 60];
+        frame[12] = 0x08;
+        frame[14] = 0x45;
+        frame[17] = 46;
+        frame[22] = 64;
+        frame[23] = 17;
+        frame[26..30].copy_from_slice(&[192, 0, 2, 1]);
+        frame[30..34].copy_from_slice(&[192, 0, 2, 2]);
+        frame[35] = 80;
+        frame[37] = 81;
+        frame[39] = 26;
+        for i in 0..64u8 {
+            frame[29] = i; // source address
+            frame[34] = i; // source port
+            disp.push(Duration::from_secs(1), &frame);
+        }
+        // Must not hang on the dead worker.
+        disp.barrier();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let r = http_get(addr, "/healthz");
+            if r.starts_with("HTTP/1.1 503") {
+                assert!(r.ends_with("unhealthy: worker 1 dead\n"), "{r}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{r}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for i in 0..64u8 {
+            frame[29] = i;
+            frame[34] = i;
+            disp.push(Duration::from_secs(2), &frame);
+        }
+        disp.flush();
+        assert!(ctx.metrics.dropped(DropReason::WorkerDead).get() > 0);
+        let m = http_get(addr, "/metrics");
+        assert!(
+            m.contains("sipsentinel_thread_up{thread=\"worker_1\"} 0"),
+            "{m}"
+        );
+        assert!(
+            m.contains("sipsentinel_thread_up{thread=\"worker_0\"} 1"),
+            "{m}"
+        );
+        drop(disp);
+        workers.finish(&ctx.metrics);
     }
 }

@@ -57,9 +57,22 @@ impl Prometheus {
     /// Start Prometheus scraping `targets` (job `sipsentinel`, 1 s) with
     /// `rule_files` (1 s evaluation); waits (≤ 30 s) for `/-/ready`.
     pub fn start(targets: &[SocketAddr], rule_files: &[PathBuf]) -> Prometheus {
+        let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+        Prometheus::start_with_scrape_configs(
+            &format!(
+                "  - job_name: sipsentinel\n    static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
+            ),
+            rule_files,
+        )
+    }
+
+    /// Start Prometheus with `scrape_configs` (YAML list items, indented by
+    /// two spaces) and `rule_files`, 1 s scrape and evaluation intervals;
+    /// waits (≤ 30 s) for `/-/ready`.
+    pub fn start_with_scrape_configs(scrape_configs: &str, rule_files: &[PathBuf]) -> Prometheus {
         require_tool("prometheus");
         let dir = temp_dir("prometheus");
-        let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
         let rules: Vec<String> = rule_files
             .iter()
             .map(|r| format!("  - \"{}\"\n", r.display()))
@@ -67,9 +80,8 @@ impl Prometheus {
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
              rule_files:\n{}\
-             scrape_configs:\n  - job_name: sipsentinel\n    static_configs:\n      - targets: [{}]\n",
+             scrape_configs:\n{scrape_configs}",
             rules.concat(),
-            targets.join(", ")
         );
         let cfg = dir.join("prometheus.yml");
         std::fs::write(&cfg, config).unwrap();

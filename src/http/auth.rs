@@ -1,0 +1,202 @@
+//! HTTP basic auth against the bcrypt hashes of the web config.
+//!
+//! Owner: `http`. A bcrypt check costs tens of milliseconds by design, and
+//! the HTTP runtime has one thread: checks run on tokio's blocking pool,
+//! at most [`BCRYPT_PARALLEL`] at a time, and a successful (user, password,
+//! hash) is remembered as a keyed hash (HMAC-SHA256 under a per-process
+//! random key, as the exporter-toolkit caches) so a scraper logging in
+//! every 15 s pays one bcrypt, not one per scrape. Failures are never
+//! cached: a wrong password always costs a full check. Unknown users are
+//! checked against a real hash too, so the answer's timing does not tell
+//! which user names exist. Cache hits are compared in constant time.
+//! Passwords and hashes are never logged.
+
+use super::webconfig::Users;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use subtle::ConstantTimeEq;
+
+/// Successful logins remembered. A handful of scrapers (Prometheus HA
+/// pairs, a health checker) log in with a handful of passwords; 64 keys
+/// of 32 bytes are nothing, and the oldest is forgotten first.
+const CACHE_ENTRIES: usize = 64;
+/// bcrypt checks running at once. Each keeps a core busy for its whole
+/// duration; two leave the capture and worker threads room on a small
+/// machine while a password-guessing client waits in line (bounded by the
+/// connection lifetime) instead of piling up threads.
+pub const BCRYPT_PARALLEL: usize = 2;
+/// Longest `Authorization` value looked at: user and password of a real
+/// scraper fit in far less, and bcrypt reads only 72 bytes of a password.
+const MAX_HEADER: usize = 1024;
+
+pub struct BasicAuth {
+    users: Arc<Users>,
+    key: [u8; 32],
+    cache: Mutex<VecDeque<[u8; 32]>>,
+    slots: tokio::sync::Semaphore,
+    /// Hash checked for unknown users (one of the real ones: same cost).
+    decoy: String,
+}
+
+impl BasicAuth {
+    pub fn new(users: Arc<Users>) -> std::io::Result<BasicAuth> {
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let decoy = users.0.values().next().cloned().unwrap_or_default();
+        Ok(BasicAuth {
+            users,
+            key,
+            cache: Mutex::new(VecDeque::with_capacity(CACHE_ENTRIES)),
+            slots: tokio::sync::Semaphore::new(BCRYPT_PARALLEL),
+            decoy,
+        })
+    }
+
+    fn cache_key(&self, user: &[u8], password: &[u8], hash: &str) -> [u8; 32] {
+        // `new_from_slice` accepts any key length for HMAC: cannot fail.
+        let Ok(mut m) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return [0; 32];
+        };
+        // Length-prefixed fields: ("ab","c") and ("a","bc") differ.
+        for part in [user, password, hash.as_bytes()] {
+            m.update(&(part.len() as u64).to_le_bytes());
+            m.update(part);
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    fn cached(&self, k: &[u8; 32]) -> bool {
+        let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        // Every entry is compared, in constant time each.
+        c.iter()
+            .fold(subtle::Choice::from(0), |acc, e| acc | e.ct_eq(k))
+            .into()
+    }
+
+    fn remember(&self, k: [u8; 32]) {
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if c.iter().any(|e| bool::from(e.ct_eq(&k))) {
+            return;
+        }
+        if c.len() >= CACHE_ENTRIES {
+            c.pop_front();
+        }
+        c.push_back(k);
+    }
+
+    /// Is this `Authorization` header value a valid login?
+    pub async fn check(&self, header: Option<&[u8]>) -> bool {
+        let Some((user, password)) = header.and_then(parse_basic) else {
+            return false;
+        };
+        let (hash, known) = match std::str::from_utf8(&user)
+            .ok()
+            .and_then(|u| self.users.0.get(u))
+        {
+            Some(h) => (h.clone(), true),
+            None => (self.decoy.clone(), false),
+        };
+        let k = self.cache_key(&user, &password, &hash);
+        if known && self.cached(&k) {
+            return true;
+        }
+        let Ok(_slot) = self.slots.acquire().await else {
+            return false;
+        };
+        let ok =
+            tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
+                .await
+                .unwrap_or(false);
+        if ok && known {
+            self.remember(k);
+        }
+        ok && known
+    }
+}
+
+/// `Basic base64(user:password)` → (user, password).
+fn parse_basic(v: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    if v.len() > MAX_HEADER {
+        return None;
+    }
+    let s = std::str::from_utf8(v).ok()?.trim();
+    let (scheme, b64) = s.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let i = raw.iter().position(|&b| b == b':')?;
+    Some((raw[..i].to_vec(), raw[i + 1..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn auth() -> BasicAuth {
+        let mut u = BTreeMap::new();
+        u.insert("prometheus".to_string(), bcrypt::hash("s3cret", 4).unwrap());
+        BasicAuth::new(Arc::new(Users(u))).unwrap()
+    }
+
+    fn header(user: &str, pw: &str) -> Vec<u8> {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
+        )
+        .into_bytes()
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn parses_basic_headers() {
+        assert_eq!(
+            parse_basic(&header("a", "b:c")),
+            Some((b"a".to_vec(), b"b:c".to_vec()))
+        );
+        assert_eq!(parse_basic(b"Bearer xyz"), None);
+        assert_eq!(parse_basic(b"Basic !!!"), None);
+        assert_eq!(parse_basic(b"Basic"), None);
+        assert_eq!(parse_basic(&vec![b'a'; 5000]), None);
+    }
+
+    #[test]
+    fn good_login_passes_and_is_cached_bad_ones_fail() {
+        let a = auth();
+        let rt = rt();
+        rt.block_on(async {
+            assert!(a.check(Some(&header("prometheus", "s3cret"))).await);
+            assert_eq!(a.cache.lock().unwrap().len(), 1);
+            assert!(a.check(Some(&header("prometheus", "s3cret"))).await);
+            assert_eq!(a.cache.lock().unwrap().len(), 1);
+            assert!(!a.check(Some(&header("prometheus", "wrong"))).await);
+            // The right password under an unknown name is still refused,
+            // though it was checked against a real hash.
+            assert!(!a.check(Some(&header("nobody", "s3cret"))).await);
+            assert!(!a.check(None).await);
+            assert_eq!(a.cache.lock().unwrap().len(), 1);
+        });
+    }
+
+    #[test]
+    fn cache_is_bounded() {
+        let a = auth();
+        for i in 0..(CACHE_ENTRIES + 10) {
+            a.remember(a.cache_key(b"u", format!("p{i}").as_bytes(), "h"));
+        }
+        assert_eq!(a.cache.lock().unwrap().len(), CACHE_ENTRIES);
+        assert!(!a.cached(&a.cache_key(b"u", b"p0", "h")));
+        assert!(a.cached(&a.cache_key(b"u", format!("p{}", CACHE_ENTRIES + 9).as_bytes(), "h")));
+    }
+}
