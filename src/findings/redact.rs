@@ -144,9 +144,10 @@ fn cap_input(value: &[u8]) -> (&[u8], bool) {
 const CLASSES: [&str; 7] = ["user-", "host-", "ip-", "num-", "name-", "str-", "val-"];
 
 /// Characters a reader reads through when joining digits into one number
-/// (`555/123 4567`, `1.2.3-4`, `12.34.56 78.90`, `123\456`, `555,123`).
+/// (`555/123 4567`, `1.2.3-4`, `12.34.56 78.90`, `123\456`, `555,123`,
+/// `&#53;&#53;`).
 fn digit_joiner(b: u8) -> bool {
-    b" \t-./()+_~*#|\\?,;:".contains(&b)
+    b" \t-./()+_~*#|\\?,;:&".contains(&b)
 }
 
 /// The last word of defence, over what the redaction wrote from `start`
@@ -295,9 +296,11 @@ fn percent_decode(v: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 
 /// Characters of a word: what a token, a URI user or host, a number or a
 /// base64 blob is made of. Bytes ≥ 0x80 belong to words, so non-ASCII
-/// text is pseudonymised with its word and never copied.
+/// text is pseudonymised with its word and never copied. So does `%`: an
+/// escape left after the decoding passes (`%31%35` from a quadruple
+/// encoding) is part of its word, never digits shown between `%`s.
 fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-_.!~*'+".contains(&b) || b >= 0x80
+    b.is_ascii_alphanumeric() || b"-_.!~*'+%".contains(&b) || b >= 0x80
 }
 
 fn push_ascii(w: &[u8], out: &mut String) {
