@@ -801,6 +801,9 @@ fn leak_custom_header_name_tokens() {
         ("X-5551234567", "5551"),
         ("X-User-alice_smith", "alice"),
         ("X-alice.smith", "alice"),
+        ("X-AliceSmith", "alice"),
+        ("X-CallAlice", "alice"),
+        ("X-Bob", "bob"),
     ] {
         let s = r(name, "1");
         assert!(
@@ -821,6 +824,9 @@ fn leak_custom_header_name_tokens() {
         "CSeq",
         "Max-Forwards",
         "x-caller-name",
+        "X-Forwarded-For",
+        "X-Asterisk-HangupCause",
+        "X-CallID",
     ] {
         assert!(r(name, "1").starts_with(&format!("{name}: ")), "{name}");
     }
