@@ -1,14 +1,20 @@
 //! Keyed pseudonyms and the allowlist redaction of evidence lines.
 //!
 //! Owner: `findings`. Invariant: what [`Pseudonymizer::redact`] returns
-//! holds only (a) the header name, (b) punctuation and whitespace, (c)
-//! tokens from the fixed allowlist below (SIP/SDP keywords, parameter
-//! names, URI and auth scheme names, transports, codecs, crypto suites,
-//! well-known product names), numbers of at most three digits and short
-//! version numbers (`1.10.7`), and (d) pseudonyms or `<redacted>`. Anything
-//! not recognised as safe is replaced: a value this module has never seen
-//! before is hidden, not shown. The output is ASCII (plus a final `…` when
-//! cut) and at most [`MAX_EVIDENCE`] characters.
+//! holds only (a) the header name, whose parts (between `-`, or camel-case
+//! segments) are words of header names or of the allowlist, else
+//! pseudonyms, (b) punctuation and whitespace, (c) tokens from the fixed
+//! allowlist below (SIP/SDP keywords, parameter names, URI and auth scheme
+//! names, transports, codecs, crypto suites, well-known product names),
+//! numbers of at most three digits and short version numbers (`1.10.7`;
+//! of four digits or more only in User-Agent and Server or after a `/`),
+//! and (d) pseudonyms or `<redacted>`. Anything not recognised as safe is
+//! replaced: a value this module has never seen before is hidden, not
+//! shown. The value of an unknown parameter is always replaced, and no
+//! four digits are shown that a reader would join into one number across
+//! separators (a last pass over the output, `join_digit_runs`). The
+//! output is ASCII (plus a final `…` when cut) and at most
+//! [`MAX_EVIDENCE`] characters.
 //!
 //! A pseudonym is `class-` + the first 4 bytes (8 hex digits) of
 //! HMAC-SHA256(key, identifier): stable for one key (so one sender or one
@@ -20,11 +26,13 @@
 //! (quoted strings), `val` (any other value).
 //!
 //! Cost: the value is cut to [`MAX_INPUT`] bytes before any work, then
-//! percent-decoded (at most three passes) and read once from left to right;
+//! percent-decoded (at most three passes; an escape still left is part of
+//! its word) and read once from left to right;
 //! the look-aheads (end of a URI, of a display name, of a quoted string, of
 //! a digit run) each cover a region the main loop then skips or that no
 //! other look-ahead covers, so the work is linear in [`MAX_INPUT`]. The loop
-//! stops once the output is longer than [`MAX_EVIDENCE`].
+//! stops once the output is longer than [`MAX_EVIDENCE`]; the final pass
+//! over the output is linear in it.
 //!
 //! Credentials (`Authorization`, `Proxy-Authorization`, the challenges and
 //! `*-Authentication-Info`, or any value that starts with an auth scheme)
@@ -901,6 +909,15 @@ fn is_safe(w: &[u8]) -> bool {
     digits < 4
 }
 
+/// Digits in the version parts of a word (`12.34-sip` has four): outside
+/// User-Agent and Server a version of four digits is a number like any.
+fn version_digits(w: &[u8]) -> usize {
+    w.split(|b| b"-_~!".contains(b))
+        .filter(|p| is_version(p))
+        .map(|p| p.iter().filter(|b| b.is_ascii_digit()).count())
+        .sum()
+}
+
 /// Placeholders that stand for nobody (RFC 3323 §4.1.1.3 and common use).
 fn is_anonymous(w: &[u8]) -> bool {
     one_of(
@@ -1554,7 +1571,9 @@ impl<'a> Redactor<'a> {
             return j;
         }
         match self.param {
-            Some("val") | None if is_safe(w) => push_ascii(w, self.out),
+            Some("val") | None if is_safe(w) && (self.software || version_digits(w) < 4) => {
+                push_ascii(w, self.out)
+            }
             Some(OPAQUE) => self.emit_id("val", w),
             Some(class) => self.emit_id(class, w),
             None => {

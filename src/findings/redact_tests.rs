@@ -776,6 +776,9 @@ fn leak_dotted_digits_outside_software_headers() {
         ("Call-ID", "12.34@h"),
         ("Call-ID", "1.2.3.4.5@h"),
         ("Contact", "<sip:h;x=12.34>"),
+        ("X-Num", "v12.34"),
+        ("X-Num", "12.34-sip-5.67"),
+        ("P-Asserted-Identity", "<sip:h>;x=1;tag=v12.34"),
     ] {
         let s = r(name, v);
         assert_digits_hidden(&s, "1234");
@@ -1007,4 +1010,58 @@ fn leak_percent_encoding_beyond_the_decoding_passes() {
     let s = r("X-Phone", "&#53;&#53;&#53;&#49;&#50;&#51;&#52;");
     assert_hidden(&s, "&#53;&#53;&#53;&#49;&#50;&#51;&#52;");
     assert_digits_hidden(&s, "53535349505152");
+}
+fn hostile_word_id() -> impl Strategy<Value = String> {
+    (
+        "[g-z]{5,9}",
+        "[g-z]{5,9}",
+        prop::sample::select(vec![
+            " ", ".", "_", "'", "-", "@", "+", "%40", "%2E", "&", "=", ":", "\\", "/",
+        ]),
+        0usize..6,
+        "[0-9]{0,3}",
+    )
+        .prop_map(|(a, b, sep, shape, d)| {
+            let cap = |w: &str| w[..1].to_uppercase() + &w[1..];
+            match shape {
+                0 => format!("{}{sep}{}", cap(&a), cap(&b)),
+                1 => format!("{a}{sep}{b}@{b}.example"),
+                2 => format!("{}ë {}ü", cap(&a), cap(&b)),
+                3 => format!("{a}{d}{sep}{b}{d}.local"),
+                4 => format!("{}{}", cap(&a), cap(&b)),
+                _ => format!("{a}{sep}{b}").to_uppercase(),
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Names, e-mails and host names split or joined by any punctuation,
+    /// cased any way, with non-ASCII letters: no word of five letters or
+    /// more of them survives, in any form.
+    #[test]
+    fn no_hostile_word_survives(
+        id in hostile_word_id(),
+        form in 0..(FORMS.len() + HOSTILE_FORMS.len()),
+    ) {
+        let (name, tpl) = FORMS
+            .get(form)
+            .copied()
+            .unwrap_or_else(|| HOSTILE_FORMS[form - FORMS.len()]);
+        let value = tpl.replace("{}", &id);
+        let out = p().redact(name.as_bytes(), value.as_bytes());
+        prop_assert!(out.chars().count() <= MAX_EVIDENCE);
+        prop_assert!(out.chars().all(|c| c.is_ascii() || c == '…'), "{out}");
+        let clean = scrub(&out).to_ascii_lowercase();
+        let tpl_clean = scrub(&p().redact(name.as_bytes(), tpl.replace("{}", "").as_bytes()))
+            .to_ascii_lowercase();
+        for w in id
+            .to_ascii_lowercase()
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| w.len() >= 5 && !tpl_clean.contains(*w) && !in_list(w.as_bytes()))
+        {
+            prop_assert!(!clean.contains(w), "{w:?} survives in {out:?} (from {value:?})");
+        }
+    }
 }
