@@ -1395,7 +1395,7 @@ impl<'a> Redactor<'a> {
             if dots {
                 c == b'.'
             } else {
-                b" \t-()/#|\\".contains(&c)
+                b" \t\r\n-()/#|\\".contains(&c)
             }
         };
         let mut family: Option<bool> = None;

@@ -748,6 +748,8 @@ fn leak_digits_joined_by_other_separators() {
         "123.456",
         "12/34",
         "tel:12;34;56;78",
+        "555\r\n 123 4567",
+        "12\r\n\t34",
     ] {
         let digits: String = v.chars().filter(char::is_ascii_digit).collect();
         for name in ["X-Phone", "Server", ""] {
