@@ -110,7 +110,10 @@ impl Pseudonymizer {
     pub fn redact(&self, name: &[u8], value: &[u8]) -> String {
         let mut out = String::with_capacity(MAX_EVIDENCE + 16);
         if !name.is_empty() {
-            push_header_name(self, name, &mut out);
+            // `X-555-123-4567`: the name's own digit groups are joined too.
+            let mut n = String::with_capacity(name.len().min(64) + 16);
+            push_header_name(self, name, &mut n);
+            out.push_str(&join_digit_runs(self, n, 0));
             out.push_str(": ");
         }
         let (capped, mut cut) = cap_input(value);
