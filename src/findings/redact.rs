@@ -7,7 +7,7 @@
 //! allowlist below (SIP/SDP keywords, parameter names, URI and auth scheme
 //! names, transports, codecs, crypto suites, well-known product names),
 //! numbers of at most three digits and short version numbers (`1.10.7`;
-//! of four digits or more only in User-Agent and Server or after a `/`),
+//! of four digits or more only in User-Agent and Server),
 //! and (d) pseudonyms or `<redacted>`. Anything not recognised as safe is
 //! replaced: a value this module has never seen before is hidden, not
 //! shown. The value of an unknown parameter is always replaced, and no
@@ -1193,8 +1193,7 @@ struct Redactor<'a> {
     comment: u32,
     in_angle: bool,
     /// Versions of four digits or more (`18.2.1`) are shown only where
-    /// software names itself: User-Agent and Server, or right after a `/`
-    /// (`Asterisk/16.15.0`).
+    /// software names itself: User-Agent and Server.
     software: bool,
     /// At the start of a list element (where a display name may be).
     elem_start: bool,
@@ -1484,9 +1483,7 @@ impl<'a> Redactor<'a> {
                 self.emit_id("host", run);
                 return Some(run.len());
             }
-            let version_ok = digits.len() < 4
-                || self.software
-                || i.checked_sub(1).and_then(|k| v.get(k)) == Some(&b'/');
+            let version_ok = digits.len() < 4 || self.software;
             if is_version(run) && !opaque && version_ok {
                 if glued_after {
                     return None;

@@ -1078,3 +1078,48 @@ proptest! {
         }
     }
 }
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Any mix of digits and separators (four digits or more) planted in
+    /// any form: no four of its digits are shown joined.
+    #[test]
+    fn no_digit_soup_survives(
+        parts in proptest::collection::vec(("[0-9]{2,4}", "[ ./()#|,;:+\t-]{1,3}"), 2..6),
+        form in 0..(FORMS.len() + HOSTILE_FORMS.len()),
+    ) {
+        let id: String = parts.iter().map(|(d, s)| format!("{d}{s}")).collect();
+        let id = id.trim_end_matches(|c: char| !c.is_ascii_digit()).to_string();
+        let digits: String = id.chars().filter(char::is_ascii_digit).collect();
+        prop_assume!(digits.len() >= 4);
+        let (name, tpl) = FORMS
+            .get(form)
+            .copied()
+            .unwrap_or_else(|| HOSTILE_FORMS[form - FORMS.len()]);
+        let software = one_of(name.as_bytes(), &[b"User-Agent", b"Server"]);
+        let value = tpl.replace("{}", &id);
+        let out = p().redact(name.as_bytes(), value.as_bytes());
+        let joined = joined_digits_strict(&out);
+        let tpl_joined =
+            joined_digits_strict(&p().redact(name.as_bytes(), tpl.replace("{}", "").as_bytes()));
+        for w in digits.as_bytes().windows(4) {
+            let w = std::str::from_utf8(w).unwrap();
+            if tpl_joined.iter().any(|j| j.contains(w)) {
+                continue;
+            }
+            // A version where software names itself is shown by design.
+            if software && joined.iter().any(|j| j.contains(w)) {
+                let versions = out
+                    .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .any(|t| is_version(t.as_bytes()) && t.replace('.', "").contains(w));
+                if versions {
+                    continue;
+                }
+            }
+            prop_assert!(
+                !joined.iter().any(|j| j.contains(w)),
+                "digits {w} of {id:?} survive in {out:?} (from {value:?})"
+            );
+        }
+    }
+}
