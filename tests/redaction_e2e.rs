@@ -10,7 +10,10 @@
 //! through: `Authorization: Basic`/`Bearer`, `X-Caller-Name`, spaced,
 //! dashed, parenthesised and percent-encoded numbers, unquoted display
 //! names, a Via host name, a trailing-dot FQDN, a User-Agent comment, a
-//! WLAN node MAC, a user part before `=`. Outputs checked: `audit --format
+//! WLAN node MAC, a user part before `=`; and those of the second round
+//! (a name in a custom header's name, a name that was an allowlisted
+//! product word, `geo:` coordinates, a number split by `/`). Outputs
+//! checked: `audit --format
 //! json` and `--format text` (stdout and stderr), and `run --read FILE`'s
 //! `/api/exposures` (and its stderr).
 
@@ -27,7 +30,7 @@ use std::time::{Duration, Instant};
 
 /// Values that must not appear in any output (case-insensitive), and
 /// numbers none of whose four-digit runs may appear in any evidence.
-const PLANTED: [&str; 27] = [
+const PLANTED: [&str; 32] = [
     "alice",
     "smith",
     "martin",
@@ -55,14 +58,25 @@ const PLANTED: [&str; 27] = [
     "(555)987-6543",
     "2890844526",
     "4930123456",
+    // Second round (hostile inputs): a name in a custom header's name, a
+    // name that was an allowlisted product word, geo: coordinates, a
+    // number split by slashes.
+    "zoemueller",
+    "fritz",
+    "52.52",
+    "13.405",
+    "555/123",
 ];
-const NUMBERS: [&str; 6] = [
+const NUMBERS: [&str; 9] = [
     "493012345678",
     "15551234567",
     "15559876543",
     "2890844526",
     "4930123456",
     "15550100777",
+    "5551237654",
+    "525200",
+    "134050",
 ];
 
 fn sip(start: &str, headers: &[&str], body: &str) -> Vec<u8> {
@@ -151,12 +165,26 @@ fn capture(path: &Path) {
         ],
         "",
     );
+    let hostile = sip(
+        "MESSAGE sip:198.51.100.20 SIP/2.0",
+        &[
+            "Via: SIP/2.0/UDP 192.0.2.14:5060;branch=z9hG4bK-e2e-5",
+            "From: Fritz <sip:anonymous@anonymous.invalid>;tag=e2e5",
+            "To: <sip:198.51.100.20>",
+            "Call-ID: e2e-5@192.0.2.14",
+            "CSeq: 1 MESSAGE",
+            "X-Zoemueller-Token: Fritz 555/123/7654",
+            "Geolocation: <geo:52.5200,13.4050>",
+        ],
+        "",
+    );
     let mut w = PcapWriter::create(path, 1);
     let t0 = Duration::from_secs(1_700_000_000);
     for (k, (src, msg)) in [
         ([192, 0, 2, 10], invite),
         ([192, 0, 2, 11], options),
         ([192, 0, 2, 12], register),
+        ([192, 0, 2, 14], hostile),
         ([192, 0, 2, 13], message),
     ]
     .iter()
@@ -275,6 +303,8 @@ fn check_exposures(what: &str, doc: &serde_json::Value) {
         "P-Access-Network-Info: IEEE-802.11; i-wlan-node-id=",
         "Diversion: <tel:num-",
         "Geolocation: <cid:user-",
+        "Geolocation: <geo:num-",
+        "X-val-",
         "o=user-",
         "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:<key>",
     ] {

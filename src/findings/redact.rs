@@ -1,14 +1,20 @@
 //! Keyed pseudonyms and the allowlist redaction of evidence lines.
 //!
 //! Owner: `findings`. Invariant: what [`Pseudonymizer::redact`] returns
-//! holds only (a) the header name, (b) punctuation and whitespace, (c)
-//! tokens from the fixed allowlist below (SIP/SDP keywords, parameter
-//! names, URI and auth scheme names, transports, codecs, crypto suites,
-//! well-known product names), numbers of at most three digits and short
-//! version numbers (`1.10.7`), and (d) pseudonyms or `<redacted>`. Anything
-//! not recognised as safe is replaced: a value this module has never seen
-//! before is hidden, not shown. The output is ASCII (plus a final `…` when
-//! cut) and at most [`MAX_EVIDENCE`] characters.
+//! holds only (a) the header name, whose parts (between `-`, or camel-case
+//! segments) are words of header names or of the allowlist, else
+//! pseudonyms, (b) punctuation and whitespace, (c) tokens from the fixed
+//! allowlist below (SIP/SDP keywords, parameter names, URI and auth scheme
+//! names, transports, codecs, crypto suites, well-known product names),
+//! numbers of at most three digits and short version numbers (`1.10.7`;
+//! of four digits or more only in User-Agent and Server),
+//! and (d) pseudonyms or `<redacted>`. Anything not recognised as safe is
+//! replaced: a value this module has never seen before is hidden, not
+//! shown. The value of an unknown parameter is always replaced, and no
+//! four digits are shown that a reader would join into one number across
+//! separators (a last pass over the output, `join_digit_runs`). The
+//! output is ASCII (plus a final `…` when cut) and at most
+//! [`MAX_EVIDENCE`] characters.
 //!
 //! A pseudonym is `class-` + the first 4 bytes (8 hex digits) of
 //! HMAC-SHA256(key, identifier): stable for one key (so one sender or one
@@ -20,11 +26,13 @@
 //! (quoted strings), `val` (any other value).
 //!
 //! Cost: the value is cut to [`MAX_INPUT`] bytes before any work, then
-//! percent-decoded (at most three passes) and read once from left to right;
+//! percent-decoded (at most three passes; an escape still left is part of
+//! its word) and read once from left to right;
 //! the look-aheads (end of a URI, of a display name, of a quoted string, of
 //! a digit run) each cover a region the main loop then skips or that no
 //! other look-ahead covers, so the work is linear in [`MAX_INPUT`]. The loop
-//! stops once the output is longer than [`MAX_EVIDENCE`].
+//! stops once the output is longer than [`MAX_EVIDENCE`]; the final pass
+//! over the output is linear in it.
 //!
 //! Credentials (`Authorization`, `Proxy-Authorization`, the challenges and
 //! `*-Authentication-Info`, or any value that starts with an auth scheme)
@@ -47,6 +55,10 @@ pub const MAX_EVIDENCE: usize = 256;
 pub const MAX_INPUT: usize = 4 * MAX_EVIDENCE;
 
 const REDACTED: &str = "<redacted>";
+
+/// The parameter state after an unknown parameter name: its value is
+/// pseudonymised whatever it looks like (a short number, a listed word).
+const OPAQUE: &str = "opaque";
 
 /// The HMAC key and the pseudonym function.
 #[derive(Clone)]
@@ -98,16 +110,21 @@ impl Pseudonymizer {
     pub fn redact(&self, name: &[u8], value: &[u8]) -> String {
         let mut out = String::with_capacity(MAX_EVIDENCE + 16);
         if !name.is_empty() {
-            push_header_name(self, name, &mut out);
+            // `X-555-123-4567`: the name's own digit groups are joined too.
+            let mut n = String::with_capacity(name.len().min(64) + 16);
+            push_header_name(self, name, &mut n);
+            out.push_str(&join_digit_runs(self, n, 0));
             out.push_str(": ");
         }
         let (capped, mut cut) = cap_input(value);
         let v = percent_decode(capped);
+        let start = out.len();
         if is_credential_header(name) || auth_scheme(&v).is_some() {
             redact_credentials(&v, &mut out);
         } else {
             cut |= Redactor::new(self, name, &mut out).run(&v);
         }
+        let out = join_digit_runs(self, out, start);
         finish(out, cut)
     }
 }
@@ -122,8 +139,115 @@ fn cap_input(value: &[u8]) -> (&[u8], bool) {
     let sep = c
         .iter()
         .rposition(|b| matches!(b, b' ' | b'\t' | b',' | b';' | b'>'))
-        .filter(|&s| s >= MAX_INPUT / 2);
+        .filter(|&s| s >= MAX_INPUT / 2)
+        // No separator: at least never end inside a word (the digits of a
+        // number straddling the cut would be shown as a short number).
+        .or_else(|| {
+            c.iter()
+                .rposition(|&b| !is_word(b))
+                .filter(|&s| s >= MAX_INPUT / 2)
+        });
     (sep.and_then(|s| c.get(..s)).unwrap_or(c), true)
+}
+
+/// Pseudonym classes (`class-` + 8 hex digits), skipped whole by
+/// [`join_digit_runs`].
+const CLASSES: [&str; 7] = ["user-", "host-", "ip-", "num-", "name-", "str-", "val-"];
+
+/// Characters a reader reads through when joining digits into one number
+/// (`555/123 4567`, `1.2.3-4`, `12.34.56 78.90`, `123\456`, `555,123`,
+/// `&#53;&#53;`).
+fn digit_joiner(b: u8) -> bool {
+    b" \t-./()+_~*#|\\?,;:&".contains(&b)
+}
+
+/// The last word of defence, over what the redaction wrote from `start`
+/// on: digit groups it kept (each short, or a version) that a reader would
+/// join across [`digit_joiner`]s into four digits or more become one `num-`
+/// pseudonym. A lone version (`18.2.1`, `v2.1`) stays. Digits glued to a
+/// letter on their left (`x86`, `g722`, a pseudonym's hex) start no run.
+/// Linear: each byte is looked at a bounded number of times.
+fn join_digit_runs(p: &Pseudonymizer, out: String, start: usize) -> String {
+    let b = out.as_bytes();
+    if !b.get(start..).unwrap_or(&[]).iter().any(u8::is_ascii_digit) {
+        return out;
+    }
+    let mut res = String::with_capacity(out.len() + 16);
+    res.push_str(out.get(..start).unwrap_or(""));
+    let mut i = start;
+    let mut copied = start;
+    while let Some(&c) = b.get(i) {
+        if let Some(k) = CLASSES
+            .iter()
+            .find(|k| b.get(i..).is_some_and(|t| t.starts_with(k.as_bytes())))
+        {
+            let hex = b.get(i + k.len()..i + k.len() + 8);
+            if hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                i += k.len() + 8;
+                continue;
+            }
+        }
+        if c.is_ascii_alphabetic() {
+            // A word, with the digits glued to it (`x86`, `v2`).
+            let prev_alnum = i > start && b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
+            let version_v = matches!(c, b'v' | b'V')
+                && !prev_alnum
+                && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+            if !version_v {
+                i += b
+                    .get(i..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .take_while(|x| x.is_ascii_alphanumeric())
+                    .count();
+                continue;
+            }
+        }
+        if !c.is_ascii_digit() && !matches!(c, b'v' | b'V') {
+            i += 1;
+            continue;
+        }
+        // A run: digit groups joined by joiners.
+        let run_start = i;
+        let mut j = i + usize::from(!c.is_ascii_digit());
+        let mut end = j;
+        let mut digits: Vec<u8> = Vec::new();
+        let mut groups = 0usize;
+        loop {
+            let g = b
+                .get(j..)
+                .unwrap_or(&[])
+                .iter()
+                .take_while(|x| x.is_ascii_digit())
+                .count();
+            if g == 0 {
+                break;
+            }
+            digits.extend_from_slice(b.get(j..j + g).unwrap_or(&[]));
+            groups += 1;
+            end = j + g;
+            let sep = b
+                .get(end..)
+                .unwrap_or(&[])
+                .iter()
+                .take_while(|&&x| digit_joiner(x))
+                .count();
+            if sep == 0 || !b.get(end + sep).is_some_and(u8::is_ascii_digit) {
+                break;
+            }
+            j = end + sep;
+        }
+        let span = b.get(run_start..end).unwrap_or(&[]);
+        let lone_version = is_version(span) || in_list(span);
+        if digits.len() >= 4 && !lone_version && groups > 0 {
+            res.push_str(out.get(copied..run_start).unwrap_or(""));
+            res.push_str(&p.pseudonym("num", &digits));
+            copied = end;
+        }
+        i = end.max(i + 1);
+    }
+    res.push_str(out.get(copied..).unwrap_or(""));
+    res
 }
 
 /// At most [`MAX_EVIDENCE`] characters; a cut line ends with `…`.
@@ -183,9 +307,11 @@ fn percent_decode(v: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 
 /// Characters of a word: what a token, a URI user or host, a number or a
 /// base64 blob is made of. Bytes ≥ 0x80 belong to words, so non-ASCII
-/// text is pseudonymised with its word and never copied.
+/// text is pseudonymised with its word and never copied. So does `%`: an
+/// escape left after the decoding passes (`%31%35` from a quadruple
+/// encoding) is part of its word, never digits shown between `%`s.
 fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-_.!~*'+".contains(&b) || b >= 0x80
+    b.is_ascii_alphanumeric() || b"-_.!~*'+%".contains(&b) || b >= 0x80
 }
 
 fn push_ascii(w: &[u8], out: &mut String) {
@@ -198,30 +324,512 @@ fn push_ascii(w: &[u8], out: &mut String) {
     }));
 }
 
-/// The header name: chosen by software, not by the person, so it is kept
-/// (up to 64 bytes), except a run of four or more digits in it
-/// (`X-Account-4930123456`); bytes outside the token set become `?`.
+/// The header name: standard names and the words software uses to name
+/// headers are kept; any other part of a name (between `-`) is
+/// pseudonymised, since a custom header name can carry an identifier too
+/// (`X-Alice-Smith`, `X-Token-YWxp...`, `X-Account-4930123456`). Parts of
+/// one or two letters and numbers of at most three digits stay; bytes
+/// outside the token set become `?`. At most 64 bytes are looked at.
 fn push_header_name(p: &Pseudonymizer, name: &[u8], out: &mut String) {
     let name = name.get(..64).unwrap_or(name);
-    let mut i = 0usize;
-    while let Some(&b) = name.get(i) {
-        if b.is_ascii_digit() {
-            let run = name.get(i..).unwrap_or(&[]);
-            let n = run.iter().take_while(|c| c.is_ascii_digit()).count();
-            let digits = run.get(..n).unwrap_or(&[]);
-            if n >= 4 {
-                out.push_str(&p.pseudonym("num", digits));
-            } else {
-                push_ascii(digits, out);
-            }
-            i += n;
+    for (n, part) in name.split(|&b| b == b'-').enumerate() {
+        if n > 0 {
+            out.push('-');
+        }
+        let token = part
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"_.!%*+`'~".contains(&b));
+        let short = part.len() <= 2 && part.iter().all(u8::is_ascii_alphabetic);
+        let number = part.len() < 4 && part.iter().all(u8::is_ascii_digit);
+        if part.is_empty() {
             continue;
         }
-        let token = b.is_ascii_alphanumeric() || b"-_.!%*+`'~".contains(&b);
-        out.push(if token { b as char } else { '?' });
-        i += 1;
+        if token && (short || number || header_word(part) || camel_words(part)) {
+            push_ascii(part, out);
+        } else if part.iter().all(u8::is_ascii_digit) {
+            out.push_str(&p.pseudonym("num", part));
+        } else {
+            out.push_str(&p.pseudonym("val", part));
+        }
     }
 }
+
+fn header_word(w: &[u8]) -> bool {
+    in_list(w) || one_of(w, &HEADER_WORDS)
+}
+
+/// `CallID`, `HangupCause`, `UniqueID`: every camel-case segment a header
+/// word (or one or two letters).
+fn camel_words(part: &[u8]) -> bool {
+    let mut start = 0usize;
+    let mut segments = 0usize;
+    for k in 1..=part.len() {
+        let boundary = k == part.len()
+            || (part.get(k).is_some_and(u8::is_ascii_uppercase)
+                && part.get(k - 1).is_some_and(u8::is_ascii_lowercase));
+        if boundary {
+            let seg = part.get(start..k).unwrap_or(&[]);
+            let short = seg.len() <= 2 && seg.iter().all(u8::is_ascii_alphabetic);
+            if !(short || header_word(seg)) {
+                return false;
+            }
+            segments += 1;
+            start = k;
+        }
+    }
+    segments > 1
+}
+
+/// Words of header names (RFC 3261 §20, the P- headers of RFC 7315/3325,
+/// and common custom `X-` names): kept in a header name.
+const HEADER_WORDS: [&[u8]; 446] = [
+    b"accept",
+    b"access",
+    b"account",
+    b"acct",
+    b"addr",
+    b"address",
+    b"addresses",
+    b"agent",
+    b"alert",
+    b"alias",
+    b"allow",
+    b"amzn",
+    b"ani",
+    b"answer",
+    b"answered",
+    b"api",
+    b"app",
+    b"asserted",
+    b"associated",
+    b"asterisk",
+    b"attestation",
+    b"audio",
+    b"auth",
+    b"authenticate",
+    b"authentication",
+    b"authorization",
+    b"bar",
+    b"baz",
+    b"bearer",
+    b"bill",
+    b"billed",
+    b"billing",
+    b"block",
+    b"blocked",
+    b"body",
+    b"breadth",
+    b"bridge",
+    b"browser",
+    b"build",
+    b"by",
+    b"call",
+    b"callback",
+    b"called",
+    b"callee",
+    b"caller",
+    b"calling",
+    b"campaign",
+    b"capabilities",
+    b"capability",
+    b"caps",
+    b"carrier",
+    b"category",
+    b"cause",
+    b"cdr",
+    b"cell",
+    b"cert",
+    b"certificate",
+    b"channel",
+    b"charge",
+    b"charging",
+    b"chat",
+    b"city",
+    b"class",
+    b"client",
+    b"cluster",
+    b"code",
+    b"codec",
+    b"codecs",
+    b"comment",
+    b"comments",
+    b"company",
+    b"connect",
+    b"connected",
+    b"consent",
+    b"contact",
+    b"content",
+    b"context",
+    b"contract",
+    b"conversation",
+    b"cookie",
+    b"correlation",
+    b"cost",
+    b"count",
+    b"counter",
+    b"country",
+    b"cpe",
+    b"credential",
+    b"credentials",
+    b"cseq",
+    b"custom",
+    b"customer",
+    b"data",
+    b"database",
+    b"date",
+    b"dcs",
+    b"debug",
+    b"deny",
+    b"department",
+    b"dept",
+    b"dest",
+    b"destination",
+    b"detail",
+    b"details",
+    b"dev",
+    b"device",
+    b"dhcp",
+    b"dial",
+    b"dialed",
+    b"dialing",
+    b"dialled",
+    b"dialog",
+    b"did",
+    b"direction",
+    b"display",
+    b"disposition",
+    b"diversion",
+    b"dnis",
+    b"dns",
+    b"domain",
+    b"dst",
+    b"early",
+    b"email",
+    b"encoding",
+    b"encryption",
+    b"env",
+    b"environment",
+    b"error",
+    b"etag",
+    b"event",
+    b"events",
+    b"expires",
+    b"ext",
+    b"extension",
+    b"external",
+    b"family",
+    b"feature",
+    b"features",
+    b"firmware",
+    b"first",
+    b"flag",
+    b"flags",
+    b"flood",
+    b"flow",
+    b"foo",
+    b"for",
+    b"forward",
+    b"forwarded",
+    b"forwarding",
+    b"forwards",
+    b"fraud",
+    b"freeswitch",
+    b"from",
+    b"fs",
+    b"full",
+    b"function",
+    b"gateway",
+    b"geo",
+    b"geolocation",
+    b"given",
+    b"group",
+    b"guid",
+    b"gw",
+    b"handle",
+    b"hangup",
+    b"hardware",
+    b"hash",
+    b"header",
+    b"hide",
+    b"history",
+    b"hop",
+    b"hops",
+    b"host",
+    b"href",
+    b"iat",
+    b"iccid",
+    b"id",
+    b"identity",
+    b"ids",
+    b"if",
+    b"im",
+    b"imei",
+    b"imsi",
+    b"in",
+    b"inbound",
+    b"indication",
+    b"info",
+    b"instance",
+    b"internal",
+    b"invoice",
+    b"ip",
+    b"ip4",
+    b"ip6",
+    b"ipv4",
+    b"ipv6",
+    b"jitter",
+    b"jwt",
+    b"key",
+    b"kind",
+    b"label",
+    b"lan",
+    b"lang",
+    b"language",
+    b"last",
+    b"lat",
+    b"lead",
+    b"leg",
+    b"length",
+    b"level",
+    b"limit",
+    b"line",
+    b"lines",
+    b"link",
+    b"linkedid",
+    b"list",
+    b"lite",
+    b"lng",
+    b"loc",
+    b"local",
+    b"locale",
+    b"location",
+    b"login",
+    b"lon",
+    b"long",
+    b"loss",
+    b"mac",
+    b"mail",
+    b"match",
+    b"max",
+    b"media",
+    b"message",
+    b"meta",
+    b"mime",
+    b"min",
+    b"missing",
+    b"mobile",
+    b"mode",
+    b"model",
+    b"mos",
+    b"msg",
+    b"msisdn",
+    b"name",
+    b"nat",
+    b"network",
+    b"nick",
+    b"nickname",
+    b"node",
+    b"nonce",
+    b"note",
+    b"notes",
+    b"num",
+    b"number",
+    b"numbers",
+    b"operator",
+    b"option",
+    b"options",
+    b"order",
+    b"org",
+    b"organization",
+    b"orig",
+    b"origid",
+    b"origin",
+    b"original",
+    b"originate",
+    b"originating",
+    b"originator",
+    b"os",
+    b"outbound",
+    b"owner",
+    b"package",
+    b"parent",
+    b"parties",
+    b"party",
+    b"pass",
+    b"passport",
+    b"password",
+    b"path",
+    b"payload",
+    b"peer",
+    b"permission",
+    b"phone",
+    b"pin",
+    b"plan",
+    b"platform",
+    b"pod",
+    b"policy",
+    b"port",
+    b"ports",
+    b"postal",
+    b"ppt",
+    b"preferred",
+    b"price",
+    b"priority",
+    b"priv",
+    b"privacy",
+    b"private",
+    b"product",
+    b"profile",
+    b"proxy",
+    b"public",
+    b"pwd",
+    b"quality",
+    b"queue",
+    b"rack",
+    b"rate",
+    b"real",
+    b"realm",
+    b"reason",
+    b"received",
+    b"record",
+    b"recorded",
+    b"recording",
+    b"recv",
+    b"redirect",
+    b"redirected",
+    b"redirecting",
+    b"redirection",
+    b"ref",
+    b"refer",
+    b"referer",
+    b"referred",
+    b"referrer",
+    b"refused",
+    b"region",
+    b"reject",
+    b"release",
+    b"remote",
+    b"replaces",
+    b"reply",
+    b"report",
+    b"reports",
+    b"req",
+    b"request",
+    b"require",
+    b"resource",
+    b"response",
+    b"result",
+    b"retry",
+    b"risk",
+    b"role",
+    b"route",
+    b"routing",
+    b"rseq",
+    b"rtcp",
+    b"rtp",
+    b"sampled",
+    b"score",
+    b"sdp",
+    b"secret",
+    b"security",
+    b"sent",
+    b"seq",
+    b"sequence",
+    b"serial",
+    b"served",
+    b"server",
+    b"service",
+    b"session",
+    b"shaken",
+    b"sid",
+    b"sig",
+    b"sign",
+    b"signature",
+    b"signed",
+    b"sip",
+    b"sipfrag",
+    b"site",
+    b"skill",
+    b"software",
+    b"source",
+    b"spam",
+    b"span",
+    b"spanid",
+    b"src",
+    b"sso",
+    b"stage",
+    b"stamp",
+    b"stat",
+    b"state",
+    b"stats",
+    b"status",
+    b"stir",
+    b"street",
+    b"sub",
+    b"subject",
+    b"subscriber",
+    b"subscription",
+    b"support",
+    b"supported",
+    b"suppress",
+    b"surname",
+    b"tag",
+    b"target",
+    b"team",
+    b"tenant",
+    b"terminating",
+    b"test",
+    b"text",
+    b"ticket",
+    b"tier",
+    b"time",
+    b"timer",
+    b"timestamp",
+    b"timezone",
+    b"title",
+    b"to",
+    b"token",
+    b"trace",
+    b"traceid",
+    b"tracker",
+    b"tracking",
+    b"transaction",
+    b"transfer",
+    b"transferred",
+    b"trigger",
+    b"trunk",
+    b"ts",
+    b"type",
+    b"tz",
+    b"ua",
+    b"uid",
+    b"unique",
+    b"uniqueid",
+    b"unsupported",
+    b"upstream",
+    b"uri",
+    b"url",
+    b"user",
+    b"uuid",
+    b"value",
+    b"var",
+    b"variable",
+    b"vector",
+    b"vendor",
+    b"verify",
+    b"version",
+    b"verstat",
+    b"via",
+    b"video",
+    b"visited",
+    b"vpn",
+    b"vvx",
+    b"wan",
+    b"warning",
+    b"www",
+    b"zip",
+    b"zone",
+];
 
 fn trim(v: &[u8]) -> &[u8] {
     let s = v.iter().position(|b| !b.is_ascii_whitespace());
@@ -250,9 +858,10 @@ fn in_list(w: &[u8]) -> bool {
 }
 
 /// A short version number: two or three dot-separated groups of one to
-/// three digits, six digits at most, with an optional `v` (`1.10.7`,
-/// `v2.1`). Longer dotted numbers may be phone numbers (`555.123.4567`) and
-/// four groups an address: neither is a version here.
+/// three digits, the first of at most two, six digits at most, with an
+/// optional `v` (`1.10.7`, `v2.1`). Longer dotted numbers may be phone
+/// numbers (`555.123.4567`, `123.456`) and four groups an address: neither
+/// is a version here.
 fn is_version(p: &[u8]) -> bool {
     let p = match p {
         [b'v' | b'V', rest @ ..] => rest,
@@ -263,6 +872,9 @@ fn is_version(p: &[u8]) -> bool {
     for g in p.split(|&b| b == b'.') {
         groups += 1;
         if g.is_empty() || g.len() > 3 || groups > 3 || !g.iter().all(u8::is_ascii_digit) {
+            return false;
+        }
+        if groups == 1 && g.len() > 2 {
             return false;
         }
         digits += g.len();
@@ -300,6 +912,15 @@ fn is_safe(w: &[u8]) -> bool {
     digits < 4
 }
 
+/// Digits in the version parts of a word (`12.34-sip` has four): outside
+/// User-Agent and Server a version of four digits is a number like any.
+fn version_digits(w: &[u8]) -> usize {
+    w.split(|b| b"-_~!".contains(b))
+        .filter(|p| is_version(p))
+        .map(|p| p.iter().filter(|b| b.is_ascii_digit()).count())
+        .sum()
+}
+
 /// Placeholders that stand for nobody (RFC 3323 §4.1.1.3 and common use).
 fn is_anonymous(w: &[u8]) -> bool {
     one_of(
@@ -316,9 +937,9 @@ fn is_anonymous(w: &[u8]) -> bool {
 }
 
 /// URI schemes after which a user part or a host follows.
-const SCHEMES: [&[u8]; 17] = [
+const SCHEMES: [&[u8]; 18] = [
     b"sip", b"sips", b"tel", b"cid", b"cname", b"mailto", b"im", b"pres", b"http", b"https",
-    b"urn", b"xmpp", b"h323", b"fax", b"modem", b"ws", b"wss",
+    b"urn", b"xmpp", b"h323", b"fax", b"modem", b"ws", b"wss", b"geo",
 ];
 
 /// The pseudonym class of a parameter's value.
@@ -571,6 +1192,9 @@ struct Redactor<'a> {
     /// Parenthesis depth: inside a comment, unsafe tokens are `<redacted>`.
     comment: u32,
     in_angle: bool,
+    /// Versions of four digits or more (`18.2.1`) are shown only where
+    /// software names itself: User-Agent and Server.
+    software: bool,
     /// At the start of a list element (where a display name may be).
     elem_start: bool,
     /// Output length right after the last `<redacted>` (to merge runs).
@@ -580,6 +1204,7 @@ struct Redactor<'a> {
 impl<'a> Redactor<'a> {
     fn new(p: &'a Pseudonymizer, name: &[u8], out: &'a mut String) -> Redactor<'a> {
         let via = one_of(name, &[b"Via", b"v"]);
+        let software = one_of(name, &[b"User-Agent", b"Server"]);
         Redactor {
             p,
             out,
@@ -592,6 +1217,7 @@ impl<'a> Redactor<'a> {
             param: None,
             comment: 0,
             in_angle: false,
+            software,
             elem_start: true,
             last_red: None,
         }
@@ -771,7 +1397,7 @@ impl<'a> Redactor<'a> {
             if dots {
                 c == b'.'
             } else {
-                b" -()".contains(&c)
+                b" \t\r\n-()/#|\\".contains(&c)
             }
         };
         let mut family: Option<bool> = None;
@@ -810,8 +1436,8 @@ impl<'a> Redactor<'a> {
                 break;
             }
             family = fam;
-            // Up to three separators (`) `, ` - `; one dot), then a digit.
-            let max_sep = if family == Some(true) { 1 } else { 3 };
+            // Up to six separators (`) `, `  -  `; one dot), then a digit.
+            let max_sep = if family == Some(true) { 1 } else { 6 };
             let mut k = j + g;
             let mut n = 0;
             while n < max_sep
@@ -831,7 +1457,18 @@ impl<'a> Redactor<'a> {
         }
         let run = v.get(i..end).unwrap_or(&[]);
         let glued_after = v.get(end).is_some_and(|&c| is_word(c));
+        // Before `@` (`12.34@h`), or the value of an unknown parameter: an
+        // identifier, however short.
         let in_user = self.user_until.is_some_and(|a| i < a);
+        let opaque = v.get(end) == Some(&b'@')
+            || self.param == Some(OPAQUE)
+            || (v.get(end) == Some(&b'=') && self.comment == 0);
+        if v.get(end) == Some(&b'=') && self.comment == 0 && !glued_after {
+            // A parameter name made of digits: unknown, so is its value.
+            self.emit_id("num", &digits);
+            self.param = Some(OPAQUE);
+            return Some(run.len());
+        }
         if family == Some(true) && !plus && !paren && !in_user {
             if groups == 4 {
                 if let Some(ip) = std::str::from_utf8(run).ok().and_then(|t| t.parse().ok()) {
@@ -846,7 +1483,8 @@ impl<'a> Redactor<'a> {
                 self.emit_id("host", run);
                 return Some(run.len());
             }
-            if is_version(run) {
+            let version_ok = digits.len() < 4 || self.software;
+            if is_version(run) && !opaque && version_ok {
                 if glued_after {
                     return None;
                 }
@@ -854,7 +1492,11 @@ impl<'a> Redactor<'a> {
                 return Some(run.len());
             }
         }
-        if digits.len() >= 4 || in_user || (self.host_next && !glued_after) {
+        if digits.len() >= 4
+            || in_user
+            || (opaque && !glued_after)
+            || (self.host_next && !glued_after)
+        {
             self.host_next = false;
             self.emit_id("num", &digits);
             return Some(run.len());
@@ -924,12 +1566,15 @@ impl<'a> Redactor<'a> {
                 self.param = Some(param_class(w));
             } else {
                 self.emit_id("val", w);
-                self.param = Some("val");
+                self.param = Some(OPAQUE);
             }
             return j;
         }
         match self.param {
-            Some("val") | None if is_safe(w) => push_ascii(w, self.out),
+            Some("val") | None if is_safe(w) && (self.software || version_digits(w) < 4) => {
+                push_ascii(w, self.out)
+            }
+            Some(OPAQUE) => self.emit_id("val", w),
             Some(class) => self.emit_id(class, w),
             None => {
                 let class = if w.contains(&b'.') { "host" } else { "val" };
@@ -944,14 +1589,19 @@ impl<'a> Redactor<'a> {
     /// so each byte is scanned here once.
     fn open_uri(&mut self, v: &[u8], start: usize, scheme: &[u8]) {
         let body = v.get(start..).unwrap_or(&[]);
+        // `geo:52.52,13.405` (RFC 5870): the comma is inside the URI.
+        let geo = scheme.eq_ignore_ascii_case(b"geo");
         let len = body
             .iter()
-            .position(|&c| matches!(c, b'>' | b'<' | b',' | b'"') || c.is_ascii_whitespace())
+            .position(|&c| {
+                matches!(c, b'>' | b'<' | b'"') || c.is_ascii_whitespace() || (c == b',' && !geo)
+            })
             .unwrap_or(body.len());
         let body = body.get(..len).unwrap_or(&[]);
         self.uri_end = start + len;
-        if scheme.eq_ignore_ascii_case(b"tel") {
-            // RFC 3966: the number (or local name) up to the parameters.
+        if scheme.eq_ignore_ascii_case(b"tel") || geo {
+            // RFC 3966: the number (or local name) up to the parameters;
+            // RFC 5870: the coordinates, likewise.
             let user = body.iter().position(|&c| c == b';').unwrap_or(len);
             self.user_until = Some(start + user);
             self.host_next = false;
@@ -1010,7 +1660,7 @@ impl<'a> Redactor<'a> {
 /// privacy values, and product names of common SIP software (a product
 /// name not listed is pseudonymised; its version is kept). Never a value
 /// that names a person, a host or an account.
-const SAFE: [&[u8]; 375] = [
+const SAFE: [&[u8]; 382] = [
     b"+g.3gpp.icsi-ref",
     b"+sip.ice",
     b"+sip.instance",
@@ -1019,6 +1669,14 @@ const SAFE: [&[u8]; 375] = [
     b"3cx",
     b"3gpp",
     b"64bit",
+    b"802.11",
+    b"802.11a",
+    b"802.11ac",
+    b"802.11ax",
+    b"802.11b",
+    b"802.11g",
+    b"802.11n",
+    b"802.3",
     b"a",
     b"aarch64",
     b"ack",
@@ -1063,7 +1721,7 @@ const SAFE: [&[u8]; 375] = [
     b"baresip",
     b"basic",
     b"bearer",
-    b"belle",
+    b"belle-sip",
     b"box",
     b"branch",
     b"broadworks",
@@ -1119,7 +1777,7 @@ const SAFE: [&[u8]; 375] = [
     b"follow-me",
     b"freepbx",
     b"freeswitch",
-    b"fritz",
+    b"fritz!box",
     b"full",
     b"g722",
     b"g726",
@@ -1261,7 +1919,6 @@ const SAFE: [&[u8]; 375] = [
     b"reason",
     b"received",
     b"recvonly",
-    b"red",
     b"refer",
     b"reg-id",
     b"register",
