@@ -146,7 +146,10 @@ fn write_flood(path: &Path, n: u32) -> u64 {
             &robust::udp4(
                 addr(13, i),
                 dst,
-                16_384 + (i % 30_000) as u16 * 2,
+                // Wrapping, as release builds always computed it (the
+                // ports past 65,535 wrap to low ones): debug builds
+                // panicked on the overflow.
+                16_384u16.wrapping_add(((i % 30_000) as u16).wrapping_mul(2)),
                 20_000,
                 &rtp,
             ),
