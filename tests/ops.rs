@@ -195,6 +195,7 @@ fn every_alert_is_labelled_annotated_and_has_a_runbook_section() {
         "CaptureDown",
         "SensorDown",
         "SensorAbsent",
+        "PipelineThreadDown",
         "CdrRetentionExceeded",
     ]
     .into_iter()
