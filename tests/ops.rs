@@ -39,7 +39,7 @@ const DASHBOARDS: [&str; 4] = [
 
 /// Labels the rules and dashboards may filter or group by: the metric
 /// contract's labels, Prometheus' target labels, and `le` of histograms.
-const KNOWN_LABELS: [&str; 20] = [
+const KNOWN_LABELS: [&str; 21] = [
     "job",
     "instance",
     "source",
@@ -59,6 +59,7 @@ const KNOWN_LABELS: [&str; 20] = [
     "worker",
     "le",
     "class",
+    "thread",
     "__name__",
 ];
 
