@@ -36,7 +36,7 @@ pub struct BasicAuth {
     users: Arc<Users>,
     key: [u8; 32],
     cache: Mutex<VecDeque<[u8; 32]>>,
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
     /// Hash checked for unknown users (one of the real ones: same cost).
     decoy: String,
 }
@@ -50,7 +50,7 @@ impl BasicAuth {
             users,
             key,
             cache: Mutex::new(VecDeque::with_capacity(CACHE_ENTRIES)),
-            slots: tokio::sync::Semaphore::new(BCRYPT_PARALLEL),
+            slots: Arc::new(tokio::sync::Semaphore::new(BCRYPT_PARALLEL)),
             decoy,
         })
     }
@@ -103,13 +103,22 @@ impl BasicAuth {
         if known && self.cached(&k) {
             return true;
         }
-        let Ok(_slot) = self.slots.acquire().await else {
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
             return false;
         };
-        let ok =
-            tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
-                .await
-                .unwrap_or(false);
+        // The slot goes with the job, not with this future: a client that
+        // hangs up mid-check drops this future (hyper ends the connection
+        // on EOF), but a blocking job cannot be cancelled and runs on. Had
+        // the slot been freed with the future, every hang-up would let one
+        // more job into the blocking pool's unbounded queue: a login flood
+        // of hang-ups queued thousands of checks, and a real first login
+        // waited behind all of them, past any scrape timeout.
+        let ok = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            bcrypt::verify(&password, &hash).unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false);
         if ok && known {
             self.remember(k);
         }
@@ -186,6 +195,48 @@ mod tests {
             assert!(!a.check(Some(&header("nobody", "s3cret"))).await);
             assert!(!a.check(None).await);
             assert_eq!(a.cache.lock().unwrap().len(), 1);
+        });
+    }
+
+    /// Clients that ask and hang up at once (hyper drops the check's future
+    /// on EOF) must not pile bcrypt jobs up behind the two blocking threads:
+    /// a real login afterwards waits for at most the jobs already running.
+    /// (It waited for all 100 abandoned ones: about 50 checks' time.)
+    #[test]
+    fn hung_up_logins_do_not_queue_bcrypt_jobs() {
+        use std::future::Future as _;
+        use std::time::{Duration, Instant};
+        let mut u = BTreeMap::new();
+        u.insert("prometheus".to_string(), bcrypt::hash("s3cret", 8).unwrap());
+        u.insert("second".to_string(), bcrypt::hash("other", 8).unwrap());
+        let a = BasicAuth::new(Arc::new(Users(u))).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(BCRYPT_PARALLEL)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let t = Instant::now();
+            assert!(!a.check(Some(&header("prometheus", "wrong"))).await);
+            let one = t.elapsed().max(Duration::from_millis(1));
+            let bad = header("prometheus", "wrong");
+            for _ in 0..100 {
+                // Polled once (starts its check if a slot is free), then
+                // dropped: a client that hung up.
+                let mut f = Box::pin(a.check(Some(&bad)));
+                std::future::poll_fn(|cx| {
+                    let _ = f.as_mut().poll(cx);
+                    std::task::Poll::Ready(())
+                })
+                .await;
+            }
+            let t = Instant::now();
+            assert!(a.check(Some(&header("second", "other"))).await);
+            let login = t.elapsed();
+            eprintln!("one check {one:?}, a login after 100 hang-ups {login:?}");
+            assert!(
+                login < one * 10,
+                "a login after 100 hang-ups took {login:?}, one check {one:?}"
+            );
         });
     }
 
