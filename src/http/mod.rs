@@ -229,10 +229,10 @@ fn respond<B>(st: &State, req: &Request<B>) -> Response<Chunks> {
     }
 }
 
-async fn handle<B>(st: Arc<State>, req: Request<B>) -> Response<Chunks> {
+async fn handle<B>(st: Arc<State>, peer: IpAddr, req: Request<B>) -> Response<Chunks> {
     if let Some(a) = &st.auth {
         let h = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
-        if !a.check(h).await {
+        if !a.check(h, peer).await {
             let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
             r.headers_mut().insert(
                 WWW_AUTHENTICATE,
@@ -360,9 +360,11 @@ pub fn spawn_with(
                                     else {
                                         return;
                                     };
-                                    serve_connection(TokioIo::new(s), state).await;
+                                    serve_connection(TokioIo::new(s), state, peer.ip()).await;
                                 }
-                                None => serve_connection(TokioIo::new(stream), state).await,
+                                None => {
+                                    serve_connection(TokioIo::new(stream), state, peer.ip()).await
+                                }
                             }
                         })
                         .await;
@@ -373,13 +375,13 @@ pub fn spawn_with(
         })
 }
 
-async fn serve_connection<I>(io: I, state: Arc<State>)
+async fn serve_connection<I>(io: I, state: Arc<State>, peer: IpAddr)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(handle(state, peer, req).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
