@@ -2,7 +2,10 @@
 //!
 //! Owner: `http`. A bcrypt check costs tens of milliseconds by design, and
 //! the HTTP runtime has one thread: checks run on tokio's blocking pool,
-//! at most [`BCRYPT_PARALLEL`] at a time, and a successful (user, password,
+//! at most [`BCRYPT_PARALLEL`] at a time (a slot is held until its job
+//! ends, even when the client hung up) and one at a time per client
+//! network (one guesser cannot queue in front of everyone), and a
+//! successful (user, password,
 //! hash) is remembered as a keyed hash (HMAC-SHA256 under a per-process
 //! random key, as the exporter-toolkit caches) so a scraper logging in
 //! every 15 s pays one bcrypt, not one per scrape. Failures are never
