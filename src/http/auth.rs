@@ -2,7 +2,10 @@
 //!
 //! Owner: `http`. A bcrypt check costs tens of milliseconds by design, and
 //! the HTTP runtime has one thread: checks run on tokio's blocking pool,
-//! at most [`BCRYPT_PARALLEL`] at a time, and a successful (user, password,
+//! at most [`BCRYPT_PARALLEL`] at a time (a slot is held until its job
+//! ends, even when the client hung up) and one at a time per client
+//! network (one guesser cannot queue in front of everyone), and a
+//! successful (user, password,
 //! hash) is remembered as a keyed hash (HMAC-SHA256 under a per-process
 //! random key, as the exporter-toolkit caches) so a scraper logging in
 //! every 15 s pays one bcrypt, not one per scrape. Failures are never
@@ -15,7 +18,8 @@ use super::webconfig::Users;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 
@@ -36,9 +40,44 @@ pub struct BasicAuth {
     users: Arc<Users>,
     key: [u8; 32],
     cache: Mutex<VecDeque<[u8; 32]>>,
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
     /// Hash checked for unknown users (one of the real ones: same cost).
     decoy: String,
+    /// One queue place per client network ([`lane_of`]): see `check`.
+    lanes: Mutex<HashMap<IpAddr, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The network a login attempt is queued for: an IPv4 address, or an
+/// IPv6 /64 (one host may use a whole /64).
+fn lane_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = a.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// A place in one network's lane; forgets the lane when nobody else is in
+/// it (the map stays as small as the number of networks checking now).
+struct Lane<'a> {
+    auth: &'a BasicAuth,
+    key: IpAddr,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Lane<'_> {
+    fn drop(&mut self) {
+        let mut m = self.auth.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        // Ours and the map's: no one else holds or waits for this lane.
+        if Arc::strong_count(&self.turn) == 2 {
+            m.remove(&self.key);
+        }
+    }
 }
 
 impl BasicAuth {
@@ -50,8 +89,9 @@ impl BasicAuth {
             users,
             key,
             cache: Mutex::new(VecDeque::with_capacity(CACHE_ENTRIES)),
-            slots: tokio::sync::Semaphore::new(BCRYPT_PARALLEL),
+            slots: Arc::new(tokio::sync::Semaphore::new(BCRYPT_PARALLEL)),
             decoy,
+            lanes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -87,8 +127,8 @@ impl BasicAuth {
         c.push_back(k);
     }
 
-    /// Is this `Authorization` header value a valid login?
-    pub async fn check(&self, header: Option<&[u8]>) -> bool {
+    /// Is this `Authorization` header value, from `peer`, a valid login?
+    pub async fn check(&self, header: Option<&[u8]>, peer: IpAddr) -> bool {
         let Some((user, password)) = header.and_then(parse_basic) else {
             return false;
         };
@@ -103,13 +143,42 @@ impl BasicAuth {
         if known && self.cached(&k) {
             return true;
         }
-        let Ok(_slot) = self.slots.acquire().await else {
+        // One check at a time per client network, before the shared queue:
+        // the bcrypt queue is fair (first come, first served), so without
+        // this 100 connections of one password guesser queued 100 checks
+        // and a first login from elsewhere waited 10.7 s behind them (past
+        // Prometheus' scrape timeout; 248 would pass the connection
+        // lifetime). Now it waits behind one check per guessing network.
+        let key = lane_of(peer);
+        let lane = Lane {
+            auth: self,
+            key,
+            turn: self
+                .lanes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key)
+                .or_default()
+                .clone(),
+        };
+        // Declared after `lane`, dropped before it.
+        let _turn = lane.turn.clone().lock_owned().await;
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
             return false;
         };
-        let ok =
-            tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
-                .await
-                .unwrap_or(false);
+        // The slot goes with the job, not with this future: a client that
+        // hangs up mid-check drops this future (hyper ends the connection
+        // on EOF), but a blocking job cannot be cancelled and runs on. Had
+        // the slot been freed with the future, every hang-up would let one
+        // more job into the blocking pool's unbounded queue: a login flood
+        // of hang-ups queued thousands of checks, and a real first login
+        // waited behind all of them, past any scrape timeout.
+        let ok = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            bcrypt::verify(&password, &hash).unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false);
         if ok && known {
             self.remember(k);
         }
@@ -138,6 +207,8 @@ fn parse_basic(v: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7));
 
     fn auth() -> BasicAuth {
         let mut u = BTreeMap::new();
@@ -176,17 +247,113 @@ mod tests {
         let a = auth();
         let rt = rt();
         rt.block_on(async {
-            assert!(a.check(Some(&header("prometheus", "s3cret"))).await);
+            assert!(a.check(Some(&header("prometheus", "s3cret")), PEER).await);
             assert_eq!(a.cache.lock().unwrap().len(), 1);
-            assert!(a.check(Some(&header("prometheus", "s3cret"))).await);
+            assert!(a.check(Some(&header("prometheus", "s3cret")), PEER).await);
             assert_eq!(a.cache.lock().unwrap().len(), 1);
-            assert!(!a.check(Some(&header("prometheus", "wrong"))).await);
+            assert!(!a.check(Some(&header("prometheus", "wrong")), PEER).await);
             // The right password under an unknown name is still refused,
             // though it was checked against a real hash.
-            assert!(!a.check(Some(&header("nobody", "s3cret"))).await);
-            assert!(!a.check(None).await);
+            assert!(!a.check(Some(&header("nobody", "s3cret")), PEER).await);
+            assert!(!a.check(None, PEER).await);
             assert_eq!(a.cache.lock().unwrap().len(), 1);
         });
+    }
+
+    /// Clients that ask and hang up at once (hyper drops the check's future
+    /// on EOF) must not pile bcrypt jobs up behind the two blocking threads:
+    /// a real login afterwards waits for at most the jobs already running.
+    /// (It waited for all 100 abandoned ones: about 50 checks' time.)
+    #[test]
+    fn hung_up_logins_do_not_queue_bcrypt_jobs() {
+        use std::future::Future as _;
+        use std::time::{Duration, Instant};
+        let mut u = BTreeMap::new();
+        u.insert("prometheus".to_string(), bcrypt::hash("s3cret", 8).unwrap());
+        u.insert("second".to_string(), bcrypt::hash("other", 8).unwrap());
+        let a = BasicAuth::new(Arc::new(Users(u))).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(BCRYPT_PARALLEL)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let t = Instant::now();
+            assert!(!a.check(Some(&header("prometheus", "wrong")), PEER).await);
+            let one = t.elapsed().max(Duration::from_millis(1));
+            let bad = header("prometheus", "wrong");
+            for _ in 0..100 {
+                // Polled once (starts its check if a slot is free), then
+                // dropped: a client that hung up.
+                let mut f = Box::pin(a.check(Some(&bad), PEER));
+                std::future::poll_fn(|cx| {
+                    let _ = f.as_mut().poll(cx);
+                    std::task::Poll::Ready(())
+                })
+                .await;
+            }
+            let t = Instant::now();
+            assert!(a.check(Some(&header("second", "other")), PEER).await);
+            let login = t.elapsed();
+            eprintln!("one check {one:?}, a login after 100 hang-ups {login:?}");
+            assert!(
+                login < one * 10,
+                "a login after 100 hang-ups took {login:?}, one check {one:?}"
+            );
+        });
+    }
+
+    /// Many concurrent guesses from one network queue one check at a time:
+    /// a login from elsewhere waits behind one of them, not all 40 (it
+    /// waited about 20 checks' time).
+    #[test]
+    fn one_network_cannot_fill_the_bcrypt_queue() {
+        use std::time::{Duration, Instant};
+        let mut u = BTreeMap::new();
+        u.insert("prometheus".to_string(), bcrypt::hash("s3cret", 8).unwrap());
+        u.insert("second".to_string(), bcrypt::hash("other", 8).unwrap());
+        let a = Arc::new(BasicAuth::new(Arc::new(Users(u))).unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(BCRYPT_PARALLEL)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let t = Instant::now();
+            assert!(!a.check(Some(&header("prometheus", "wrong")), PEER).await);
+            let one = t.elapsed().max(Duration::from_millis(1));
+            // 40 guesses from one /64 (different addresses in it).
+            let guesses: Vec<_> = (0..40u16)
+                .map(|i| {
+                    let a = a.clone();
+                    let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, i));
+                    tokio::spawn(
+                        async move { a.check(Some(&header("prometheus", "wrong")), ip).await },
+                    )
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            let t = Instant::now();
+            assert!(a.check(Some(&header("second", "other")), PEER).await);
+            let login = t.elapsed();
+            eprintln!("one check {one:?}, a login beside 40 guesses {login:?}");
+            assert!(
+                login < one * 8,
+                "a login beside 40 guesses took {login:?}, one check {one:?}"
+            );
+            for g in guesses {
+                assert!(!g.await.unwrap());
+            }
+            // Every lane is forgotten once its checks are done.
+            assert!(a.lanes.lock().unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn lanes_are_addresses_and_ipv6_64s() {
+        let l = |s: &str| lane_of(s.parse().unwrap());
+        assert_eq!(l("192.0.2.1"), l("::ffff:192.0.2.1"));
+        assert_ne!(l("192.0.2.1"), l("192.0.2.2"));
+        assert_eq!(l("2001:db8:0:1::5"), l("2001:db8:0:1:ffff::9"));
+        assert_ne!(l("2001:db8:0:1::5"), l("2001:db8:0:2::5"));
     }
 
     #[test]

@@ -53,6 +53,13 @@ const CONNECTION_LIMIT: Duration = Duration::from_secs(15);
 /// Longest wait for request headers, and separately for a TLS handshake:
 /// a slow-loris client (plain or TLS) gives up its slot after this.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(3);
+/// Largest request head (request line and headers) read, and hyper's
+/// per-connection buffer bound. hyper's default (about 408 KiB) let a
+/// client that sends a huge, unfinished head pin that much until the
+/// header timeout: 240 such connections held 72 MiB. A scraper's request
+/// is a few hundred bytes (an `Authorization` value past 1 KiB is refused
+/// anyway); a longer head is answered 431.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// How often the pipeline's health is sampled (stall detection and
 /// `thread_up`), besides every `/healthz` and `/metrics`.
 const HEALTH_SAMPLE: Duration = Duration::from_secs(1);
@@ -222,10 +229,10 @@ fn respond<B>(st: &State, req: &Request<B>) -> Response<Chunks> {
     }
 }
 
-async fn handle<B>(st: Arc<State>, req: Request<B>) -> Response<Chunks> {
+async fn handle<B>(st: Arc<State>, peer: IpAddr, req: Request<B>) -> Response<Chunks> {
     if let Some(a) = &st.auth {
         let h = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
-        if !a.check(h).await {
+        if !a.check(h, peer).await {
             let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
             r.headers_mut().insert(
                 WWW_AUTHENTICATE,
@@ -353,9 +360,11 @@ pub fn spawn_with(
                                     else {
                                         return;
                                     };
-                                    serve_connection(TokioIo::new(s), state).await;
+                                    serve_connection(TokioIo::new(s), state, peer.ip()).await;
                                 }
-                                None => serve_connection(TokioIo::new(stream), state).await,
+                                None => {
+                                    serve_connection(TokioIo::new(stream), state, peer.ip()).await
+                                }
                             }
                         })
                         .await;
@@ -366,17 +375,18 @@ pub fn spawn_with(
         })
 }
 
-async fn serve_connection<I>(io: I, state: Arc<State>)
+async fn serve_connection<I>(io: I, state: Arc<State>, peer: IpAddr)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(handle(state, peer, req).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD)
         .serve_connection(io, svc)
         .await;
 }
@@ -500,6 +510,40 @@ mod tests {
             .take(1000)
             .collect();
         assert_eq!(held.len(), MAX_CONNECTIONS - LOOPBACK_RESERVED);
+    }
+
+    /// A request head past [`MAX_REQUEST_HEAD`] is refused with 431 as
+    /// soon as it is that long (hyper's buffer stops growing there), not
+    /// buffered whole; normal requests are untouched.
+    #[test]
+    fn huge_request_heads_are_refused_early() {
+        let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        spawn(l, Metrics::new()).unwrap();
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // 64 KiB of headers, never finished: answered before the end.
+        let mut head = b"GET /metrics HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 0..16 {
+            head.extend_from_slice(format!("X-{i}: {}\r\n", "a".repeat(4000)).as_bytes());
+        }
+        let t = std::time::Instant::now();
+        let _ = s.write_all(&head);
+        let mut out = Vec::new();
+        // The server may reset the connection (unread bytes at its close)
+        // before the answer is read: the answer is checked when it came.
+        let _ = s.read_to_end(&mut out);
+        let took = t.elapsed();
+        let out = String::from_utf8_lossy(&out);
+        assert!(
+            out.is_empty() || out.starts_with("HTTP/1.1 431"),
+            "{}",
+            &out[..out.len().min(200)]
+        );
+        // Ended at once, not at the header timeout (3 s) as it did when
+        // hyper kept buffering up to its default 408 KiB.
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
     }
 
     #[test]
