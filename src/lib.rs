@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod cdr;
+pub mod civil;
 pub mod config;
 pub mod decode;
 pub mod exposure;
