@@ -392,11 +392,13 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::{Read, Write};
 
-    fn get(addr: SocketAddr, path: &str) -> String {
+    /// A raw `GET path` on a fresh connection; the whole response, head
+    /// and body (also used by the pipeline's health tests).
+    pub(crate) fn get(addr: SocketAddr, path: &str) -> String {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         write!(

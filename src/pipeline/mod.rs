@@ -479,20 +479,6 @@ mod tests {
         }
     }
 
-    fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    }
-
     /// A worker that panics turns /healthz to 503 naming it, its batches
     /// are counted as worker_dead drops, and a replay's barrier does not
     /// wait for it.
@@ -511,7 +497,7 @@ mod tests {
             },
         )
         .unwrap();
-        let r = http_get(addr, "/healthz");
+        let r = crate::http::tests::get(addr, "/healthz");
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
 
         let limits = Limits::default();
@@ -549,7 +535,7 @@ mod tests {
         disp.barrier();
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let r = http_get(addr, "/healthz");
+            let r = crate::http::tests::get(addr, "/healthz");
             if r.starts_with("HTTP/1.1 503") {
                 assert!(r.ends_with("unhealthy: worker 1 dead\n"), "{r}");
                 break;
@@ -564,7 +550,7 @@ mod tests {
         }
         disp.flush();
         assert!(ctx.metrics.dropped(DropReason::WorkerDead).get() > 0);
-        let m = http_get(addr, "/metrics");
+        let m = crate::http::tests::get(addr, "/metrics");
         assert!(
             m.contains("sipsentinel_thread_up{thread=\"worker_1\"} 0"),
             "{m}"

@@ -894,6 +894,21 @@ mod tests {
         proptest::collection::vec(msg, 1..6).prop_map(|v| v.concat())
     }
 
+    /// `data` cut at `cuts` (each taken modulo its length + 1, sorted):
+    /// chunks that together are `data`, some possibly empty.
+    fn split_at(data: &[u8], cuts: Vec<usize>) -> Vec<&[u8]> {
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+        cuts.push(data.len());
+        cuts.sort_unstable();
+        let mut chunks = Vec::with_capacity(cuts.len());
+        let mut from = 0;
+        for c in cuts {
+            chunks.push(&data[from..c]);
+            from = c;
+        }
+        chunks
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
         #[test]
@@ -902,15 +917,7 @@ mod tests {
             cuts in proptest::collection::vec(0usize..100_000, 0..40),
         ) {
             let (whole, _, _) = drive(&[&data]);
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
-            cuts.push(data.len());
-            cuts.sort_unstable();
-            let mut chunks = Vec::new();
-            let mut from = 0;
-            for c in cuts {
-                chunks.push(&data[from..c]);
-                from = c;
-            }
+            let chunks = split_at(&data, cuts);
             let (split, _, left) = drive(&chunks);
             proptest::prop_assert_eq!(split, whole);
             proptest::prop_assert_eq!(left, 0);
@@ -1012,15 +1019,7 @@ mod tests {
             data in mixed_stream(),
             cuts in proptest::collection::vec(0usize..100_000, 0..40),
         ) {
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
-            cuts.push(data.len());
-            cuts.sort_unstable();
-            let mut chunks = Vec::new();
-            let mut from = 0;
-            for c in cuts {
-                chunks.push(&data[from..c]);
-                from = c;
-            }
+            let chunks = split_at(&data, cuts);
             let (resumed, st, _) = drive(&chunks);
             let (rescanned, st2) = drive_rescanning(&chunks);
             proptest::prop_assert_eq!(resumed, rescanned);
