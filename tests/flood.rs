@@ -37,10 +37,6 @@ const DRAIN: Duration = Duration::from_secs(200);
 const WORKERS: usize = 2;
 
 /// 10.a.b.c for flow `i` (distinct for i < 2^24).
-fn addr(net: u8, i: u32) -> [u8; 4] {
-    [net, (i >> 16) as u8, (i >> 8) as u8, i as u8]
-}
-
 /// An Ethernet frame with an IPv4 first fragment (MF set, offset 0) of a
 /// UDP datagram that claims more bytes than will ever arrive.
 fn first_fragment(src: [u8; 4], dst: [u8; 4], id: u16) -> Vec<u8> {
@@ -71,34 +67,12 @@ fn sctp_data(src: [u8; 4], dst: [u8; 4], sport: u16, tsn: u32, flags: u8, data: 
 
 /// Audit `pcap` with the small limits; returns the run.
 fn audit_small(dir: &Path, pcap: &Path, workers: usize) -> robust::Run {
-    let cfg = dir.join("limits.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[limits]\ntcp_streams = {TCP_CAP}\ndefrag_datagrams = {DEFRAG_CAP}\n\
-             media_streams = {MEDIA_CAP}\ntcp_idle_secs = {TCP_IDLE_S}\n\
-             media_idle_secs = {MEDIA_IDLE_S}\ndefrag_timeout_secs = {DEFRAG_TIMEOUT_S}\n"
-        ),
-    )
-    .unwrap();
-    let run = robust::run_bounded(
-        &[
-            "audit",
-            &pcap.to_string_lossy(),
-            "--format",
-            "prometheus",
-            "--workers",
-            &workers.to_string(),
-            "--config",
-            &cfg.to_string_lossy(),
-        ],
-        Duration::from_secs(600),
-        8192,
-        dir,
+    let limits = format!(
+        "tcp_streams = {TCP_CAP}\ndefrag_datagrams = {DEFRAG_CAP}\n\
+         media_streams = {MEDIA_CAP}\ntcp_idle_secs = {TCP_IDLE_S}\n\
+         media_idle_secs = {MEDIA_IDLE_S}\ndefrag_timeout_secs = {DEFRAG_TIMEOUT_S}"
     );
-    robust::assert_contract(&run, &pcap.display().to_string());
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    run
+    robust::audit_with_limits(dir, pcap, &limits, workers, 8192)
 }
 
 fn write_flood(path: &Path, n: u32) -> u64 {
@@ -117,14 +91,14 @@ fn write_flood(path: &Path, n: u32) -> u64 {
         );
         w.write(
             ts,
-            &robust::udp4(addr(10, i), dst, port, 5060, invite.as_bytes()),
+            &robust::udp4(robust::addr(10, i), dst, port, 5060, invite.as_bytes()),
         );
         // A mid-stream TCP segment: opens a stream holding a partial message.
         let partial = format!("INVITE sip:{i}@example.invalid SIP/2.0\r\nCall-ID: tcp-{i}\r\n");
         w.write(
             ts + Duration::from_micros(1),
             &robust::tcp4(
-                addr(11, i),
+                robust::addr(11, i),
                 dst,
                 port,
                 5060,
@@ -135,7 +109,7 @@ fn write_flood(path: &Path, n: u32) -> u64 {
         );
         w.write(
             ts + Duration::from_micros(2),
-            &first_fragment(addr(12, i), dst, i as u16),
+            &first_fragment(robust::addr(12, i), dst, i as u16),
         );
         // One RTP packet (PCMU, 160 bytes) of a new stream.
         let mut rtp = vec![0x80, 0, 0, 1, 0, 0, 0, 160];
@@ -144,7 +118,7 @@ fn write_flood(path: &Path, n: u32) -> u64 {
         w.write(
             ts + Duration::from_micros(3),
             &robust::udp4(
-                addr(13, i),
+                robust::addr(13, i),
                 dst,
                 // Wrapping, as release builds always computed it (the
                 // ports past 65,535 wrap to low ones): debug builds
@@ -279,7 +253,7 @@ fn sctp_partial_messages_capped() {
     let n = 5000u32;
     for i in 0..n {
         let f = sctp_data(
-            addr(13, i),
+            robust::addr(13, i),
             [192, 0, 2, 1],
             1024 + (i % 60_000) as u16,
             i,
@@ -321,7 +295,7 @@ fn sctp_partial_messages_expire() {
     let t0 = Duration::from_secs(1_700_000_000);
     for i in 0..100u32 {
         let f = sctp_data(
-            addr(13, i),
+            robust::addr(13, i),
             [192, 0, 2, 1],
             2000 + i as u16,
             i,
@@ -373,7 +347,7 @@ fn sctp_partial_messages_memory() {
     let per_msg = 256 * 1024 / chunk.len() - 1;
     let mut k = 0u64;
     for i in 0..256u32 {
-        let src = addr(14, i);
+        let src = robust::addr(14, i);
         for c in 0..per_msg as u32 {
             let flags = if c == 0 { 2 } else { 0 };
             let f = sctp_data(src, [192, 0, 2, 1], 3000 + i as u16, c, flags, &chunk);

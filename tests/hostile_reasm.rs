@@ -44,33 +44,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn addr(net: u8, i: u32) -> [u8; 4] {
-    [net, (i >> 16) as u8, (i >> 8) as u8, i as u8]
-}
-
-/// `sipsentinel audit --format prometheus` with `limits` as the config's
-/// `[limits]` section.
+/// `sipsentinel audit` on 2 workers with `limits` as `[limits]`.
 fn audit(dir: &Path, pcap: &Path, limits: &str) -> robust::Run {
-    let cfg = dir.join("limits.toml");
-    std::fs::write(&cfg, format!("[limits]\n{limits}\n")).unwrap();
-    let run = robust::run_bounded(
-        &[
-            "audit",
-            &pcap.to_string_lossy(),
-            "--format",
-            "prometheus",
-            "--workers",
-            "2",
-            "--config",
-            &cfg.to_string_lossy(),
-        ],
-        Duration::from_secs(600),
-        4096,
-        dir,
-    );
-    robust::assert_contract(&run, &pcap.display().to_string());
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    run
+    robust::audit_with_limits(dir, pcap, limits, 2, 4096)
 }
 
 /// 58-byte frames: Ethernet, IPv4 with MF and an offset near 65,000, 24
@@ -80,7 +56,7 @@ fn write_sparse_fragments(path: &Path) {
     let t0 = Duration::from_secs(1_700_000_000);
     for i in 0..SPARSE_FRAGMENTS {
         let f = ipv4_frame(
-            addr(10, i % 64),
+            robust::addr(10, i % 64),
             [192, 0, 2, 1],
             17,
             i as u16,
@@ -130,7 +106,7 @@ fn sparse_fragments_audit_rss() {
 
 fn net(i: u32) -> Net {
     Net {
-        src: IpAddr::V4(Ipv4Addr::from(addr(10, i % 64))),
+        src: IpAddr::V4(Ipv4Addr::from(robust::addr(10, i % 64))),
         dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         proto: 17,
     }
@@ -184,7 +160,7 @@ const ACK: TcpFlags = TcpFlags {
 
 fn stream_key(i: u32) -> StreamKey {
     StreamKey {
-        src: IpAddr::V4(Ipv4Addr::from(addr(11, i))),
+        src: IpAddr::V4(Ipv4Addr::from(robust::addr(11, i))),
         dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         src_port: 40_000,
         dst_port: 5060,
@@ -327,7 +303,7 @@ fn tcp_out_of_order_flood_audit_rss() {
     let (streams, per) = (600u32, 60u32);
     let mut k = 0u64;
     for i in 0..streams {
-        let src = addr(11, i);
+        let src = robust::addr(11, i);
         let mut frame = |seq: u32, syn: bool, data: &[u8]| {
             let f = robust::tcp4(src, [192, 0, 2, 1], 40_000, 5060, seq, syn, data);
             w.write(t0 + Duration::from_micros(k), &f);

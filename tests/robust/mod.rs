@@ -224,6 +224,44 @@ pub fn run_bounded(args: &[&str], limit: Duration, as_mib: u64, scratch: &Path) 
     }
 }
 
+/// `sipsentinel audit --format prometheus --workers N` of `pcap` with
+/// `limits` as the config file's `[limits]` section, under
+/// [`run_bounded`] (10 min, `as_mib` of address space); the run must keep
+/// the robustness contract and exit 0.
+pub fn audit_with_limits(
+    dir: &Path,
+    pcap: &Path,
+    limits: &str,
+    workers: usize,
+    as_mib: u64,
+) -> Run {
+    let cfg = dir.join("limits.toml");
+    std::fs::write(&cfg, format!("[limits]\n{limits}\n")).unwrap();
+    let run = run_bounded(
+        &[
+            "audit",
+            &pcap.to_string_lossy(),
+            "--format",
+            "prometheus",
+            "--workers",
+            &workers.to_string(),
+            "--config",
+            &cfg.to_string_lossy(),
+        ],
+        Duration::from_secs(600),
+        as_mib,
+        dir,
+    );
+    assert_contract(&run, &pcap.display().to_string());
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    run
+}
+
+/// An IPv4 address in `net`.0.0.0/8 numbered `i` (distinct for i < 2^24).
+pub fn addr(net: u8, i: u32) -> [u8; 4] {
+    [net, (i >> 16) as u8, (i >> 8) as u8, i as u8]
+}
+
 static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The robustness contract of one run: it ended in time, printed no panic,
