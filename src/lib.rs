@@ -13,6 +13,7 @@ pub mod exposure;
 pub mod findings;
 pub mod health;
 pub mod http;
+pub mod label;
 pub mod lru;
 pub mod media;
 pub mod metrics;

@@ -3,50 +3,106 @@
 //! Owner: `metrics`. Invariants: names follow the metric contract in the
 //! design (prefix `sipsentinel_`, counters end in `_total`; add, never
 //! rename); every label value comes from a fixed set chosen by the code,
-//! never from the traffic. Hot paths hold resolved handles (see
-//! [`SipCounters`]) so no label lookup happens per packet.
+//! never from the traffic (label vocabularies are `label_enum!` enums).
+//! Hot paths hold resolved handles (the pipeline's `counters`) so no label
+//! lookup happens per packet. Imports no domain module: a label whose
+//! values `sip`, `media`, `decode`, `exposure` or `cdr` own is named by a
+//! [`Vocabulary`] in the contract, resolved by `pipeline::metric_contract`.
 
+use crate::label::{Eviction, FlowKind, MessageKind, StatusClass, TcpEvent};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+use std::sync::Arc;
 
 const NS: &str = "sipsentinel";
 
-/// `pipeline_dropped_total{reason}` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    QueueFull,
-    DefragOverflow,
-    StreamOverflow,
-    FlowTableFull,
-    /// Sent to a worker thread that has died (panicked): see `health`.
-    WorkerDead,
-}
-
-impl DropReason {
-    pub const ALL: [DropReason; 5] = [
-        DropReason::QueueFull,
-        DropReason::DefragOverflow,
-        DropReason::StreamOverflow,
-        DropReason::FlowTableFull,
-        DropReason::WorkerDead,
-    ];
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            DropReason::QueueFull => "queue_full",
-            DropReason::DefragOverflow => "defrag_overflow",
-            DropReason::StreamOverflow => "stream_overflow",
-            DropReason::FlowTableFull => "flow_table_full",
-            DropReason::WorkerDead => "worker_dead",
-        }
+crate::label_enum! {
+    /// `pipeline_dropped_total{reason}` values.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum DropReason {
+        QueueFull = "queue_full",
+        DefragOverflow = "defrag_overflow",
+        StreamOverflow = "stream_overflow",
+        FlowTableFull = "flow_table_full",
+        /// Sent to a worker thread that has died (panicked): see `health`.
+        WorkerDead = "worker_dead",
     }
 }
+
+/// A vocabulary owned by a domain module (`sip`, `media`, `decode`,
+/// `exposure`, `cdr`): `metrics` imports none of them (the design's
+/// layering), so the contract names the vocabulary and
+/// `pipeline::metric_contract` supplies its values from the enum's `ALL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vocabulary {
+    Protection,
+    Transport,
+    Method,
+    DecodeLayer,
+    DecodeReason,
+    SipParseError,
+    CallOutcome,
+    RegistrationOutcome,
+    ExposureKind,
+    Severity,
+    ExposureField,
+    CdrClass,
+}
+
+/// Where a label's values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    /// A fixed set, every value listed.
+    Fixed(&'static [&'static str]),
+    /// A fixed set owned by a domain module (see [`Vocabulary`]).
+    Domain(Vocabulary),
+    /// Chosen by the configuration or the process, bounded there: capture
+    /// source names, worker indexes, zone names, thread names, the version.
+    Open,
+}
+
+/// `counter`, `gauge` or `histogram`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// One metric family of the contract, as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricSpec {
+    /// Full name, with the `sipsentinel_` prefix.
+    pub name: String,
+    pub kind: MetricKind,
+    pub help: &'static str,
+    /// Label names with where their values come from, in definition order.
+    pub labels: Vec<(&'static str, Values)>,
+}
+
+impl MetricSpec {
+    /// The values of `label` when they are a listed fixed set.
+    pub fn values(&self, label: &str) -> Option<&'static [&'static str]> {
+        self.labels.iter().find_map(|(l, v)| match v {
+            Values::Fixed(vals) if *l == label => Some(*vals),
+            _ => None,
+        })
+    }
+}
+
+type Labels = &'static [(&'static str, Values)];
+
+const SOURCE: Labels = &[("source", Values::Open)];
+const PROTECTION: Labels = &[("protection", Values::Domain(Vocabulary::Protection))];
 
 /// All metric families. Cloning is cheap (handles are reference counted).
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
+    /// The families as registered, for [`Metrics::contract`].
+    spec: Arc<Vec<MetricSpec>>,
     pub build_info: IntGaugeVec,
     pub capture_packets: IntCounterVec,
     pub capture_bytes: IntCounterVec,
@@ -79,20 +135,77 @@ pub struct Metrics {
     pub thread_up: IntGaugeVec,
 }
 
-fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help).namespace(NS), labels)
-        .expect("metric definition is valid");
-    reg.register(Box::new(c.clone()))
-        .expect("metric registered once");
-    c
+/// The registry being built and the contract it records.
+struct Defs<'r> {
+    reg: &'r Registry,
+    spec: Vec<MetricSpec>,
 }
 
-fn gauge(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help).namespace(NS), labels)
+impl Defs<'_> {
+    fn record(&mut self, name: &str, kind: MetricKind, help: &'static str, labels: Labels) {
+        self.spec.push(MetricSpec {
+            name: format!("{NS}_{name}"),
+            kind,
+            help,
+            labels: labels.to_vec(),
+        });
+    }
+
+    fn counter(&mut self, name: &str, help: &'static str, labels: Labels) -> IntCounterVec {
+        self.record(name, MetricKind::Counter, help, labels);
+        let names: Vec<&str> = labels.iter().map(|(l, _)| *l).collect();
+        let c = IntCounterVec::new(Opts::new(name, help).namespace(NS), &names)
+            .expect("metric definition is valid");
+        self.reg
+            .register(Box::new(c.clone()))
+            .expect("metric registered once");
+        c
+    }
+
+    fn gauge(&mut self, name: &str, help: &'static str, labels: Labels) -> IntGaugeVec {
+        self.record(name, MetricKind::Gauge, help, labels);
+        let names: Vec<&str> = labels.iter().map(|(l, _)| *l).collect();
+        let g = IntGaugeVec::new(Opts::new(name, help).namespace(NS), &names)
+            .expect("metric definition is valid");
+        self.reg
+            .register(Box::new(g.clone()))
+            .expect("metric registered once");
+        g
+    }
+
+    fn plain_counter(&mut self, name: &str, help: &'static str) -> IntCounter {
+        self.record(name, MetricKind::Counter, help, &[]);
+        let c = IntCounter::with_opts(Opts::new(name, help).namespace(NS))
+            .expect("metric definition is valid");
+        self.reg
+            .register(Box::new(c.clone()))
+            .expect("metric registered once");
+        c
+    }
+
+    fn plain_gauge(&mut self, name: &str, help: &'static str) -> IntGauge {
+        self.record(name, MetricKind::Gauge, help, &[]);
+        let g = IntGauge::with_opts(Opts::new(name, help).namespace(NS))
+            .expect("metric definition is valid");
+        self.reg
+            .register(Box::new(g.clone()))
+            .expect("metric registered once");
+        g
+    }
+
+    fn histogram(&mut self, name: &str, help: &'static str, buckets: Vec<f64>) -> Histogram {
+        self.record(name, MetricKind::Histogram, help, &[]);
+        let h = Histogram::with_opts(
+            HistogramOpts::new(name, help)
+                .namespace(NS)
+                .buckets(buckets),
+        )
         .expect("metric definition is valid");
-    reg.register(Box::new(g.clone()))
-        .expect("metric registered once");
-    g
+        self.reg
+            .register(Box::new(h.clone()))
+            .expect("metric registered once");
+        h
+    }
 }
 
 impl Metrics {
@@ -101,219 +214,186 @@ impl Metrics {
     /// test catches; they never depend on input.
     pub fn new() -> Metrics {
         let reg = Registry::new();
-        let build_info = gauge(
-            &reg,
+        let mut d = Defs {
+            reg: &reg,
+            spec: Vec::new(),
+        };
+        let build_info = d.gauge(
             "build_info",
             "Build information of the running sensor; always 1.",
-            &["version"],
+            &[("version", Values::Open)],
         );
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        let capture_packets = counter(
-            &reg,
+        let capture_packets = d.counter(
             "capture_packets_total",
             "Frames read from the capture source.",
-            &["source"],
+            SOURCE,
         );
-        let capture_bytes = counter(
-            &reg,
+        let capture_bytes = d.counter(
             "capture_bytes_total",
             "Bytes of frames read from the capture source (captured length).",
-            &["source"],
+            SOURCE,
         );
-        let capture_kernel_dropped = counter(
-            &reg,
+        let capture_kernel_dropped = d.counter(
             "capture_kernel_dropped_total",
             "Frames dropped by the kernel because the capture buffer was full (pcap_stats ps_drop).",
-            &["source"],
+            SOURCE,
         );
-        let capture_interface_dropped = counter(
-            &reg,
+        let capture_interface_dropped = d.counter(
             "capture_interface_dropped_total",
             "Frames dropped by the interface or driver (pcap_stats ps_ifdrop).",
-            &["source"],
+            SOURCE,
         );
-        let capture_up = gauge(
-            &reg,
+        let capture_up = d.gauge(
             "capture_up",
             "1 while the capture source is open and delivering, 0 while it is down and being reopened.",
-            &["source"],
+            SOURCE,
         );
-        let capture_reopens = counter(
-            &reg,
+        let capture_reopens = d.counter(
             "capture_reopen_attempts_total",
             "Attempts to reopen a capture source that failed or disappeared.",
-            &["source"],
+            SOURCE,
         );
-        let pipeline_dropped = counter(
-            &reg,
+        let pipeline_dropped = d.counter(
             "pipeline_dropped_total",
             "Frames or data dropped inside the sensor, by reason.",
-            &["reason"],
+            &[("reason", Values::Fixed(&DropReason::LABELS))],
         );
         for r in DropReason::ALL {
             pipeline_dropped.with_label_values(&[r.as_str()]);
         }
-        let decode_failures = counter(
-            &reg,
+        let decode_failures = d.counter(
             "decode_failures_total",
             "Frames whose decoding stopped early, by the layer where it stopped and why.",
-            &["layer", "reason"],
+            &[
+                ("layer", Values::Domain(Vocabulary::DecodeLayer)),
+                ("reason", Values::Domain(Vocabulary::DecodeReason)),
+            ],
         );
-        let ip_reassembled = IntCounter::with_opts(
-            Opts::new(
-                "ip_datagrams_reassembled_total",
-                "IP datagrams reassembled from fragments.",
-            )
-            .namespace(NS),
-        )
-        .expect("metric definition is valid");
-        reg.register(Box::new(ip_reassembled.clone()))
-            .expect("metric registered once");
-        let tcp_segments = counter(
-            &reg,
+        let ip_reassembled = d.plain_counter(
+            "ip_datagrams_reassembled_total",
+            "IP datagrams reassembled from fragments.",
+        );
+        let tcp_segments = d.counter(
             "tcp_segments_total",
             "TCP segments seen by stream reassembly, by what happened to them.",
-            &["event"],
+            &[("event", Values::Fixed(&TcpEvent::LABELS))],
         );
-        let sip_messages = counter(
-            &reg,
+        let sip_messages = d.counter(
             "sip_messages_total",
             "SIP messages seen, by kind, method (requests), status class (responses) and transport.",
-            &["kind", "method", "status_class", "transport"],
+            &[
+                ("kind", Values::Fixed(&MessageKind::LABELS)),
+                ("method", Values::Domain(Vocabulary::Method)),
+                ("status_class", Values::Fixed(&StatusClass::LABELS)),
+                ("transport", Values::Domain(Vocabulary::Transport)),
+            ],
         );
-        let sip_parse_errors = counter(
-            &reg,
+        let sip_parse_errors = d.counter(
             "sip_parse_errors_total",
             "SIP messages that could not be parsed, by transport and reason.",
-            &["transport", "reason"],
+            &[
+                ("transport", Values::Domain(Vocabulary::Transport)),
+                ("reason", Values::Domain(Vocabulary::SipParseError)),
+            ],
         );
-        let sip_tls_streams = IntCounter::with_opts(
-            Opts::new(
-                "sip_tls_streams_total",
-                "TCP stream directions recognised as TLS where SIP is expected (transport tls, not parsed).",
-            )
-            .namespace(NS),
-        )
-        .expect("metric definition is valid");
-        reg.register(Box::new(sip_tls_streams.clone()))
-            .expect("metric registered once");
-        let calls = counter(
-            &reg,
+        let sip_tls_streams = d.plain_counter(
+            "sip_tls_streams_total",
+            "TCP stream directions recognised as TLS where SIP is expected (transport tls, not parsed).",
+        );
+        let calls = d.counter(
             "calls_total",
             "Calls ended, by outcome.",
-            &["outcome"],
+            &[("outcome", Values::Domain(Vocabulary::CallOutcome))],
         );
-        let calls_active = IntGauge::with_opts(
-            Opts::new("calls_active", "Calls (INVITE dialogs) in progress.").namespace(NS),
-        )
-        .expect("metric definition is valid");
-        reg.register(Box::new(calls_active.clone()))
-            .expect("metric registered once");
-        let call_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                "call_duration_seconds",
-                "Duration of answered calls, from 2xx to BYE.",
-            )
-            .namespace(NS)
-            .buckets(vec![
+        let calls_active = d.plain_gauge("calls_active", "Calls (INVITE dialogs) in progress.");
+        let call_duration = d.histogram(
+            "call_duration_seconds",
+            "Duration of answered calls, from 2xx to BYE.",
+            vec![
                 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
-            ]),
-        )
-        .expect("metric definition is valid");
-        reg.register(Box::new(call_duration.clone()))
-            .expect("metric registered once");
-        let registrations = counter(
-            &reg,
+            ],
+        );
+        let registrations = d.counter(
             "sip_registrations_total",
             "Final responses to REGISTER, by outcome (success 2xx, challenged 401/407, failed other).",
-            &["outcome"],
+            &[(
+                "outcome",
+                Values::Domain(Vocabulary::RegistrationOutcome),
+            )],
         );
-        let stream_loss = Histogram::with_opts(
-            HistogramOpts::new(
-                "media_stream_loss_ratio",
-                "Packet loss of ended RTP streams (RFC 3550 A.3: lost / expected).",
-            )
-            .namespace(NS)
-            .buckets(vec![0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]),
-        )
-        .expect("metric definition is valid");
-        reg.register(Box::new(stream_loss.clone()))
-            .expect("metric registered once");
-        let stream_jitter = Histogram::with_opts(
-            HistogramOpts::new(
-                "media_stream_jitter_seconds",
-                "Interarrival jitter of ended RTP streams at their end (RFC 3550 A.8), where the clock rate is known.",
-            )
-            .namespace(NS)
-            .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2]),
-        )
-        .expect("metric definition is valid");
-        reg.register(Box::new(stream_jitter.clone()))
-            .expect("metric registered once");
-        let media_streams = counter(
-            &reg,
+        let stream_loss = d.histogram(
+            "media_stream_loss_ratio",
+            "Packet loss of ended RTP streams (RFC 3550 A.3: lost / expected).",
+            vec![0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+        );
+        let stream_jitter = d.histogram(
+            "media_stream_jitter_seconds",
+            "Interarrival jitter of ended RTP streams at their end (RFC 3550 A.8), where the clock rate is known.",
+            vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2],
+        );
+        let media_streams = d.counter(
             "media_streams_total",
             "Media streams seen, counted once each, by protection.",
-            &["protection"],
+            PROTECTION,
         );
-        let media_streams_active = gauge(
-            &reg,
+        let media_streams_active = d.gauge(
             "media_streams_active",
             "Media streams currently tracked, by protection.",
-            &["protection"],
+            PROTECTION,
         );
-        let media_packets = counter(
-            &reg,
+        let media_packets = d.counter(
             "media_packets_total",
             "RTP/SRTP packets, by protection.",
-            &["protection"],
+            PROTECTION,
         );
-        let media_bytes = counter(
-            &reg,
+        let media_bytes = d.counter(
             "media_bytes_total",
             "RTP/SRTP bytes (UDP payload), by protection.",
-            &["protection"],
+            PROTECTION,
         );
-        let rtcp_packets = counter(
-            &reg,
+        let rtcp_packets = d.counter(
             "rtcp_packets_total",
             "RTCP/SRTCP packets, by protection.",
-            &["protection"],
+            PROTECTION,
         );
-        let exposures = counter(
-            &reg,
+        let exposures = d.counter(
             "exposures_total",
             "Privacy exposures observed on the wire, by kind, severity, transport, field and sender zone.",
-            &["kind", "severity", "transport", "field", "zone"],
+            &[
+                ("kind", Values::Domain(Vocabulary::ExposureKind)),
+                ("severity", Values::Domain(Vocabulary::Severity)),
+                ("transport", Values::Domain(Vocabulary::Transport)),
+                ("field", Values::Domain(Vocabulary::ExposureField)),
+                ("zone", Values::Open),
+            ],
         );
-        let flows_active = gauge(
-            &reg,
+        let flows_active = d.gauge(
             "flows_active",
             "Entries in the sensor's bounded state tables, by kind.",
-            &["kind"],
+            &[("kind", Values::Fixed(&FlowKind::LABELS))],
         );
-        let flow_evictions = counter(
-            &reg,
+        let flow_evictions = d.counter(
             "flow_evictions_total",
             "State table entries removed before their natural end, by reason.",
-            &["reason"],
+            &[("reason", Values::Fixed(&Eviction::LABELS))],
         );
-        let worker_frames = counter(
-            &reg,
+        let worker_frames = d.counter(
             "worker_frames_total",
             "Frames processed, by worker thread index.",
-            &["worker"],
+            &[("worker", Values::Open)],
         );
-        let thread_up = gauge(
-            &reg,
+        let thread_up = d.gauge(
             "thread_up",
             "1 while a pipeline thread (capture, worker_N) is running and making progress, 0 when it is dead, stalled or ended (see /healthz).",
-            &["thread"],
+            &[("thread", Values::Open)],
         );
+        let spec = Arc::new(d.spec);
         Metrics {
             registry: reg,
+            spec,
             build_info,
             capture_packets,
             capture_bytes,
@@ -347,6 +427,16 @@ impl Metrics {
         }
     }
 
+    /// The sensor's metric families as registered (with the CDR families,
+    /// which `[cdr]` adds): names, kinds, help and label sets. Labels whose
+    /// values a domain module owns are [`Values::Domain`];
+    /// `pipeline::metric_contract` resolves them.
+    pub fn contract() -> Vec<MetricSpec> {
+        let mut spec = Metrics::new().spec.as_ref().clone();
+        spec.extend(CdrMetrics::contract());
+        spec
+    }
+
     /// Prometheus text exposition format (what `/metrics` serves).
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -363,6 +453,21 @@ impl Metrics {
 
     pub fn dropped(&self, reason: DropReason) -> IntCounter {
         self.pipeline_dropped.with_label_values(&[reason.as_str()])
+    }
+
+    /// `flow_evictions_total{reason}`.
+    pub fn evicted(&self, reason: Eviction) -> IntCounter {
+        self.flow_evictions.with_label_values(&[reason.as_str()])
+    }
+
+    /// `flows_active{kind}`.
+    pub fn flows(&self, kind: FlowKind) -> IntGauge {
+        self.flows_active.with_label_values(&[kind.as_str()])
+    }
+
+    /// `tcp_segments_total{event}`.
+    pub fn tcp_event(&self, event: TcpEvent) -> IntCounter {
+        self.tcp_segments.with_label_values(&[event.as_str()])
     }
 }
 
@@ -389,116 +494,51 @@ pub struct CdrMetrics {
 
 impl CdrMetrics {
     pub fn register(reg: &Registry) -> CdrMetrics {
-        let plain = |name: &str, help: &str| {
-            let g = IntGauge::with_opts(Opts::new(name, help).namespace(NS))
-                .expect("metric definition is valid");
-            reg.register(Box::new(g.clone()))
-                .expect("metric registered once");
-            g
+        CdrMetrics::define(&mut Defs {
+            reg,
+            spec: Vec::new(),
+        })
+    }
+
+    /// The CDR families of the contract.
+    pub fn contract() -> Vec<MetricSpec> {
+        let reg = Registry::new();
+        let mut d = Defs {
+            reg: &reg,
+            spec: Vec::new(),
         };
+        CdrMetrics::define(&mut d);
+        d.spec
+    }
+
+    fn define(d: &mut Defs<'_>) -> CdrMetrics {
         CdrMetrics {
-            records: plain(
+            records: d.plain_gauge(
                 "cdr_records",
                 "Call detail records in the configured CDR store (all audited tables).",
             ),
-            oldest_record_age: plain(
+            oldest_record_age: d.plain_gauge(
                 "cdr_oldest_record_age_seconds",
                 "Age of the oldest dated call detail record in the CDR store.",
             ),
-            beyond_retention: plain(
+            beyond_retention: d.plain_gauge(
                 "cdr_records_beyond_retention",
                 "Call detail records older than the configured retention (keep_days).",
             ),
-            columns: gauge(
-                reg,
+            columns: d.gauge(
                 "cdr_columns",
                 "Columns of the CDR store by privacy class (identity, network, timing, content, linkage, other).",
-                &["class"],
+                &[("class", Values::Domain(Vocabulary::CdrClass))],
             ),
-            retention: plain(
+            retention: d.plain_gauge(
                 "cdr_retention_seconds",
                 "The configured CDR retention (keep_days) in seconds, for alerting on the oldest record's age.",
             ),
-            check_success: plain(
+            check_success: d.plain_gauge(
                 "cdr_last_check_success",
                 "1 if the last check of the CDR store succeeded, 0 if it failed (see the log).",
             ),
         }
-    }
-}
-
-/// Number of response status classes (`1xx`..`6xx`, `other`).
-const STATUS_CLASSES: usize = 7;
-const STATUS_LABELS: [&str; STATUS_CLASSES] = ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "other"];
-
-fn status_index(code: u16) -> usize {
-    match code {
-        100..=699 => (code / 100 - 1) as usize,
-        _ => 6,
-    }
-}
-
-/// Resolved `sip_messages_total` handles for one worker. Each label
-/// combination is looked up once, on its first use, then cached: no lookup
-/// per message and no zero-valued series for combinations never seen.
-pub struct SipCounters {
-    vec: IntCounterVec,
-    errors: IntCounterVec,
-    req: Vec<Option<IntCounter>>,
-    resp: Vec<Option<IntCounter>>,
-}
-
-impl SipCounters {
-    pub fn new(m: &Metrics) -> SipCounters {
-        let t = crate::sip::Transport::ALL.len();
-        SipCounters {
-            vec: m.sip_messages.clone(),
-            errors: m.sip_parse_errors.clone(),
-            req: vec![None; crate::sip::Method::ALL.len() * t],
-            resp: vec![None; STATUS_CLASSES * crate::sip::Method::ALL.len() * t],
-        }
-    }
-
-    pub fn request(&mut self, method: crate::sip::Method, transport: crate::sip::Transport) {
-        let t = crate::sip::Transport::ALL.len();
-        let i = method.index() * t + transport.index();
-        if let Some(slot) = self.req.get_mut(i) {
-            slot.get_or_insert_with(|| {
-                self.vec
-                    .with_label_values(&["request", method.as_str(), "", transport.as_str()])
-            })
-            .inc();
-        }
-    }
-
-    /// A response, labelled with the method of its CSeq (what it answers).
-    pub fn response(
-        &mut self,
-        code: u16,
-        method: crate::sip::Method,
-        transport: crate::sip::Transport,
-    ) {
-        let t = crate::sip::Transport::ALL.len();
-        let s = status_index(code);
-        let i = (s * crate::sip::Method::ALL.len() + method.index()) * t + transport.index();
-        if let Some(slot) = self.resp.get_mut(i) {
-            slot.get_or_insert_with(|| {
-                self.vec.with_label_values(&[
-                    "response",
-                    method.as_str(),
-                    STATUS_LABELS[s],
-                    transport.as_str(),
-                ])
-            })
-            .inc();
-        }
-    }
-
-    /// Parse errors are rare; a label lookup each is fine.
-    pub fn parse_error(&mut self, transport: crate::sip::Transport, reason: &'static str) {
-        self.errors
-            .with_label_values(&[transport.as_str(), reason])
-            .inc();
     }
 }
 
@@ -510,127 +550,46 @@ mod tests {
     fn registry_builds_and_renders_contract_names() {
         let m = Metrics::new();
         m.capture_packets.with_label_values(&["file"]).inc();
-        let mut s = SipCounters::new(&m);
-        s.request(crate::sip::Method::Invite, crate::sip::Transport::Udp);
-        s.response(486, crate::sip::Method::Invite, crate::sip::Transport::Tcp);
-        s.response(42, crate::sip::Method::Unknown, crate::sip::Transport::Tcp);
+        m.evicted(Eviction::TcpIdle).inc();
+        m.flows(FlowKind::MediaStreams).set(2);
+        m.tcp_event(TcpEvent::Gap).inc();
         let text = m.render();
         assert!(text.contains("sipsentinel_build_info{version="));
         assert!(text.contains("sipsentinel_capture_packets_total{source=\"file\"} 1"));
         assert!(text.contains("sipsentinel_pipeline_dropped_total{reason=\"queue_full\"} 0"));
-        assert!(text.contains(
-            "sipsentinel_sip_messages_total{kind=\"response\",method=\"INVITE\",status_class=\"4xx\",transport=\"tcp\"} 1"
-        ));
-        assert!(text.contains("status_class=\"other\""));
+        assert!(text.contains("sipsentinel_flow_evictions_total{reason=\"tcp_idle\"} 1"));
+        assert!(text.contains("sipsentinel_flows_active{kind=\"media_streams\"} 2"));
+        assert!(text.contains("sipsentinel_tcp_segments_total{event=\"gap\"} 1"));
     }
 
     #[test]
-    fn status_classes() {
-        assert_eq!(status_index(100), 0);
-        assert_eq!(status_index(199), 0);
-        assert_eq!(status_index(699), 5);
-        assert_eq!(status_index(700), 6);
-        assert_eq!(status_index(99), 6);
-    }
-}
-
-/// Transport label values of `exposures_total`; anything else is `other`.
-const EXPOSURE_TRANSPORTS: [&str; 7] = ["udp", "tcp", "tls", "ws", "wss", "sctp", "other"];
-/// Distinct zone label values one worker resolves; later ones are `other`.
-/// Zone names come from the configuration (bounded there), so this is
-/// only a guard.
-const MAX_EXPOSURE_ZONES: usize = 64;
-
-/// Resolved `exposures_total{kind,severity,transport,field,zone}` handles
-/// for one worker. Each (kind, field, transport, zone) combination is
-/// looked up once, on first use, then cached; the severity follows from
-/// the kind. Transport and zone strings are mapped to small indexes (the
-/// zone list is learnt as zones are seen), so no label lookup happens per
-/// finding and no series exists for combinations never seen.
-pub struct ExposureCounters {
-    vec: IntCounterVec,
-    zones: Vec<String>,
-    cache: ahash::AHashMap<(u8, u8, u8, u8), IntCounter>,
-}
-
-impl ExposureCounters {
-    pub fn new(m: &Metrics) -> ExposureCounters {
-        ExposureCounters {
-            vec: m.exposures.clone(),
-            zones: Vec::new(),
-            cache: ahash::AHashMap::new(),
+    fn contract_is_what_is_registered() {
+        let spec = Metrics::contract();
+        let names: std::collections::HashSet<&str> = spec.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names.len(), spec.len(), "each family once");
+        for s in &spec {
+            assert!(s.name.starts_with("sipsentinel_"), "{}", s.name);
+            if s.kind == MetricKind::Counter {
+                assert!(s.name.ends_with("_total"), "{}", s.name);
+            }
         }
-    }
-
-    fn zone_index(&mut self, zone: &str) -> usize {
-        if let Some(i) = self.zones.iter().position(|z| z == zone) {
-            return i;
-        }
-        if self.zones.len() < MAX_EXPOSURE_ZONES {
-            self.zones.push(zone.to_string());
-            self.zones.len() - 1
-        } else {
-            MAX_EXPOSURE_ZONES
-        }
-    }
-
-    /// Count one exposure. `transport` is a `Transport::as_str` value,
-    /// `zone` a name from `exposure::Zones::zone_of`.
-    pub fn inc(
-        &mut self,
-        kind: crate::exposure::Kind,
-        field: crate::exposure::Field,
-        transport: &str,
-        zone: &str,
-    ) {
-        let t = EXPOSURE_TRANSPORTS
-            .iter()
-            .position(|x| *x == transport)
-            .unwrap_or(EXPOSURE_TRANSPORTS.len() - 1);
-        let z = self.zone_index(zone);
-        // Every index fits a u8: 15 kinds, < 256 fields, 7 transports, 65 zones.
-        let key = (kind.index() as u8, field.index() as u8, t as u8, z as u8);
-        let vec = &self.vec;
-        let zone_label = self.zones.get(z).map_or("other", String::as_str);
-        self.cache
-            .entry(key)
-            .or_insert_with(|| {
-                vec.with_label_values(&[
-                    kind.as_str(),
-                    kind.severity().as_str(),
-                    EXPOSURE_TRANSPORTS[t],
-                    field.as_str(),
-                    zone_label,
-                ])
-            })
-            .inc();
-    }
-}
-
-#[cfg(test)]
-mod exposure_tests {
-    use super::*;
-    use crate::exposure::{Field, Kind};
-
-    #[test]
-    fn exposure_counters_resolve_once_and_label_correctly() {
         let m = Metrics::new();
-        let mut c = ExposureCounters::new(&m);
-        c.inc(Kind::SrtpKeyExposed, Field::SdpCrypto, "udp", "lan");
-        c.inc(Kind::SrtpKeyExposed, Field::SdpCrypto, "udp", "lan");
-        c.inc(Kind::PrivateAddress, Field::Via, "bogus", "unknown");
-        assert_eq!(c.cache.len(), 2);
+        // every family with a series renders with the contract's name, type
+        // and help
         let text = m.render();
-        assert!(text.contains(
-            "sipsentinel_exposures_total{field=\"sdp_crypto\",kind=\"srtp_key_exposed\",severity=\"critical\",transport=\"udp\",zone=\"lan\"} 2"
-        ), "{text}");
-        assert!(text.contains(
-            "sipsentinel_exposures_total{field=\"via\",kind=\"private_address\",severity=\"medium\",transport=\"other\",zone=\"unknown\"} 1"
-        ), "{text}");
-        for i in 0..100 {
-            c.inc(Kind::CustomHeader, Field::XHeader, "tcp", &format!("z{i}"));
+        for s in spec.iter().filter(|s| s.name.ends_with("build_info")) {
+            assert!(text.contains(&format!("# HELP {} {}", s.name, s.help)));
+            assert!(text.contains(&format!("# TYPE {} gauge", s.name)));
         }
-        assert!(m.render().contains("zone=\"other\""));
-        assert!(c.zones.len() <= MAX_EXPOSURE_ZONES);
+        let evictions = spec
+            .iter()
+            .find(|s| s.name == "sipsentinel_flow_evictions_total")
+            .expect("in the contract");
+        assert_eq!(evictions.values("reason"), Some(&Eviction::LABELS[..]));
+        let cdr = spec
+            .iter()
+            .find(|s| s.name == "sipsentinel_cdr_columns")
+            .expect("cdr families are in the contract");
+        assert_eq!(cdr.labels[0].0, "class");
     }
 }

@@ -149,71 +149,46 @@ impl Preset {
     }
 }
 
-/// What a column is used for by the audit and the sanitizer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Time,
-    Caller,
-    Callee,
-    Disposition,
-    Billsec,
+crate::label_enum! {
+    /// What a column is used for by the audit and the sanitizer (the
+    /// keys of a schema's column roles).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Role {
+        Time = "time",
+        Caller = "caller",
+        Callee = "callee",
+        Disposition = "disposition",
+        Billsec = "billsec",
+    }
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Time,
-        Role::Caller,
-        Role::Callee,
-        Role::Disposition,
-        Role::Billsec,
-    ];
+    /// The key naming this role (its label).
     pub fn key(self) -> &'static str {
-        match self {
-            Role::Time => "time",
-            Role::Caller => "caller",
-            Role::Callee => "callee",
-            Role::Disposition => "disposition",
-            Role::Billsec => "billsec",
-        }
+        self.as_str()
     }
 }
 
-/// Privacy class of a column (the `class` label of `sipsentinel_cdr_columns`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Class {
-    /// Who: numbers, names, accounts.
-    Identity,
-    /// Where: addresses, channel names that carry a peer or an address.
-    Network,
-    /// When and how long.
-    Timing,
-    /// Free text an application wrote (dial strings, user fields).
-    Content,
-    /// Keys that join this record to others (call-IDs, unique IDs, tags).
-    Linkage,
-    /// Codes and configuration (disposition, AMA flags, context names).
-    Other,
+crate::label_enum! {
+    /// Privacy class of a column (the `class` label of `sipsentinel_cdr_columns`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum Class {
+        /// Who: numbers, names, accounts.
+        Identity = "identity",
+        /// Where: addresses, channel names that carry a peer or an address.
+        Network = "network",
+        /// When and how long.
+        Timing = "timing",
+        /// Free text an application wrote (dial strings, user fields).
+        Content = "content",
+        /// Keys that join this record to others (call-IDs, unique IDs, tags).
+        Linkage = "linkage",
+        /// Codes and configuration (disposition, AMA flags, context names).
+        Other = "other",
+    }
 }
 
 impl Class {
-    pub const ALL: [Class; 6] = [
-        Class::Identity,
-        Class::Network,
-        Class::Timing,
-        Class::Content,
-        Class::Linkage,
-        Class::Other,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::Identity => "identity",
-            Class::Network => "network",
-            Class::Timing => "timing",
-            Class::Content => "content",
-            Class::Linkage => "linkage",
-            Class::Other => "other",
-        }
-    }
     pub fn parse(s: &str) -> Option<Class> {
         Class::ALL.into_iter().find(|c| c.as_str() == s)
     }

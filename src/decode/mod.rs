@@ -215,72 +215,36 @@ pub struct Packet<'a> {
     pub anomaly: Option<DecodeError>,
 }
 
-/// The layer at which decoding stopped: the `layer` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Layer {
-    Link,
-    Vlan,
-    Tunnel,
-    Ip,
-    Udp,
-    Tcp,
-    Sctp,
-}
-
-impl Layer {
-    pub const ALL: [Layer; 7] = [
-        Layer::Link,
-        Layer::Vlan,
-        Layer::Tunnel,
-        Layer::Ip,
-        Layer::Udp,
-        Layer::Tcp,
-        Layer::Sctp,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Layer::Link => "link",
-            Layer::Vlan => "vlan",
-            Layer::Tunnel => "tunnel",
-            Layer::Ip => "ip",
-            Layer::Udp => "udp",
-            Layer::Tcp => "tcp",
-            Layer::Sctp => "sctp",
-        }
+crate::label_enum! {
+    /// The layer at which decoding stopped: the `layer` label.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Layer {
+        Link = "link",
+        Vlan = "vlan",
+        Tunnel = "tunnel",
+        Ip = "ip",
+        Udp = "udp",
+        Tcp = "tcp",
+        Sctp = "sctp",
     }
 }
 
-/// Why decoding stopped: the `reason` label (a fixed set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
-    Truncated,
-    Malformed,
-    UnsupportedLinkType,
-    UnsupportedEthertype,
-    TooManyLayers,
-    BadLength,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 6] = [
-        Reason::Truncated,
-        Reason::Malformed,
-        Reason::UnsupportedLinkType,
-        Reason::UnsupportedEthertype,
-        Reason::TooManyLayers,
-        Reason::BadLength,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Reason::Truncated => "truncated",
-            Reason::Malformed => "malformed",
-            Reason::UnsupportedLinkType => "unsupported_link_type",
-            Reason::UnsupportedEthertype => "unsupported_ethertype",
-            Reason::TooManyLayers => "too_many_layers",
-            Reason::BadLength => "bad_length",
-        }
+crate::label_enum! {
+    /// Why decoding stopped: the `reason` label (a fixed set).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Reason {
+        Truncated = "truncated",
+        Malformed = "malformed",
+        UnsupportedLinkType = "unsupported_link_type",
+        UnsupportedEthertype = "unsupported_ethertype",
+        TooManyLayers = "too_many_layers",
+        BadLength = "bad_length",
+        /// An IP fragment the reassembler refused (overlap, beyond the
+        /// datagram's end): counted by the caller from `DefragStats`.
+        BadFragment = "bad_fragment",
+        /// An SCTP message whose fragments never all arrived: counted by
+        /// the caller from the SCTP reassembler's statistics.
+        LostFragment = "lost_fragment",
     }
 }
 

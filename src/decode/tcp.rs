@@ -97,6 +97,19 @@ pub struct StreamKey {
     pub dst_port: u16,
 }
 
+impl StreamKey {
+    /// The direction a transport header's ports take inside `net`: the
+    /// 4-tuple a TCP stream is keyed by (and, converted, a UDP flow).
+    pub fn new(net: &super::Net, src_port: u16, dst_port: u16) -> StreamKey {
+        StreamKey {
+            src: net.src,
+            dst: net.dst,
+            src_port,
+            dst_port,
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TcpStats {
     pub segments: u64,

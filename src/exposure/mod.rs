@@ -27,95 +27,42 @@ use crate::media::classify::sdes;
 use crate::media::{Protection, RtcpInfo};
 use crate::sip::Transport;
 
-/// Severity of a kind (design table); the `severity` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Severity {
-    Critical,
-    High,
-    Medium,
-    Low,
-    Info,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::High => "high",
-            Severity::Medium => "medium",
-            Severity::Low => "low",
-            Severity::Info => "info",
-        }
+crate::label_enum! {
+    /// Severity of a kind (design table); the `severity` label.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Severity {
+        Critical = "critical",
+        High = "high",
+        Medium = "medium",
+        Low = "low",
+        Info = "info",
     }
 }
 
-/// The exposure kinds. The ids (`as_str`) are stable: they are metric
-/// label values and API field values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    CleartextMedia,
-    SrtpKeyExposed,
-    PrivacyRequestIgnored,
-    EncryptionMismatch,
-    CleartextSignaling,
-    IdentityAsserted,
-    LocationDisclosed,
-    DigestCredentials,
-    ForwardingHistory,
-    PrivateAddress,
-    RtcpIdentity,
-    SoftwareVersion,
-    CustomHeader,
-    SdpUsername,
-    TlsServerName,
+crate::label_enum! {
+    /// The exposure kinds. The ids (`as_str`) are stable: they are metric
+    /// label values and API field values.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Kind {
+        CleartextMedia = "cleartext_media",
+        SrtpKeyExposed = "srtp_key_exposed",
+        PrivacyRequestIgnored = "privacy_request_ignored",
+        EncryptionMismatch = "encryption_mismatch",
+        CleartextSignaling = "cleartext_signaling",
+        IdentityAsserted = "identity_asserted",
+        LocationDisclosed = "location_disclosed",
+        DigestCredentials = "digest_credentials",
+        ForwardingHistory = "forwarding_history",
+        PrivateAddress = "private_address",
+        RtcpIdentity = "rtcp_identity",
+        SoftwareVersion = "software_version",
+        CustomHeader = "custom_header",
+        SdpUsername = "sdp_username",
+        TlsServerName = "tls_server_name",
+    }
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
-        Kind::CleartextMedia,
-        Kind::SrtpKeyExposed,
-        Kind::PrivacyRequestIgnored,
-        Kind::EncryptionMismatch,
-        Kind::CleartextSignaling,
-        Kind::IdentityAsserted,
-        Kind::LocationDisclosed,
-        Kind::DigestCredentials,
-        Kind::ForwardingHistory,
-        Kind::PrivateAddress,
-        Kind::RtcpIdentity,
-        Kind::SoftwareVersion,
-        Kind::CustomHeader,
-        Kind::SdpUsername,
-        Kind::TlsServerName,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Kind::CleartextMedia => "cleartext_media",
-            Kind::SrtpKeyExposed => "srtp_key_exposed",
-            Kind::PrivacyRequestIgnored => "privacy_request_ignored",
-            Kind::EncryptionMismatch => "encryption_mismatch",
-            Kind::CleartextSignaling => "cleartext_signaling",
-            Kind::IdentityAsserted => "identity_asserted",
-            Kind::LocationDisclosed => "location_disclosed",
-            Kind::DigestCredentials => "digest_credentials",
-            Kind::ForwardingHistory => "forwarding_history",
-            Kind::PrivateAddress => "private_address",
-            Kind::RtcpIdentity => "rtcp_identity",
-            Kind::SoftwareVersion => "software_version",
-            Kind::CustomHeader => "custom_header",
-            Kind::SdpUsername => "sdp_username",
-            Kind::TlsServerName => "tls_server_name",
-        }
-    }
-
     pub fn severity(&self) -> Severity {
         match self {
             Kind::CleartextMedia | Kind::SrtpKeyExposed | Kind::PrivacyRequestIgnored => {
@@ -131,138 +78,48 @@ impl Kind {
             Kind::TlsServerName => Severity::Info,
         }
     }
-
-    /// Dense index (`0..ALL.len()`), for handle caches.
-    pub fn index(&self) -> usize {
-        *self as usize
-    }
 }
 
-/// Where an exposure sits: the `field` label. A fixed list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Field {
-    Via,
-    Contact,
-    RecordRoute,
-    CallId,
-    From,
-    SdpConnection,
-    SdpOrigin,
-    IceCandidate,
-    SdpCrypto,
-    SdpSsrcCname,
-    PAssertedIdentity,
-    PPreferredIdentity,
-    RemotePartyId,
-    PAccessNetworkInfo,
-    Geolocation,
-    PidfLo,
-    Authorization,
-    ProxyAuthorization,
-    Diversion,
-    HistoryInfo,
-    UserAgent,
-    Server,
-    XHeader,
-    Privacy,
-    RtcpSdesCname,
-    RtcpSdesName,
-    RtcpSdesEmail,
-    RtcpSdesPhone,
-    RtcpSdesLoc,
-    RtcpSdesTool,
-    RtcpSdesNote,
-    RtcpSdesPriv,
-    Media,
-    Signaling,
-    TlsSni,
-    Other,
-}
-
-impl Field {
-    pub const ALL: [Field; 36] = [
-        Field::Via,
-        Field::Contact,
-        Field::RecordRoute,
-        Field::CallId,
-        Field::From,
-        Field::SdpConnection,
-        Field::SdpOrigin,
-        Field::IceCandidate,
-        Field::SdpCrypto,
-        Field::SdpSsrcCname,
-        Field::PAssertedIdentity,
-        Field::PPreferredIdentity,
-        Field::RemotePartyId,
-        Field::PAccessNetworkInfo,
-        Field::Geolocation,
-        Field::PidfLo,
-        Field::Authorization,
-        Field::ProxyAuthorization,
-        Field::Diversion,
-        Field::HistoryInfo,
-        Field::UserAgent,
-        Field::Server,
-        Field::XHeader,
-        Field::Privacy,
-        Field::RtcpSdesCname,
-        Field::RtcpSdesName,
-        Field::RtcpSdesEmail,
-        Field::RtcpSdesPhone,
-        Field::RtcpSdesLoc,
-        Field::RtcpSdesTool,
-        Field::RtcpSdesNote,
-        Field::RtcpSdesPriv,
-        Field::Media,
-        Field::Signaling,
-        Field::TlsSni,
-        Field::Other,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Field::Via => "via",
-            Field::Contact => "contact",
-            Field::RecordRoute => "record_route",
-            Field::CallId => "call_id",
-            Field::From => "from",
-            Field::SdpConnection => "sdp_connection",
-            Field::SdpOrigin => "sdp_origin",
-            Field::IceCandidate => "ice_candidate",
-            Field::SdpCrypto => "sdp_crypto",
-            Field::SdpSsrcCname => "sdp_ssrc_cname",
-            Field::PAssertedIdentity => "p_asserted_identity",
-            Field::PPreferredIdentity => "p_preferred_identity",
-            Field::RemotePartyId => "remote_party_id",
-            Field::PAccessNetworkInfo => "p_access_network_info",
-            Field::Geolocation => "geolocation",
-            Field::PidfLo => "pidf_lo",
-            Field::Authorization => "authorization",
-            Field::ProxyAuthorization => "proxy_authorization",
-            Field::Diversion => "diversion",
-            Field::HistoryInfo => "history_info",
-            Field::UserAgent => "user_agent",
-            Field::Server => "server",
-            Field::XHeader => "x_header",
-            Field::Privacy => "privacy",
-            Field::RtcpSdesCname => "rtcp_sdes_cname",
-            Field::RtcpSdesName => "rtcp_sdes_name",
-            Field::RtcpSdesEmail => "rtcp_sdes_email",
-            Field::RtcpSdesPhone => "rtcp_sdes_phone",
-            Field::RtcpSdesLoc => "rtcp_sdes_loc",
-            Field::RtcpSdesTool => "rtcp_sdes_tool",
-            Field::RtcpSdesNote => "rtcp_sdes_note",
-            Field::RtcpSdesPriv => "rtcp_sdes_priv",
-            Field::Media => "media",
-            Field::Signaling => "signaling",
-            Field::TlsSni => "tls_sni",
-            Field::Other => "other",
-        }
-    }
-
-    /// Dense index (`0..ALL.len()`), for handle caches.
-    pub fn index(&self) -> usize {
-        *self as usize
+crate::label_enum! {
+    /// Where an exposure sits: the `field` label. A fixed list.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Field {
+        Via = "via",
+        Contact = "contact",
+        RecordRoute = "record_route",
+        CallId = "call_id",
+        From = "from",
+        SdpConnection = "sdp_connection",
+        SdpOrigin = "sdp_origin",
+        IceCandidate = "ice_candidate",
+        SdpCrypto = "sdp_crypto",
+        SdpSsrcCname = "sdp_ssrc_cname",
+        PAssertedIdentity = "p_asserted_identity",
+        PPreferredIdentity = "p_preferred_identity",
+        RemotePartyId = "remote_party_id",
+        PAccessNetworkInfo = "p_access_network_info",
+        Geolocation = "geolocation",
+        PidfLo = "pidf_lo",
+        Authorization = "authorization",
+        ProxyAuthorization = "proxy_authorization",
+        Diversion = "diversion",
+        HistoryInfo = "history_info",
+        UserAgent = "user_agent",
+        Server = "server",
+        XHeader = "x_header",
+        Privacy = "privacy",
+        RtcpSdesCname = "rtcp_sdes_cname",
+        RtcpSdesName = "rtcp_sdes_name",
+        RtcpSdesEmail = "rtcp_sdes_email",
+        RtcpSdesPhone = "rtcp_sdes_phone",
+        RtcpSdesLoc = "rtcp_sdes_loc",
+        RtcpSdesTool = "rtcp_sdes_tool",
+        RtcpSdesNote = "rtcp_sdes_note",
+        RtcpSdesPriv = "rtcp_sdes_priv",
+        Media = "media",
+        Signaling = "signaling",
+        TlsSni = "tls_sni",
+        Other = "other",
     }
 }
 

@@ -12,6 +12,8 @@
 //!   Parses no bytes.
 //! - [`endpoints`]: the shared, sharded table of SDP-announced media
 //!   endpoints, written by SIP workers and read by media workers.
+//! - [`rtcp_seen`]: which RTCP identity fields each (flow, SSRC) already
+//!   reported, so each is counted once. Bounded, keyed-hash keys.
 //!
 //! Nothing here does I/O, logging or metrics: functions return values and
 //! events, and the pipeline counts them.
@@ -21,6 +23,7 @@ use std::time::Duration;
 pub mod classify;
 pub mod endpoints;
 pub mod payload;
+pub mod rtcp_seen;
 pub mod stream;
 
 #[cfg(test)]
@@ -28,9 +31,22 @@ pub(crate) mod corpus;
 pub use classify::{classify, PacketKind, RtcpInfo, RtpHeader};
 pub use endpoints::EndpointTable;
 pub use payload::{PayloadSampler, PayloadVerdict};
+pub use rtcp_seen::RtcpSeen;
 pub use stream::{
     EndReason, Flow, Observed, Protection, StreamConfig, StreamEvent, StreamKey, StreamTable,
 };
+
+/// A UDP flow has the same 4-tuple as one TCP stream direction.
+impl From<crate::decode::tcp::StreamKey> for Flow {
+    fn from(k: crate::decode::tcp::StreamKey) -> Flow {
+        Flow {
+            src: k.src,
+            dst: k.dst,
+            src_port: k.src_port,
+            dst_port: k.dst_port,
+        }
+    }
+}
 
 /// A capture time in whole microseconds (u64: half a million years): 8
 /// bytes where a `Duration` takes 16 with padding, in table entries kept

@@ -25,36 +25,16 @@ use crate::sdp::{static_clock_rate, Declared};
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// The protection label of a stream (metric label set `protection`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protection {
-    Cleartext,
-    SrtpSdes,
-    SrtpDtls,
-    Zrtp,
-    EncryptedUnknown,
-    Unknown,
-}
-
-impl Protection {
-    pub const ALL: [Protection; 6] = [
-        Protection::Cleartext,
-        Protection::SrtpSdes,
-        Protection::SrtpDtls,
-        Protection::Zrtp,
-        Protection::EncryptedUnknown,
-        Protection::Unknown,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Protection::Cleartext => "cleartext",
-            Protection::SrtpSdes => "srtp_sdes",
-            Protection::SrtpDtls => "srtp_dtls",
-            Protection::Zrtp => "zrtp",
-            Protection::EncryptedUnknown => "encrypted_unknown",
-            Protection::Unknown => "unknown",
-        }
+crate::label_enum! {
+    /// The protection label of a stream (metric label set `protection`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Protection {
+        Cleartext = "cleartext",
+        SrtpSdes = "srtp_sdes",
+        SrtpDtls = "srtp_dtls",
+        Zrtp = "zrtp",
+        EncryptedUnknown = "encrypted_unknown",
+        Unknown = "unknown",
     }
 }
 

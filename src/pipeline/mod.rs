@@ -11,8 +11,12 @@
 //! second, each worker is registered with its frame counter and queue
 //! length.
 
+pub mod contract;
+pub mod counters;
 pub mod dispatch;
 pub mod worker;
+
+pub use contract::metric_contract;
 
 use crate::capture::{CaptureError, LiveOptions, Next, Source};
 use crate::config::{Limits, Settings};

@@ -24,28 +24,40 @@ use crate::lru::Lru;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// `calls_total{outcome}` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Answered,
-    Rejected,
-    Cancelled,
-    Timeout,
+crate::label_enum! {
+    /// `calls_total{outcome}` values.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Outcome {
+        Answered = "answered",
+        Rejected = "rejected",
+        Cancelled = "cancelled",
+        Timeout = "timeout",
+    }
 }
 
-impl Outcome {
-    pub const ALL: [Outcome; 4] = [
-        Outcome::Answered,
-        Outcome::Rejected,
-        Outcome::Cancelled,
-        Outcome::Timeout,
-    ];
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Outcome::Answered => "answered",
-            Outcome::Rejected => "rejected",
-            Outcome::Cancelled => "cancelled",
-            Outcome::Timeout => "timeout",
+crate::label_enum! {
+    /// `sip_registrations_total{outcome}`: what a final response to
+    /// REGISTER says (RFC 3261 §10.3).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RegistrationOutcome {
+        /// 2xx: the binding was accepted.
+        Success = "success",
+        /// 401/407: the registrar asks for credentials (§22.2, §22.3).
+        Challenged = "challenged",
+        /// Any other final response.
+        Failed = "failed",
+    }
+}
+
+impl RegistrationOutcome {
+    /// The outcome of a REGISTER's response `code`; `None` for a
+    /// provisional (1xx, or a code below 100) response, which ends nothing.
+    pub fn of(code: u16) -> Option<RegistrationOutcome> {
+        match code {
+            0..=199 => None,
+            200..=299 => Some(RegistrationOutcome::Success),
+            401 | 407 => Some(RegistrationOutcome::Challenged),
+            _ => Some(RegistrationOutcome::Failed),
         }
     }
 }
@@ -445,6 +457,32 @@ impl CallTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registration_outcomes() {
+        use RegistrationOutcome::*;
+        for (code, want) in [
+            (100, None),
+            (180, None),
+            (200, Some(Success)),
+            (202, Some(Success)),
+            (299, Some(Success)),
+            (302, Some(Failed)),
+            (401, Some(Challenged)),
+            (407, Some(Challenged)),
+            (403, Some(Failed)),
+            (423, Some(Failed)),
+            (503, Some(Failed)),
+            (699, Some(Failed)),
+        ] {
+            assert_eq!(RegistrationOutcome::of(code), want, "{code}");
+        }
+        assert_eq!(
+            Outcome::LABELS,
+            ["answered", "rejected", "cancelled", "timeout"]
+        );
+        assert_eq!(Challenged.as_str(), "challenged");
+    }
 
     fn req(id: &[u8], m: Method) -> Observation<'_> {
         Observation {

@@ -15,38 +15,16 @@ pub use framing::{frame_stream, looks_like_sip, StreamFrame};
 pub use parse::{parse_message, Header, HeaderName, Message, Method, ParseError, StartLine};
 pub use stream::{SipEvent, StreamKind, StreamState};
 
-/// The `transport` label of a SIP message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    Tls,
-    Ws,
-    Wss,
-    Sctp,
-}
-
-impl Transport {
-    pub const ALL: [Transport; 6] = [
-        Transport::Udp,
-        Transport::Tcp,
-        Transport::Tls,
-        Transport::Ws,
-        Transport::Wss,
-        Transport::Sctp,
-    ];
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-            Transport::Ws => "ws",
-            Transport::Wss => "wss",
-            Transport::Sctp => "sctp",
-        }
-    }
-    pub fn index(&self) -> usize {
-        *self as usize
+crate::label_enum! {
+    /// The `transport` label of a SIP message.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Transport {
+        Udp = "udp",
+        Tcp = "tcp",
+        Tls = "tls",
+        Ws = "ws",
+        Wss = "wss",
+        Sctp = "sctp",
     }
 }
 

@@ -14,68 +14,30 @@ pub const MAX_HEADERS: usize = 256;
 /// Longest header section (start line through the empty line), in bytes.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
-/// SIP methods: the RFC 3261 family plus the extensions in the metric
-/// contract; anything else is `Unknown` (label `other`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    Invite,
-    Ack,
-    Bye,
-    Cancel,
-    Register,
-    Options,
-    Prack,
-    Subscribe,
-    Notify,
-    Publish,
-    Info,
-    Refer,
-    Message,
-    Update,
-    Unknown,
+crate::label_enum! {
+    /// SIP methods: the RFC 3261 family plus the extensions in the metric
+    /// contract; anything else is `Unknown` (label `other`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Method {
+        Invite = "INVITE",
+        Ack = "ACK",
+        Bye = "BYE",
+        Cancel = "CANCEL",
+        Register = "REGISTER",
+        Options = "OPTIONS",
+        Prack = "PRACK",
+        Subscribe = "SUBSCRIBE",
+        Notify = "NOTIFY",
+        Publish = "PUBLISH",
+        Info = "INFO",
+        Refer = "REFER",
+        Message = "MESSAGE",
+        Update = "UPDATE",
+        Unknown = "other",
+    }
 }
 
 impl Method {
-    pub const ALL: [Method; 15] = [
-        Method::Invite,
-        Method::Ack,
-        Method::Bye,
-        Method::Cancel,
-        Method::Register,
-        Method::Options,
-        Method::Prack,
-        Method::Subscribe,
-        Method::Notify,
-        Method::Publish,
-        Method::Info,
-        Method::Refer,
-        Method::Message,
-        Method::Update,
-        Method::Unknown,
-    ];
-    /// The `method` label value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Method::Invite => "INVITE",
-            Method::Ack => "ACK",
-            Method::Bye => "BYE",
-            Method::Cancel => "CANCEL",
-            Method::Register => "REGISTER",
-            Method::Options => "OPTIONS",
-            Method::Prack => "PRACK",
-            Method::Subscribe => "SUBSCRIBE",
-            Method::Notify => "NOTIFY",
-            Method::Publish => "PUBLISH",
-            Method::Info => "INFO",
-            Method::Refer => "REFER",
-            Method::Message => "MESSAGE",
-            Method::Update => "UPDATE",
-            Method::Unknown => "other",
-        }
-    }
-    pub fn index(&self) -> usize {
-        *self as usize
-    }
     /// Map a method token. Case-sensitive on purpose: RFC 3261 §7.1 says the
     /// method names are case-sensitive, so `REGIStER` is an extension method.
     pub fn from_bytes(raw: &[u8]) -> Method {
@@ -331,51 +293,28 @@ impl<'a> Message<'a> {
     }
 }
 
-/// Why a message could not be parsed: the `reason` label of `sip_parse_errors_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
-pub enum ParseError {
-    #[error("bad start line")]
-    BadStartLine,
-    #[error("bad header")]
-    BadHeader,
-    #[error("too many headers")]
-    TooManyHeaders,
-    #[error("header section too long")]
-    HeadersTooLong,
-    #[error("bad content-length")]
-    BadContentLength,
-    #[error("truncated body")]
-    TruncatedBody,
-    #[error("missing mandatory header")]
-    MissingHeader,
-    /// SIP over WebSocket: a frame or a fragmented message that cannot be
-    /// used (oversized, bad control frame); the message inside is lost.
-    #[error("bad websocket frame")]
-    BadWebSocketFrame,
-}
-
-impl ParseError {
-    pub const ALL: [ParseError; 8] = [
-        ParseError::BadStartLine,
-        ParseError::BadHeader,
-        ParseError::TooManyHeaders,
-        ParseError::HeadersTooLong,
-        ParseError::BadContentLength,
-        ParseError::TruncatedBody,
-        ParseError::MissingHeader,
-        ParseError::BadWebSocketFrame,
-    ];
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ParseError::BadStartLine => "bad_start_line",
-            ParseError::BadHeader => "bad_header",
-            ParseError::TooManyHeaders => "too_many_headers",
-            ParseError::HeadersTooLong => "headers_too_long",
-            ParseError::BadContentLength => "bad_content_length",
-            ParseError::TruncatedBody => "truncated_body",
-            ParseError::MissingHeader => "missing_header",
-            ParseError::BadWebSocketFrame => "bad_ws_frame",
-        }
+crate::label_enum! {
+    /// Why a message could not be parsed: the `reason` label of `sip_parse_errors_total`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+    pub enum ParseError {
+        #[error("bad start line")]
+        BadStartLine = "bad_start_line",
+        #[error("bad header")]
+        BadHeader = "bad_header",
+        #[error("too many headers")]
+        TooManyHeaders = "too_many_headers",
+        #[error("header section too long")]
+        HeadersTooLong = "headers_too_long",
+        #[error("bad content-length")]
+        BadContentLength = "bad_content_length",
+        #[error("truncated body")]
+        TruncatedBody = "truncated_body",
+        #[error("missing mandatory header")]
+        MissingHeader = "missing_header",
+        /// SIP over WebSocket: a frame or a fragmented message that cannot be
+        /// used (oversized, bad control frame); the message inside is lost.
+        #[error("bad websocket frame")]
+        BadWebSocketFrame = "bad_ws_frame",
     }
 }
 

@@ -1,0 +1,91 @@
+//! The metric contract with every label's values: `metrics` defines the
+//! families and names the vocabularies it does not own; this glue, which
+//! may import every domain module, fills them in from each enum's `ALL`.
+//!
+//! Invariant: one definition per vocabulary. A test, dashboard check or
+//! document that needs the contract reads it here, never from a copy.
+
+use crate::metrics::{MetricSpec, Metrics, Values, Vocabulary};
+
+/// Every label value of a domain vocabulary (`ALL` order).
+pub fn vocabulary(v: Vocabulary) -> &'static [&'static str] {
+    match v {
+        Vocabulary::Protection => &crate::media::Protection::LABELS,
+        Vocabulary::Transport => &crate::sip::Transport::LABELS,
+        Vocabulary::Method => &crate::sip::Method::LABELS,
+        Vocabulary::DecodeLayer => &crate::decode::Layer::LABELS,
+        Vocabulary::DecodeReason => &crate::decode::Reason::LABELS,
+        Vocabulary::SipParseError => &crate::sip::ParseError::LABELS,
+        Vocabulary::CallOutcome => &crate::sip::dialog::Outcome::LABELS,
+        Vocabulary::RegistrationOutcome => &crate::sip::dialog::RegistrationOutcome::LABELS,
+        Vocabulary::ExposureKind => &crate::exposure::Kind::LABELS,
+        Vocabulary::Severity => &crate::exposure::Severity::LABELS,
+        Vocabulary::ExposureField => &crate::exposure::Field::LABELS,
+        Vocabulary::CdrClass => &crate::cdr::Class::LABELS,
+    }
+}
+
+/// [`Metrics::contract`] with every [`Values::Domain`] resolved to the
+/// values of its enum: each label is `Fixed` (all its values) or `Open`.
+pub fn metric_contract() -> Vec<MetricSpec> {
+    let mut spec = Metrics::contract();
+    for s in &mut spec {
+        for (_, values) in &mut s.labels {
+            if let Values::Domain(v) = *values {
+                *values = Values::Fixed(vocabulary(v));
+            }
+        }
+    }
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_is_fixed_or_open_and_values_are_unique() {
+        for s in metric_contract() {
+            for (label, values) in &s.labels {
+                match values {
+                    Values::Fixed(v) => {
+                        let set: std::collections::HashSet<_> = v.iter().collect();
+                        assert_eq!(set.len(), v.len(), "{} {label}", s.name);
+                        assert!(!v.is_empty(), "{} {label}", s.name);
+                    }
+                    Values::Open => {}
+                    Values::Domain(_) => panic!("{} {label} unresolved", s.name),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn contract_values_match_the_design() {
+        let spec = metric_contract();
+        let get = |name: &str, label: &str| {
+            spec.iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.values(label))
+                .unwrap_or_else(|| panic!("{name} {label}"))
+        };
+        assert_eq!(
+            get("sipsentinel_media_packets_total", "protection"),
+            [
+                "cleartext",
+                "srtp_sdes",
+                "srtp_dtls",
+                "zrtp",
+                "encrypted_unknown",
+                "unknown"
+            ]
+        );
+        assert_eq!(
+            get("sipsentinel_calls_total", "outcome"),
+            ["answered", "rejected", "cancelled", "timeout"]
+        );
+        assert!(get("sipsentinel_tcp_segments_total", "event").contains(&"retransmitted"));
+        assert!(get("sipsentinel_decode_failures_total", "reason").contains(&"bad_fragment"));
+        assert!(get("sipsentinel_sip_messages_total", "status_class").contains(&""));
+    }
+}

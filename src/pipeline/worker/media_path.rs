@@ -1,0 +1,296 @@
+//! The media path of a worker: UDP payloads that are not SIP (RTP, RTCP,
+//! DTLS, ZRTP, STUN), per-protection counters, and the stream table's
+//! events turned into gauges, histograms and findings.
+
+use super::Worker;
+use crate::exposure;
+use crate::media::stream::{Flow, Protection, StreamEvent};
+use crate::media::{classify, PacketKind};
+use crate::metrics::Metrics;
+use crate::sip::{self, Transport};
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
+use std::time::Duration;
+
+const NP: usize = Protection::COUNT;
+
+/// Resolved media handles, one per `protection` value.
+///
+/// Per-packet counts (`packets`, `bytes`, `rtcp`) are kept here as plain
+/// integers and added to the shared counters once per batch and at every
+/// publish (`flush`): the counters are atomics every worker writes, and two
+/// workers incrementing the same cache lines for every RTP packet cost more
+/// than classifying it.
+pub(super) struct MediaCounters {
+    packets: [IntCounter; NP],
+    bytes: [IntCounter; NP],
+    rtcp: [IntCounter; NP],
+    pending_packets: [u64; NP],
+    pending_bytes: [u64; NP],
+    pending_rtcp: [u64; NP],
+    streams: [IntCounter; NP],
+    active: [IntGauge; NP],
+}
+
+impl MediaCounters {
+    pub(super) fn new(m: &Metrics) -> MediaCounters {
+        let arr = |v: &IntCounterVec| Protection::ALL.map(|p| v.with_label_values(&[p.as_str()]));
+        MediaCounters {
+            packets: arr(&m.media_packets),
+            bytes: arr(&m.media_bytes),
+            rtcp: arr(&m.rtcp_packets),
+            pending_packets: [0; NP],
+            pending_bytes: [0; NP],
+            pending_rtcp: [0; NP],
+            streams: arr(&m.media_streams),
+            active: Protection::ALL
+                .map(|p| m.media_streams_active.with_label_values(&[p.as_str()])),
+        }
+    }
+
+    pub(super) fn flush(&mut self) {
+        let sets = [
+            (&self.packets, &mut self.pending_packets),
+            (&self.bytes, &mut self.pending_bytes),
+            (&self.rtcp, &mut self.pending_rtcp),
+        ];
+        for (counters, pending) in sets {
+            for (c, n) in counters.iter().zip(pending.iter_mut()) {
+                if *n > 0 {
+                    c.inc_by(*n);
+                    *n = 0;
+                }
+            }
+        }
+    }
+}
+
+impl Worker {
+    pub(super) fn udp(&mut self, flow: Flow, payload: &[u8], ts: Duration) {
+        // SIP is recognised by content on any port, not by port number.
+        // RTP and RTCP start with version 2 (first byte 0x80-0xBF, RFC 7983
+        // §7): never a SIP start line, so skip the text test for them.
+        let media_like = payload.first().is_some_and(|b| (0x80..=0xBF).contains(b));
+        if !media_like && sip::framing::looks_like_sip(payload) {
+            self.datagram(payload, Transport::Udp, flow.src, ts);
+        } else {
+            self.media_packet(flow, payload, ts);
+        }
+    }
+
+    /// A UDP payload that is not SIP: RTP, RTCP, DTLS, ZRTP, STUN or other
+    /// (RFC 7983 demultiplexing in `media::classify`).
+    fn media_packet(&mut self, flow: Flow, payload: &[u8], ts: Duration) {
+        match classify(payload) {
+            PacketKind::Rtp(h) => {
+                let shared = &self.shared;
+                let o = self.streams.observe_rtp(
+                    flow,
+                    &h,
+                    ts,
+                    || shared.declared(&flow, ts),
+                    &mut self.stream_events,
+                );
+                // Packets of streams still on probation may be noise that
+                // happens to look like RTP: not counted as media.
+                if o.validated {
+                    let i = o.protection.index();
+                    if let (Some(p), Some(b)) = (
+                        self.media.pending_packets.get_mut(i),
+                        self.media.pending_bytes.get_mut(i),
+                    ) {
+                        *p += 1;
+                        *b += payload.len() as u64;
+                    }
+                }
+                if !self.stream_events.is_empty() {
+                    self.drain_media_events();
+                }
+            }
+            PacketKind::Rtcp(info) => {
+                let p = self.streams.rtcp_protection(flow, &info);
+                if let Some(c) = self.media.pending_rtcp.get_mut(p.index()) {
+                    *c += 1;
+                }
+                // Identity in SRTCP is encrypted (RFC 3711 §3.4); only
+                // what may be readable is scanned.
+                if p != Protection::Cleartext && p != Protection::Unknown {
+                    return;
+                }
+                let mut found = Vec::new();
+                exposure::scan_rtcp(&info, &mut found);
+                // Counted once per (flow, SSRC, field), not per report.
+                self.rtcp_seen
+                    .retain_new(flow, info.ssrc, &mut found, |f| f.field.index());
+                self.shared
+                    .expose(&mut self.exposures, &found, flow.src, Transport::Udp, ts);
+            }
+            k @ (PacketKind::Dtls(_) | PacketKind::Zrtp) => self.streams.observe_flow(flow, &k),
+            PacketKind::Stun | PacketKind::Unknown => {}
+        }
+    }
+
+    pub(super) fn drain_media_events(&mut self) {
+        let unknown = Protection::Unknown.index();
+        for ev in self.stream_events.drain(..) {
+            match ev {
+                StreamEvent::New { .. } => {
+                    if let Some(g) = self.media.active.get(unknown) {
+                        g.inc();
+                    }
+                }
+                StreamEvent::Classified {
+                    key,
+                    protection,
+                    mismatch,
+                } => {
+                    let mut found = Vec::new();
+                    exposure::media_findings(protection, mismatch, &mut found);
+                    self.shared.expose(
+                        &mut self.exposures,
+                        &found,
+                        key.flow.src,
+                        Transport::Udp,
+                        self.last_ts,
+                    );
+                    let i = protection.index();
+                    if let Some(g) = self.media.active.get(unknown) {
+                        g.dec();
+                    }
+                    if let Some(g) = self.media.active.get(i) {
+                        g.inc();
+                    }
+                    if let Some(c) = self.media.streams.get(i) {
+                        c.inc();
+                    }
+                }
+                StreamEvent::Ended {
+                    protection,
+                    loss,
+                    jitter,
+                    ..
+                } => {
+                    if let Some(g) = self.media.active.get(protection.index()) {
+                        g.dec();
+                    }
+                    if loss.expected > 0 {
+                        let ratio = loss.lost.max(0) as f64 / loss.expected as f64;
+                        self.metrics.stream_loss.observe(ratio.min(1.0));
+                    }
+                    if let Some(j) = jitter {
+                        self.metrics.stream_jitter.observe(j.as_secs_f64());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use crate::decode::LinkType;
+
+    /// RTCP SR header (RFC 3550 §6.4.1, no report blocks) then SDES
+    /// (§6.5) with one chunk: SSRC, CNAME item "alice@host", end.
+    fn rtcp_sr_sdes(ssrc: u32) -> Vec<u8> {
+        let s = ssrc.to_be_bytes();
+        let mut p = vec![
+            0x80, 200, 0, 6, // V=2, RC=0, PT=SR, length 6 words
+            s[0], s[1], s[2], s[3], // SSRC of sender
+            0, 0, 0, 0, 0, 0, 0, 0, // NTP timestamp
+            0, 0, 0, 0, // RTP timestamp
+            0, 0, 0, 1, // packet count
+            0, 0, 0, 160, // octet count
+        ];
+        let cname = b"alice@host";
+        // chunk: SSRC (4) + type + len + text + end (1), padded to 4
+        let chunk_len = 4 + 2 + cname.len() + 1;
+        let padded = chunk_len.div_ceil(4) * 4;
+        let words = (4 + padded) / 4 - 1;
+        p.extend_from_slice(&[0x81, 202, 0, words as u8]);
+        p.extend_from_slice(&s);
+        p.push(1); // CNAME
+        p.push(cname.len() as u8);
+        p.extend_from_slice(cname);
+        p.resize(p.len() + (padded - chunk_len) + 1, 0);
+        p
+    }
+
+    fn rtcp_identity(m: &crate::metrics::Metrics) -> f64 {
+        m.render()
+            .lines()
+            .filter(|l| {
+                l.starts_with("sipsentinel_exposures_total{")
+                    && l.contains("kind=\"rtcp_identity\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    #[test]
+    fn rtcp_identity_counted_once_per_flow_ssrc_and_field() {
+        let m = crate::metrics::Metrics::new();
+        let mut w = worker(&m);
+        for i in 0..3 {
+            let f = udp(A, 4001, B, 5001, &rtcp_sr_sdes(0x1234));
+            w.frame(LinkType::Ethernet, secs(1 + i), &f);
+        }
+        assert_eq!(rtcp_identity(&m), 1.0, "{}", m.render());
+        // another SSRC on the same flow counts again
+        w.frame(
+            LinkType::Ethernet,
+            secs(5),
+            &udp(A, 4001, B, 5001, &rtcp_sr_sdes(0x9999)),
+        );
+        assert_eq!(rtcp_identity(&m), 2.0);
+        w.finish();
+        assert_eq!(
+            value(
+                &m,
+                r#"sipsentinel_rtcp_packets_total{protection="cleartext"}"#
+            ),
+            Some(4.0)
+        );
+    }
+
+    #[test]
+    fn rtp_stream_is_counted_as_media_once_validated() {
+        let m = crate::metrics::Metrics::new();
+        let mut w = worker(&m);
+        for seq in 0..10u16 {
+            let mut rtp = vec![0x80, 0]; // V=2, PT 0 (PCMU)
+            rtp.extend_from_slice(&seq.to_be_bytes());
+            rtp.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+            rtp.extend_from_slice(&0xabcdu32.to_be_bytes());
+            rtp.extend_from_slice(&[0x55; 160]);
+            let f = udp(A, 4000, B, 5000, &rtp);
+            w.frame(
+                LinkType::Ethernet,
+                secs(1) + std::time::Duration::from_millis(20 * u64::from(seq)),
+                &f,
+            );
+        }
+        w.finish();
+        let text = m.render();
+        let packets: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("sipsentinel_media_packets_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        // the first packets are on probation (RFC 3550 A.1)
+        assert!((7.0..=10.0).contains(&packets), "{text}");
+        let streams: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("sipsentinel_media_streams_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(streams, 1.0, "{text}");
+        // ended at finish: nothing active
+        let active: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("sipsentinel_media_streams_active{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(active, 0.0, "{text}");
+    }
+}

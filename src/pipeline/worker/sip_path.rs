@@ -1,0 +1,344 @@
+//! The SIP path of a worker: TCP and SCTP payloads into SIP messages, and
+//! each message into its counters, call events, registration outcomes,
+//! findings and announced media endpoints.
+
+use super::{Shared, Worker};
+use crate::decode::sctp_reasm::{SctpKey, SctpOutcome};
+use crate::decode::tcp::StreamKey;
+use crate::decode::{self, Net, TcpSegment};
+use crate::exposure;
+use crate::metrics::Metrics;
+use crate::pipeline::counters::{ExposureCounters, SipCounters};
+use crate::sip::dialog::{CallEvent, Observation, RegistrationOutcome};
+use crate::sip::stream::SipEvent;
+use crate::sip::{self, HeaderName, Message, Method, StartLine, Transport};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Well-known SIP-over-TLS port (RFC 3261 §26.2); a TLS stream elsewhere is
+/// still recognised by its record header.
+const SIP_TLS_PORT: u16 = 5061;
+
+impl Worker {
+    fn sip_ctx(&mut self, sender: IpAddr, now: Duration) -> SipCtx<'_> {
+        SipCtx {
+            sip: &mut self.sip,
+            exposures: &mut self.exposures,
+            metrics: &self.metrics,
+            shared: &self.shared,
+            calls: &mut self.call_events,
+            now,
+            sender,
+        }
+    }
+
+    /// One TCP segment: reassembled in order, then framed as SIP (or
+    /// WebSocket, or recognised as TLS) by the stream's state.
+    pub(super) fn tcp_segment(&mut self, net: &Net, seg: &TcpSegment<'_>, ts: Duration) {
+        let key = StreamKey::new(net, seg.src_port, seg.dst_port);
+        let tls_hint = seg.src_port == SIP_TLS_PORT || seg.dst_port == SIP_TLS_PORT;
+        if let Some(stream) = self.tcp.segment(key, seg, ts) {
+            let mut ctx = SipCtx {
+                sip: &mut self.sip,
+                exposures: &mut self.exposures,
+                metrics: &self.metrics,
+                shared: &self.shared,
+                calls: &mut self.call_events,
+                now: ts,
+                sender: net.src,
+            };
+            let gap = stream.take_gap();
+            let (bytes, state) = stream.parts();
+            if gap {
+                state.on_gap();
+            }
+            let used = state.on_data(bytes, tls_hint, |ev| ctx.event(ev));
+            stream.consume(used);
+        }
+        self.drain_call_events();
+    }
+
+    /// SCTP DATA chunks: one SIP message per SCTP user message (RFC 4168
+    /// §5); a large one (SIP-I with ISUP) spans several DATA chunks.
+    pub(super) fn sctp_chunks(
+        &mut self,
+        net: &Net,
+        src_port: u16,
+        dst_port: u16,
+        chunks: &[u8],
+        ts: Duration,
+    ) {
+        for chunk in decode::sctp_data_chunks(chunks) {
+            let key = SctpKey {
+                src: net.src,
+                dst: net.dst,
+                src_port,
+                dst_port,
+                stream_id: chunk.stream_id,
+                unordered: chunk.unordered,
+            };
+            match self.sctp.push(key, &chunk, ts) {
+                SctpOutcome::Whole(msg) => self.sctp_message(msg, net.src, ts),
+                SctpOutcome::Reassembled(msg) => self.sctp_message(&msg, net.src, ts),
+                SctpOutcome::Pending => {}
+            }
+        }
+    }
+
+    fn sctp_message(&mut self, msg: &[u8], sender: IpAddr, ts: Duration) {
+        if sip::framing::looks_like_sip(msg) {
+            self.datagram(msg, Transport::Sctp, sender, ts);
+        }
+    }
+
+    /// One whole SIP message (UDP datagram or SCTP chunk).
+    pub(super) fn datagram(
+        &mut self,
+        payload: &[u8],
+        transport: Transport,
+        sender: IpAddr,
+        ts: Duration,
+    ) {
+        let mut ctx = self.sip_ctx(sender, ts);
+        match sip::parse_message(payload) {
+            Ok(msg) => ctx.message(transport, &msg),
+            Err(e) => ctx.sip.parse_error(transport, e),
+        }
+        self.drain_call_events();
+    }
+
+    pub(super) fn drain_call_events(&mut self) {
+        if !self.call_events.is_empty() {
+            count_call_events(&self.metrics, self.call_events.drain(..));
+        }
+    }
+}
+
+/// `calls_active`, `calls_total{outcome}`, `call_duration_seconds`.
+pub fn count_call_events(m: &Metrics, events: impl IntoIterator<Item = CallEvent>) {
+    for ev in events {
+        match ev {
+            CallEvent::Started => m.calls_active.inc(),
+            CallEvent::Ended { outcome, duration } => {
+                m.calls_active.dec();
+                m.calls.with_label_values(&[outcome.as_str()]).inc();
+                if let Some(d) = duration {
+                    m.call_duration.observe(d.as_secs_f64());
+                }
+            }
+        }
+    }
+}
+
+/// What a SIP message touches besides its counter: calls, registrations,
+/// the media endpoints its SDP announces.
+struct SipCtx<'a> {
+    sip: &'a mut SipCounters,
+    exposures: &'a mut ExposureCounters,
+    metrics: &'a Metrics,
+    shared: &'a Shared,
+    calls: &'a mut Vec<CallEvent>,
+    now: Duration,
+    /// Source address of the packet that carried the message.
+    sender: IpAddr,
+}
+
+impl SipCtx<'_> {
+    fn event(&mut self, ev: SipEvent<'_>) {
+        match ev {
+            SipEvent::Message { transport, msg } => self.message(transport, &msg),
+            SipEvent::ParseError { transport, error } => self.sip.parse_error(transport, error),
+            SipEvent::TlsStream { first } => {
+                self.metrics.sip_tls_streams.inc();
+                // The client's first record is its ClientHello: the server
+                // name it asks for travels in clear (RFC 6066 §3).
+                if let Some(f) = exposure::scan_tls(first) {
+                    self.shared
+                        .expose(self.exposures, &[f], self.sender, Transport::Tls, self.now);
+                }
+            }
+            SipEvent::NotSip => {}
+        }
+    }
+
+    fn message(&mut self, transport: Transport, msg: &Message<'_>) {
+        let (method, code) = match msg.start {
+            StartLine::Request { method, .. } => {
+                self.sip.request(method, transport);
+                (method, None)
+            }
+            StartLine::Response { code, .. } => {
+                let method = msg.cseq().map(|(_, m)| m).unwrap_or(Method::Unknown);
+                self.sip.response(code, method, transport);
+                (method, Some(code))
+            }
+        };
+        if method == Method::Register {
+            if let Some(o) = code.and_then(RegistrationOutcome::of) {
+                // A final response to REGISTER is rare next to the other
+                // messages: a label lookup each is fine.
+                self.metrics
+                    .registrations
+                    .with_label_values(&[o.as_str()])
+                    .inc();
+            }
+        }
+        let mut found = Vec::new();
+        exposure::scan_sip(msg, transport, &mut found);
+        if let Some(call_id) = msg.call_id() {
+            let o = self.shared.calls.observe(
+                &Observation {
+                    call_id,
+                    method,
+                    code,
+                    transport: transport.index() as u8,
+                },
+                self.now,
+                self.calls,
+            );
+            // Once per dialog or registration (and transport it crosses),
+            // not per message.
+            if o.new_dialog {
+                found.extend(exposure::cleartext_signaling(transport));
+            }
+        }
+        self.shared
+            .expose(self.exposures, &found, self.sender, transport, self.now);
+        self.register_media(msg);
+    }
+
+    /// Offer and answer both announce where their side receives media
+    /// (RFC 3264 §5, §6): remember each (ip, port) with its declared
+    /// protection, for whichever worker sees that media.
+    fn register_media(&self, msg: &Message<'_>) {
+        if msg.body.is_empty() {
+            return;
+        }
+        let ct = msg
+            .header(HeaderName::ContentType)
+            .map(|h| h.value)
+            .unwrap_or(b"");
+        let Some(body) = crate::sdp::sdp_from_body(ct, msg.body) else {
+            return;
+        };
+        let Ok(sdp) = crate::sdp::parse_sdp(body) else {
+            return;
+        };
+        let eps = &self.shared.endpoints;
+        for e in sdp.media_endpoints() {
+            eps.insert(e.rtp_ip, e.rtp_port, e.declared, self.now);
+            if (e.rtcp_ip, e.rtcp_port) != (e.rtp_ip, e.rtp_port) {
+                eps.insert(e.rtcp_ip, e.rtcp_port, e.declared, self.now);
+            }
+        }
+        for (c, d) in sdp.candidate_endpoints() {
+            let ip: IpAddr = c.ip;
+            eps.insert(ip, c.port, d, self.now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use crate::decode::LinkType;
+    use crate::metrics::Metrics;
+
+    fn response(code: u16, reason: &str, call_id: &str) -> Vec<u8> {
+        format!(
+            "SIP/2.0 {code} {reason}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn outcome(m: &Metrics, o: &str) -> Option<f64> {
+        value(
+            m,
+            &format!("sipsentinel_sip_registrations_total{{outcome=\"{o}\"}}"),
+        )
+    }
+
+    #[test]
+    fn register_responses_count_registration_outcomes() {
+        let m = Metrics::new();
+        let mut w = worker(&m);
+        for (i, (code, reason)) in [
+            (100, "Trying"),
+            (401, "Unauthorized"),
+            (407, "Proxy Authentication Required"),
+            (200, "OK"),
+            (403, "Forbidden"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let frame = udp(B, 5060, A, 5060, &response(*code, reason, &format!("r{i}")));
+            w.frame(LinkType::Ethernet, secs(1), &frame);
+        }
+        assert_eq!(outcome(&m, "success"), Some(1.0));
+        assert_eq!(outcome(&m, "challenged"), Some(2.0));
+        assert_eq!(outcome(&m, "failed"), Some(1.0));
+        // 1xx is not final; responses to other methods are not registrations
+        let invite_ok =
+            b"SIP/2.0 200 OK\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        w.frame(
+            LinkType::Ethernet,
+            secs(1),
+            &udp(B, 5060, A, 5060, invite_ok),
+        );
+        assert_eq!(outcome(&m, "success"), Some(1.0));
+    }
+
+    #[test]
+    fn parse_errors_are_counted_by_transport_and_reason() {
+        let m = Metrics::new();
+        let mut w = worker(&m);
+        // a continuation line with nothing to continue: a bad header
+        let bad = b"BYE sip:b@h SIP/2.0\r\n cont\r\n\r\n";
+        w.frame(LinkType::Ethernet, secs(1), &udp(A, 5060, B, 5060, bad));
+        let text = m.render();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("sipsentinel_sip_parse_errors_total{")
+                    && l.contains("reason=\"bad_header\",transport=\"udp\"")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn sctp_sip_is_parsed_with_transport_sctp() {
+        let m = Metrics::new();
+        let mut w = worker(&m);
+        let msg = b"OPTIONS sip:b@h SIP/2.0\r\nCall-ID: s1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        w.datagram(msg, crate::sip::Transport::Sctp, A.into(), secs(1));
+        assert_eq!(
+            value(
+                &m,
+                r#"sipsentinel_sip_messages_total{kind="request",method="OPTIONS",status_class="",transport="sctp"}"#
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn cleartext_signaling_is_exposed_once_per_dialog() {
+        let m = Metrics::new();
+        let mut w = worker(&m);
+        let msg =
+            b"INVITE sip:b@h SIP/2.0\r\nCall-ID: d1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        for _ in 0..3 {
+            w.frame(LinkType::Ethernet, secs(1), &udp(A, 5060, B, 5060, msg));
+        }
+        let text = m.render();
+        let n: f64 = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("sipsentinel_exposures_total{")
+                    && l.contains("kind=\"cleartext_signaling\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(n, 1.0, "{text}");
+    }
+}
