@@ -13,6 +13,7 @@ use sipsentinel::media::classify;
 use sipsentinel::metrics::Metrics;
 use sipsentinel::pipeline::worker::Worker;
 use sipsentinel::sdp;
+use sipsentinel::sip::body as sip_body;
 use sipsentinel::sip::framing::{self, StreamFrame};
 use sipsentinel::sip::stream::{SipEvent, StreamState};
 use sipsentinel::sip::{parse_message, ws};
@@ -166,14 +167,14 @@ pub fn sdp_body(data: &[u8]) {
         None => (&b"application/sdp"[..], data),
     };
     let mut leaves = Vec::new();
-    let n = sdp::for_each_part(ct, body, &mut |c, b| leaves.push((c, b)));
+    let n = sip_body::for_each_part(ct, body, &mut |c, b| leaves.push((c, b)));
     assert_eq!(n, leaves.len());
-    assert!(n <= sdp::MAX_PARTS);
+    assert!(n <= sip_body::MAX_PARTS);
     for (_, b) in &leaves {
         assert!(b.len() <= body.len());
         check_sdp(b);
     }
-    if let Some(s) = sdp::sdp_from_body(ct, body) {
+    if let Some(s) = sip_body::sdp_from_body(ct, body) {
         assert!(s.len() <= body.len());
     }
     check_sdp(data);

@@ -1,17 +1,20 @@
 //! SDP (RFC 8866, formerly RFC 4566) as carried in SIP bodies: what each media
 //! section announces (where, which RTP profile, which keying), reduced to a
-//! small owned summary.
+//! small owned summary, and the lines the exposure catalogue points at.
 //!
 //! Invariants: parsing never panics and never allocates more than the bounds
 //! below (`MAX_*`); items beyond a bound are counted in [`Sdp::ignored`], not
 //! kept. Keys are never kept: for `a=crypto` only the tag, the suite and the
 //! fact that an `inline:` key was present survive (RFC 4568 §9.1); the key
-//! bytes are skipped without being copied. The only borrowed fields are the
-//! `o=` tokens, which the exposure check reads before the body is dropped.
+//! bytes are skipped without being copied, and the [`Notable::InlineKey`]
+//! line stops before them. The borrowed fields are the `o=` tokens and the
+//! [`Sdp::notable`] lines, which the exposure check reads (as evidence that
+//! points into the message) before the body is dropped.
 //!
-//! Multipart bodies (RFC 2046 §5.1, `multipart/mixed` and `/alternative`,
-//! RFC 5621 for SIP) are walked with a bounded nesting depth and part count
-//! by [`for_each_part`]; [`sdp_from_body`] returns the first `application/sdp`.
+//! One pass over the lines serves both readers: the media table (endpoints,
+//! declared protection) and the exposure checks ([`Sdp::notable`]), so a
+//! message's SDP is parsed once. Finding the SDP in a (multipart) body is
+//! [`crate::sip::body`]'s.
 //!
 //! This module does no I/O, logging or metrics, and imports nothing from the
 //! crate, so it can live under `sip` or at the top level.
@@ -32,10 +35,9 @@ pub const MAX_RTPMAP: usize = 16;
 pub const MAX_SSRC: usize = 16;
 /// Lines read per SDP; a longer body is parsed up to here.
 pub const MAX_LINES: usize = 2048;
-/// Multipart nesting depth followed (a body inside a part inside a part).
-pub const MAX_MULTIPART_DEPTH: usize = 3;
-/// Body parts visited per SIP body, over all nesting levels.
-pub const MAX_PARTS: usize = 16;
+/// [`Notable::Address`] lines kept per SDP (the first line of each distinct
+/// token); the other sorts are kept once each.
+pub const MAX_NOTABLE: usize = 64;
 
 /// Why a body is not SDP at all. Anything less severe is tolerated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -464,6 +466,77 @@ pub struct MediaEndpoint {
     pub clock_rate: Option<u32>,
 }
 
+/// Where an address token sits in an SDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrAt {
+    /// `o=` `<unicast-address>` (RFC 8866 §5.2).
+    Origin,
+    /// `c=` `<connection-address>` (RFC 8866 §5.7).
+    Connection,
+    /// `a=candidate` `<connection-address>` or `raddr` (RFC 8839 §5.1).
+    Candidate,
+}
+
+/// A line the exposure catalogue may point at, borrowed from the body so a
+/// finding's evidence is the line as sent (CR cut; the findings store
+/// redacts it). Kept in body order, whatever section the line is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notable<'a> {
+    /// The first `o=` whose `<username>` is not `-` (RFC 8866 §5.2: `-`
+    /// when the host has no user ids).
+    Username { line: &'a [u8] },
+    /// An address token as written, `/ttl` cut, not yet known to be an IP
+    /// literal (the reader judges it); the first line of each distinct
+    /// (`at`, token).
+    Address {
+        at: AddrAt,
+        token: &'a [u8],
+        line: &'a [u8],
+    },
+    /// The first `a=crypto` with `inline:` in its value; `line` stops right
+    /// after that word, so the key is never handed on (RFC 4568 §9.1).
+    InlineKey { line: &'a [u8] },
+    /// The first `a=ssrc:<id> ... cname:` (RFC 5576 §6.1): the RTCP CNAME is
+    /// readable in the signalling.
+    SsrcCname { line: &'a [u8] },
+}
+
+/// Appends `n` unless a line of its sort (for addresses: of its place and
+/// token) is already kept; beyond [`MAX_NOTABLE`] it is counted in `ignored`.
+fn note<'a>(notable: &mut Vec<Notable<'a>>, ignored: &mut u32, n: Notable<'a>) {
+    let same = |k: &Notable<'a>| match (k, &n) {
+        (
+            Notable::Address { at, token, .. },
+            Notable::Address {
+                at: at2, token: t2, ..
+            },
+        ) => at == at2 && token == t2,
+        (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+    };
+    if notable.iter().any(same) {
+        return;
+    }
+    // The three other sorts are kept once each whatever the bound.
+    if !matches!(n, Notable::Address { .. }) || notable.len() < MAX_NOTABLE {
+        notable.push(n);
+    } else {
+        *ignored = ignored.saturating_add(1);
+    }
+}
+
+/// An address token for [`Notable::Address`]: the part before any `/`
+/// (multicast `/ttl/count`, RFC 8866 §5.7).
+fn note_addr<'a>(
+    notable: &mut Vec<Notable<'a>>,
+    ignored: &mut u32,
+    at: AddrAt,
+    token: &'a [u8],
+    line: &'a [u8],
+) {
+    let token = token.split(|&b| b == b'/').next().unwrap_or(token);
+    note(notable, ignored, Notable::Address { at, token, line });
+}
+
 /// A parsed SDP body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sdp<'a> {
@@ -476,19 +549,23 @@ pub struct Sdp<'a> {
     /// Candidate connection and related (`raddr`) addresses that are IP
     /// literals, up to [`MAX_CANDIDATES`] distinct ones.
     pub candidate_addrs: Vec<IpAddr>,
+    /// Lines the exposure checks point at, in body order (at most
+    /// [`MAX_NOTABLE`]).
+    pub notable: Vec<Notable<'a>>,
     /// Items dropped because a bound was reached (media, crypto, candidate
-    /// addresses, formats, ssrc, rtpmap, lines).
+    /// addresses, formats, ssrc, rtpmap, notable lines, lines).
     pub ignored: u32,
 }
 
 /// Parses an SDP body. Lines may end in CRLF or LF; trailing whitespace and
 /// unknown or malformed lines are skipped (RFC 8866 §5: "ignore unknown").
 pub fn parse_sdp(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
+    // (line as sent without its CR: the evidence; line trimmed: parsed).
     let mut lines = body
         .split(|&b| b == b'\n')
-        .map(trim_end)
-        .filter(|l| !l.is_empty());
-    let first = lines.next().ok_or(SdpError::Empty)?;
+        .map(|l| (l.strip_suffix(b"\r").unwrap_or(l), trim_end(l)))
+        .filter(|(_, l)| !l.is_empty());
+    let (_, first) = lines.next().ok_or(SdpError::Empty)?;
     match first.strip_prefix(b"v=") {
         None => return Err(SdpError::MissingVersion),
         Some(v) if trim(v) != b"0" => return Err(SdpError::BadVersion),
@@ -501,6 +578,7 @@ pub fn parse_sdp(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
         media: Vec::new(),
         candidates: 0,
         candidate_addrs: Vec::new(),
+        notable: Vec::new(),
         ignored: 0,
     };
     // Which section attributes go to: session, the last m=, or nowhere when
@@ -509,7 +587,7 @@ pub fn parse_sdp(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
     let mut media_dropped = false;
     let mut crypto_total = 0usize;
     let mut ice_total = 0usize;
-    for (n, line) in lines.enumerate() {
+    for (n, (raw, line)) in lines.enumerate() {
         if n >= MAX_LINES {
             sdp.ignored = sdp.ignored.saturating_add(1);
             break;
@@ -518,10 +596,28 @@ pub fn parse_sdp(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
             [k, b'=', rest @ ..] => (*k, rest),
             _ => continue,
         };
+        let (notable, ignored) = (&mut sdp.notable, &mut sdp.ignored);
         match kind {
-            b'o' if !in_media => sdp.origin = parse_origin(value),
+            // Every o= is looked at for the exposure checks (any section);
+            // the session-level one is the origin.
+            b'o' => {
+                let origin = parse_origin(value);
+                let user = origin.map(|o| o.username).or_else(|| tokens(value).next());
+                if user.is_some_and(|u| u != b"-") {
+                    note(notable, ignored, Notable::Username { line: raw });
+                }
+                if let Some(o) = origin {
+                    note_addr(notable, ignored, AddrAt::Origin, o.address, raw);
+                    if !in_media {
+                        sdp.origin = Some(o);
+                    }
+                }
+            }
             b'c' => {
-                let c = parse_connection(value);
+                let c = parse_connection(value).map(|(c, addr)| {
+                    note_addr(notable, ignored, AddrAt::Connection, addr, raw);
+                    c
+                });
                 if !in_media {
                     sdp.connection = c;
                 } else if let (Some(m), false) = (sdp.media.last_mut(), media_dropped) {
@@ -560,9 +656,13 @@ pub fn parse_sdp(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
                         }
                     }
                     if let Some(v) = val {
-                        candidate_addrs(v, &mut sdp.candidate_addrs, &mut sdp.ignored);
+                        candidate_addrs(v, raw, &mut sdp);
                     }
                     continue;
+                }
+                if let Some(v) = val {
+                    // Noted in any section, dropped ones included.
+                    note_attr(notable, ignored, name, v, line.len() - v.len(), raw);
                 }
                 if in_media && media_dropped {
                     continue;
@@ -585,6 +685,34 @@ pub fn parse_sdp(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
         }
     }
     Ok(sdp)
+}
+
+/// `a=crypto` with an inline key and `a=ssrc` with a CNAME, for
+/// [`Sdp::notable`]; `at` is where `value` starts in `raw`.
+fn note_attr<'a>(
+    notable: &mut Vec<Notable<'a>>,
+    ignored: &mut u32,
+    name: &[u8],
+    value: &[u8],
+    at: usize,
+    raw: &'a [u8],
+) {
+    if name.eq_ignore_ascii_case(b"crypto") {
+        // RFC 4568 §9.1: the key rides in `inline:`; the line is cut right
+        // after that word.
+        if let Some(i) = find_ci(value, b"inline:") {
+            if let Some(line) = raw.get(..at + i + b"inline:".len()) {
+                note(notable, ignored, Notable::InlineKey { line });
+            }
+        }
+    } else if name.eq_ignore_ascii_case(b"ssrc") && find_ci(value, b" cname:").is_some() {
+        note(notable, ignored, Notable::SsrcCname { line: raw });
+    }
+}
+
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 impl Sdp<'_> {
@@ -722,18 +850,20 @@ fn parse_origin(v: &[u8]) -> Option<Origin<'_>> {
     })
 }
 
-fn parse_connection(v: &[u8]) -> Option<Connection> {
+/// The connection and its address token as written (before any `/`).
+fn parse_connection(v: &[u8]) -> Option<(Connection, &[u8])> {
     let mut t = tokens(v);
     let net_type = net_type(t.next()?);
     let addr_type = addr_type(t.next()?);
     let addr = t.next()?;
     // Multicast "224.2.1.1/127/3" (RFC 8866 §5.7): the address is before '/'.
     let addr = addr.split(|&b| b == b'/').next().unwrap_or(addr);
-    Some(Connection {
+    let c = Connection {
         net_type,
         addr_type,
         ip: parse_ip(addr),
-    })
+    };
+    Some((c, addr))
 }
 
 fn parse_media(v: &[u8], ignored: &mut u32) -> MediaDesc {
@@ -931,9 +1061,13 @@ fn parse_candidate(v: &[u8]) -> Option<IceCandidate> {
 }
 
 /// `candidate:<foundation> <component> <transport> <priority> <address>
-/// <port> typ <type> [raddr <addr> rport <port>] ...` (RFC 8839 §5.1).
-fn candidate_addrs(v: &[u8], out: &mut Vec<IpAddr>, ignored: &mut u32) {
-    let mut push = |ip: IpAddr| {
+/// <port> typ <type> [raddr <addr> rport <port>] ...` (RFC 8839 §5.1): the
+/// literal addresses into [`Sdp::candidate_addrs`], and the address tokens
+/// into [`Sdp::notable`] (`<address>`, and the token after the first `raddr`
+/// among the first 16), in one pass over the tokens.
+fn candidate_addrs<'a>(v: &'a [u8], raw: &'a [u8], sdp: &mut Sdp<'a>) {
+    let (out, ignored, notable) = (&mut sdp.candidate_addrs, &mut sdp.ignored, &mut sdp.notable);
+    let mut push = |ip: IpAddr, ignored: &mut u32| {
         if out.contains(&ip) {
             return;
         }
@@ -943,15 +1077,32 @@ fn candidate_addrs(v: &[u8], out: &mut Vec<IpAddr>, ignored: &mut u32) {
             *ignored = ignored.saturating_add(1);
         }
     };
-    let mut t = tokens(v);
-    // An mDNS name (RFC 8839 §5.1 allows FQDNs) is not an address: skipped.
-    if let Some(ip) = t.nth(4).and_then(parse_ip) {
-        push(ip);
-    }
-    while let Some(tok) = t.next() {
-        if tok.eq_ignore_ascii_case(b"raddr") {
-            if let Some(ip) = t.next().and_then(parse_ip) {
-                push(ip);
+    let mut first_raddr: Option<usize> = None;
+    let mut raddr_value_next = false;
+    for (i, tok) in tokens(v).enumerate() {
+        let is_raddr = tok.eq_ignore_ascii_case(b"raddr");
+        if i < 16 {
+            if i == 4 || first_raddr.is_some_and(|r| r + 1 == i) {
+                note_addr(notable, ignored, AddrAt::Candidate, tok, raw);
+            }
+            if is_raddr && first_raddr.is_none() {
+                first_raddr = Some(i);
+            }
+        }
+        // An mDNS name (RFC 8839 §5.1 allows FQDNs) is not an address:
+        // skipped.
+        if i == 4 {
+            if let Some(ip) = parse_ip(tok) {
+                push(ip, ignored);
+            }
+        } else if i > 4 {
+            if raddr_value_next {
+                raddr_value_next = false;
+                if let Some(ip) = parse_ip(tok) {
+                    push(ip, ignored);
+                }
+            } else if is_raddr {
+                raddr_value_next = true;
             }
         }
     }
@@ -1010,221 +1161,6 @@ fn trim(l: &[u8]) -> &[u8] {
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(l.len());
     trim_end(&l[start..])
-}
-
-// ---------------------------------------------------------------------------
-// Bodies: Content-Type and multipart (RFC 2045 §5.1, RFC 2046 §5.1.1)
-
-/// The `type/subtype` of a Content-Type value, lowercase comparison left to
-/// the caller; parameters are after the first ';'.
-fn media_type(content_type: &[u8]) -> &[u8] {
-    let end = content_type
-        .iter()
-        .position(|&b| b == b';')
-        .unwrap_or(content_type.len());
-    trim(&content_type[..end])
-}
-
-/// Whether a Content-Type value is `application/sdp` (parameters ignored).
-pub fn is_sdp_type(content_type: &[u8]) -> bool {
-    media_type(content_type).eq_ignore_ascii_case(b"application/sdp")
-}
-
-/// The `boundary` parameter of a `multipart/*` Content-Type, unquoted.
-pub fn multipart_boundary(content_type: &[u8]) -> Option<&[u8]> {
-    let mt = media_type(content_type);
-    if mt.len() < 10 || !mt[..10].eq_ignore_ascii_case(b"multipart/") {
-        return None;
-    }
-    for param in content_type.split(|&b| b == b';').skip(1) {
-        let Some(eq) = param.iter().position(|&b| b == b'=') else {
-            continue;
-        };
-        if !trim(&param[..eq]).eq_ignore_ascii_case(b"boundary") {
-            continue;
-        }
-        let v = trim(&param[eq + 1..]);
-        let v = match v {
-            [b'"', inner @ .., b'"'] => inner,
-            _ => v,
-        };
-        // RFC 2046 §5.1.1: 1 to 70 characters.
-        return (!v.is_empty() && v.len() <= 70).then_some(v);
-    }
-    None
-}
-
-/// Calls `visit(content_type, body)` for every leaf part of `body`
-/// (the body itself when it is not multipart), descending into nested
-/// multiparts up to [`MAX_MULTIPART_DEPTH`] and visiting at most
-/// [`MAX_PARTS`] leaves. A part without Content-Type gets an empty one
-/// (RFC 2046 §5.1 would say text/plain; SIP UAs that omit it usually mean
-/// SDP, which the caller may sniff). Returns the number of leaves visited.
-pub fn for_each_part<'a>(
-    content_type: &'a [u8],
-    body: &'a [u8],
-    visit: &mut dyn FnMut(&'a [u8], &'a [u8]),
-) -> usize {
-    let mut budget = MAX_PARTS;
-    // Depth first, parts in order, with an explicit stack of the open
-    // multiparts (at most MAX_MULTIPART_DEPTH): no recursion, whatever
-    // the nesting a message claims.
-    let mut open: Vec<(Parts<'a>, usize)> = Vec::new();
-    let mut next = Some((content_type, body, 0usize));
-    while budget > 0 {
-        if let Some((ct, part, depth)) = next.take() {
-            match multipart_boundary(ct) {
-                None => {
-                    budget -= 1;
-                    visit(ct, part);
-                    continue;
-                }
-                Some(boundary) if depth < MAX_MULTIPART_DEPTH => {
-                    open.push((Parts::new(part, boundary), depth));
-                }
-                // Deeper nesting is not walked.
-                Some(_) => {}
-            }
-        }
-        let Some((parts, depth)) = open.last_mut() else {
-            break;
-        };
-        match parts.next() {
-            Some(part) => {
-                let (headers, part_body) = split_headers(part);
-                let part_ct = header_value(headers, b"content-type").unwrap_or_default();
-                next = Some((part_ct, part_body, *depth + 1));
-            }
-            None => {
-                open.pop();
-            }
-        }
-    }
-    MAX_PARTS - budget
-}
-
-/// Iterates over the parts between `--boundary` delimiter lines. A
-/// delimiter is `--boundary` at the start of a line (after CRLF or LF, or at
-/// the start of the body); the CRLF before it belongs to the delimiter
-/// (RFC 2046 §5.1.1), so it is not part of the previous part.
-struct Parts<'a> {
-    rest: &'a [u8],
-    boundary: &'a [u8],
-    started: bool,
-}
-
-impl<'a> Parts<'a> {
-    fn new(body: &'a [u8], boundary: &'a [u8]) -> Self {
-        Parts {
-            rest: body,
-            boundary,
-            started: false,
-        }
-    }
-
-    /// Finds the next delimiter line in `rest`: returns (bytes before the
-    /// line break preceding it, bytes after the `--boundary`).
-    fn next_delimiter(&self) -> Option<(&'a [u8], &'a [u8])> {
-        let rest = self.rest;
-        let b = self.boundary;
-        let mut i = 0;
-        while i + 2 + b.len() <= rest.len() {
-            let at_line_start = i == 0 || rest[i - 1] == b'\n';
-            if at_line_start && rest[i..].starts_with(b"--") && rest[i + 2..].starts_with(b) {
-                let mut end = i;
-                if end > 0 && rest[end - 1] == b'\n' {
-                    end -= 1;
-                    if end > 0 && rest[end - 1] == b'\r' {
-                        end -= 1;
-                    }
-                }
-                return Some((&rest[..end], &rest[i + 2 + b.len()..]));
-            }
-            // Jump to the next line start.
-            match rest[i..].iter().position(|&c| c == b'\n') {
-                Some(p) => i += p + 1,
-                None => break,
-            }
-        }
-        None
-    }
-}
-
-impl<'a> Iterator for Parts<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        if !self.started {
-            // Skip the preamble up to the first delimiter.
-            let (_, after) = self.next_delimiter()?;
-            self.started = true;
-            self.rest = after;
-        }
-        // `rest` is just after a "--boundary": "--" closes, else skip the
-        // transport padding and the line break.
-        if self.rest.starts_with(b"--") {
-            self.rest = &[];
-            return None;
-        }
-        let nl = self.rest.iter().position(|&c| c == b'\n')?;
-        self.rest = &self.rest[nl + 1..];
-        let (part, after) = match self.next_delimiter() {
-            Some(d) => d,
-            // Unterminated: the rest is the last part (lax).
-            None => (self.rest, &[][..]),
-        };
-        self.rest = after;
-        Some(part)
-    }
-}
-
-/// Splits a part (or message) into headers and body at the first blank
-/// line; without a blank line, it is all headers.
-fn split_headers(part: &[u8]) -> (&[u8], &[u8]) {
-    // A part starting with a blank line has no headers.
-    if part.starts_with(b"\r\n") {
-        return (&[], &part[2..]);
-    }
-    if part.starts_with(b"\n") {
-        return (&[], &part[1..]);
-    }
-    let mut i = 0;
-    while let Some(p) = part[i..].iter().position(|&c| c == b'\n') {
-        let nl = i + p;
-        let next = &part[nl + 1..];
-        if next.starts_with(b"\r\n") {
-            return (&part[..nl], &next[2..]);
-        }
-        if next.starts_with(b"\n") {
-            return (&part[..nl], &next[1..]);
-        }
-        i = nl + 1;
-    }
-    (part, &[])
-}
-
-/// Value of the first header `name` (case-insensitive) in a header block,
-/// trimmed. Folded continuation lines are not joined (rare in parts).
-fn header_value<'a>(headers: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    headers.split(|&b| b == b'\n').find_map(|line| {
-        let colon = line.iter().position(|&b| b == b':')?;
-        trim(&line[..colon])
-            .eq_ignore_ascii_case(name)
-            .then(|| trim(&line[colon + 1..]))
-    })
-}
-
-/// The first SDP in a SIP body: the body itself when `content_type` is
-/// `application/sdp`, else the first `application/sdp` part of a multipart
-/// body (or a part without Content-Type that starts with `v=0`).
-pub fn sdp_from_body<'a>(content_type: &'a [u8], body: &'a [u8]) -> Option<&'a [u8]> {
-    let mut found = None;
-    for_each_part(content_type, body, &mut |ct, part| {
-        if found.is_none() && (is_sdp_type(ct) || (ct.is_empty() && part.starts_with(b"v=0"))) {
-            found = Some(part);
-        }
-    });
-    found
 }
 
 #[cfg(test)]
@@ -1302,11 +1238,72 @@ a=recvonly\r\n";
     }
 
     #[test]
+    fn notable_lines_in_order_once_each() {
+        let body = b"v=0\r\n\
+o=alice 1 1 IN IP4 10.0.0.1/8 \r\n\
+c=IN IP4 203.0.113.1\r\n\
+a=ssrc:1 cname:x\r\n\
+m=audio 4000 RTP/SAVP 0\r\n\
+c=IN IP4 203.0.113.1\r\n\
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:KEYKEY|2^20\r\n\
+a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:OTHER\r\n\
+a=candidate:1 1 UDP 1 192.0.2.7 9 typ srflx raddr 10.0.0.2 rport 9\r\n\
+o=bob 2 2 IN IP4 fd00::1\n";
+        let s = parse_sdp(body).unwrap();
+        let addr =
+            |at, token: &'static [u8], line: &'static [u8]| Notable::Address { at, token, line };
+        let o1: &[u8] = b"o=alice 1 1 IN IP4 10.0.0.1/8 ";
+        let cand: &[u8] = b"a=candidate:1 1 UDP 1 192.0.2.7 9 typ srflx raddr 10.0.0.2 rport 9";
+        assert_eq!(
+            s.notable,
+            [
+                Notable::Username { line: o1 },
+                addr(AddrAt::Origin, b"10.0.0.1", o1),
+                addr(AddrAt::Connection, b"203.0.113.1", b"c=IN IP4 203.0.113.1"),
+                Notable::SsrcCname {
+                    line: b"a=ssrc:1 cname:x"
+                },
+                Notable::InlineKey {
+                    line: b"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"
+                },
+                addr(AddrAt::Candidate, b"192.0.2.7", cand),
+                addr(AddrAt::Candidate, b"10.0.0.2", cand),
+                addr(AddrAt::Origin, b"fd00::1", b"o=bob 2 2 IN IP4 fd00::1"),
+            ]
+        );
+        // Only the session-level o= is the origin.
+        assert_eq!(s.origin.unwrap().username, b"alice");
+        // Many distinct addresses: bounded, counted, and the other sorts
+        // still kept.
+        let mut many = String::from("v=0\r\n");
+        for i in 0..100 {
+            many.push_str(&format!("c=IN IP4 192.0.2.{i}\r\n"));
+        }
+        many.push_str("a=crypto:1 X inline:K\r\n");
+        let s = parse_sdp(many.as_bytes()).unwrap();
+        assert_eq!(s.notable.len(), MAX_NOTABLE + 1);
+        assert!(matches!(s.notable.last(), Some(Notable::InlineKey { .. })));
+        assert_eq!(s.ignored, (100 - MAX_NOTABLE) as u32);
+    }
+
+    #[test]
     fn keys_never_kept() {
         let s = parse_sdp(OFFER).unwrap();
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("PS1uQCVee"), "{dbg}");
         assert!(!dbg.contains("NzB4d1BI") && !dbg.contains("2^20"));
+        // Nor in the lines kept for the exposure checks.
+        for n in &s.notable {
+            let line = match *n {
+                Notable::Username { line }
+                | Notable::Address { line, .. }
+                | Notable::InlineKey { line }
+                | Notable::SsrcCname { line } => line,
+            };
+            assert!(!line
+                .windows(9)
+                .any(|w| w == b"PS1uQCVee" || w == b"NzB4d1BIN"));
+        }
     }
 
     #[test]
@@ -1442,81 +1439,6 @@ a=zrtp-hash:1.10 deadbeef   \n";
         assert_eq!(s.ignored, 24 + 8);
     }
 
-    const MULTI: &[u8] = b"preamble\r\n\
---unique-boundary-1\r\n\
-Content-Type: application/isup;version=nxv3\r\n\
-\r\n\
-\x01\x02\x03\r\n\
---unique-boundary-1   \r\n\
-Content-Type: multipart/alternative; boundary=inner\r\n\
-\r\n\
---inner\r\n\
-Content-Type: text/plain\r\n\
-\r\n\
-hello\r\n\
---inner\r\n\
-content-type: Application/SDP\r\n\
-\r\n\
-v=0\r\n\
-m=audio 5004 RTP/AVP 0\r\n\
---inner--\r\n\
---unique-boundary-1--\r\n\
-epilogue";
-
-    #[test]
-    fn multipart_nested() {
-        let ct = b"multipart/mixed; boundary=\"unique-boundary-1\"";
-        assert_eq!(multipart_boundary(ct), Some(&b"unique-boundary-1"[..]));
-        let mut seen = Vec::new();
-        let n = for_each_part(ct, MULTI, &mut |ct, body| {
-            seen.push((ct.to_vec(), body.to_vec()))
-        });
-        assert_eq!(n, 3);
-        assert_eq!(seen[0].0, b"application/isup;version=nxv3");
-        assert_eq!(seen[0].1, b"\x01\x02\x03");
-        assert_eq!(seen[1].1, b"hello");
-        let sdp = sdp_from_body(ct, MULTI).unwrap();
-        assert_eq!(sdp, b"v=0\r\nm=audio 5004 RTP/AVP 0");
-        assert_eq!(parse_sdp(sdp).unwrap().media[0].port, 5004);
-        // Plain body.
-        assert_eq!(
-            sdp_from_body(b"application/sdp", b"v=0\r\n"),
-            Some(&b"v=0\r\n"[..])
-        );
-        assert_eq!(sdp_from_body(b"text/plain", b"v=0\r\n"), None);
-        // LF-only, no content-type in the part, unterminated.
-        let body = b"--b\n\nv=0\nm=audio 1 RTP/AVP 0\n";
-        assert_eq!(
-            sdp_from_body(b"multipart/mixed;boundary=b", body),
-            Some(&b"v=0\nm=audio 1 RTP/AVP 0\n"[..])
-        );
-    }
-
-    #[test]
-    fn multipart_depth_bound() {
-        // Depth 4 nesting: the innermost SDP is not reached.
-        let body = b"--a\r\nContent-Type: multipart/mixed;boundary=b\r\n\r\n\
---b\r\nContent-Type: multipart/mixed;boundary=c\r\n\r\n\
---c\r\nContent-Type: multipart/mixed;boundary=d\r\n\r\n\
---d\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--d--\r\n--c--\r\n--b--\r\n--a--";
-        assert_eq!(sdp_from_body(b"multipart/mixed;boundary=a", body), None);
-        // Depth 3 is fine.
-        let body = b"--b\r\nContent-Type: multipart/mixed;boundary=c\r\n\r\n\
---c\r\nContent-Type: multipart/mixed;boundary=d\r\n\r\n\
---d\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--d--\r\n--c--\r\n--b--";
-        assert_eq!(
-            sdp_from_body(b"multipart/mixed;boundary=b", body),
-            Some(&b"v=0"[..])
-        );
-        // Part count bound.
-        let mut many = Vec::new();
-        for _ in 0..100 {
-            many.extend_from_slice(b"--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n");
-        }
-        let n = for_each_part(b"multipart/mixed;boundary=x", &many, &mut |_, _| {});
-        assert_eq!(n, MAX_PARTS);
-    }
-
     #[test]
     fn random_bytes_never_panic() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -1547,8 +1469,6 @@ epilogue";
             if let Ok(s) = parse_sdp(&buf) {
                 let _ = s.media_endpoints().count();
             }
-            let _ = sdp_from_body(b"multipart/mixed;boundary=b", &buf);
-            let _ = for_each_part(&buf, &buf, &mut |_, _| {});
         }
     }
 }

@@ -14,7 +14,8 @@ mod robust;
 
 use proptest::prelude::*;
 use sipsentinel::decode::{self, LinkType, L4};
-use sipsentinel::sdp::{self, for_each_part, parse_sdp};
+use sipsentinel::sdp::{self, parse_sdp};
+use sipsentinel::sip::body::{self as sip_body, for_each_part};
 use sipsentinel::sip::framing::{self, frame_stream, StreamFrame, MAX_STREAM_BODY};
 use sipsentinel::sip::parse::{MAX_HEADERS, MAX_HEADER_BYTES};
 use sipsentinel::sip::{parse_message, Method, ParseError, SipEvent, StartLine, StreamState};
@@ -91,7 +92,7 @@ fn torture(name: &str, data: &[u8]) -> Result<usize, &'static str> {
                 let n = for_each_part(ct, m.body, &mut |_, b| {
                     let _ = parse_sdp(b);
                 });
-                assert!(n <= sdp::MAX_PARTS, "{name}: parts");
+                assert!(n <= sip_body::MAX_PARTS, "{name}: parts");
             }
             Ok(m.headers.len())
         }
@@ -324,9 +325,9 @@ fn hostile_verdicts() {
         n, 0,
         "100 levels is past MAX_MULTIPART_DEPTH: nothing visited"
     );
-    let (ct, body) = nested_multipart(sdp::MAX_MULTIPART_DEPTH);
+    let (ct, body) = nested_multipart(sip_body::MAX_MULTIPART_DEPTH);
     assert_eq!(
-        sdp::sdp_from_body(ct.as_bytes(), &body).map(|b| b.starts_with(b"v=0")),
+        sip_body::sdp_from_body(ct.as_bytes(), &body).map(|b| b.starts_with(b"v=0")),
         Some(true)
     );
 }

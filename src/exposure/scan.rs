@@ -2,15 +2,16 @@
 //!
 //! One call looks at one parsed message and pushes each message-level kind
 //! at most once (`private_address` at most once per field). Header names are
-//! matched case-insensitively, compact forms included (RFC 3261 §7.3.3).
-//! Parses no more than it must: header values are walked with bounded loops,
-//! the body through [`crate::sdp::for_each_part`] (bounded parts/depth) and
-//! at most [`crate::sdp::MAX_LINES`] SDP lines.
+//! classified once, by the SIP parser ([`HeaderName`], compact forms
+//! included, RFC 3261 §7.3.3). Parses no more than it must: header values
+//! are walked with bounded loops; the body was walked and its SDP parsed
+//! once by the caller ([`Body::parse`]), and the SDP lines worth a finding
+//! come from the parser ([`Sdp::notable`]), pointing into the message.
 
 use super::addr::{self, is_private, parse_ip, trim};
 use super::{is_cleartext, Field, Finding, Kind};
-use crate::sip::parse::expand_compact;
-use crate::sip::{HeaderName, Message, Transport};
+use crate::sdp::{AddrAt, Notable, Sdp};
+use crate::sip::{Body, Header, HeaderName, Message, Transport};
 
 /// What kind of header this is, for the exposure checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,48 +28,39 @@ enum Role {
     None,
 }
 
-fn role(raw_name: &[u8]) -> Role {
-    let n = expand_compact(raw_name);
-    let is = |s: &[u8]| n.eq_ignore_ascii_case(s);
-    if is(b"P-Asserted-Identity") {
-        Role::Identity(Field::PAssertedIdentity)
-    } else if is(b"P-Preferred-Identity") {
-        Role::Identity(Field::PPreferredIdentity)
-    } else if is(b"Remote-Party-ID") {
-        Role::Identity(Field::RemotePartyId)
-    } else if is(b"P-Access-Network-Info") {
-        Role::Location(Field::PAccessNetworkInfo)
-    } else if is(b"Geolocation") {
-        Role::Location(Field::Geolocation)
-    } else if is(b"Authorization") {
-        Role::Credentials(Field::Authorization)
-    } else if is(b"Proxy-Authorization") {
-        Role::Credentials(Field::ProxyAuthorization)
-    } else if is(b"Diversion") {
-        Role::Forwarding(Field::Diversion)
-    } else if is(b"History-Info") {
-        Role::Forwarding(Field::HistoryInfo)
-    } else if is(b"User-Agent") {
-        Role::Software(Field::UserAgent)
-    } else if is(b"Server") {
-        Role::Software(Field::Server)
-    } else if is(b"Privacy") {
-        Role::Privacy
-    } else if is(b"From") {
-        Role::From
-    } else if is(b"Via") {
-        Role::Address(Field::Via)
-    } else if is(b"Contact") {
-        Role::Address(Field::Contact)
-    } else if is(b"Record-Route") {
-        Role::Address(Field::RecordRoute)
-    } else if is(b"Call-ID") {
-        Role::Address(Field::CallId)
-    } else if n.len() > 2 && n.get(..2).is_some_and(|p| p.eq_ignore_ascii_case(b"x-")) {
-        // `x` alone is the compact Session-Expires (RFC 4028), not X-*.
-        Role::Custom
-    } else {
-        Role::None
+/// The header's name was classified when the message was parsed; unknown
+/// names are looked at only for the `X-` prefix.
+fn role(h: &Header<'_>) -> Role {
+    use HeaderName as H;
+    match h.name {
+        H::PAssertedIdentity => Role::Identity(Field::PAssertedIdentity),
+        H::PPreferredIdentity => Role::Identity(Field::PPreferredIdentity),
+        H::RemotePartyId => Role::Identity(Field::RemotePartyId),
+        H::PAccessNetworkInfo => Role::Location(Field::PAccessNetworkInfo),
+        H::Geolocation => Role::Location(Field::Geolocation),
+        H::Authorization => Role::Credentials(Field::Authorization),
+        H::ProxyAuthorization => Role::Credentials(Field::ProxyAuthorization),
+        H::Diversion => Role::Forwarding(Field::Diversion),
+        H::HistoryInfo => Role::Forwarding(Field::HistoryInfo),
+        H::UserAgent => Role::Software(Field::UserAgent),
+        H::Server => Role::Software(Field::Server),
+        H::Privacy => Role::Privacy,
+        H::From => Role::From,
+        H::Via => Role::Address(Field::Via),
+        H::Contact => Role::Address(Field::Contact),
+        H::RecordRoute => Role::Address(Field::RecordRoute),
+        H::CallId => Role::Address(Field::CallId),
+        // `x` alone is the compact Session-Expires (RFC 4028), not X-*:
+        // it is classified, so never `Other`.
+        H::Other
+            if h.raw_name.len() > 2
+                && h.raw_name
+                    .get(..2)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"x-")) =>
+        {
+            Role::Custom
+        }
+        _ => Role::None,
     }
 }
 
@@ -173,9 +165,15 @@ fn private_in(field: Field, value: &[u8]) -> bool {
 }
 
 /// Every per-message exposure of `msg` seen on `transport` (see the
-/// catalogue in the design). Appends to `out`; each kind at most once per
-/// call, `private_address` at most once per field.
-pub fn scan_sip<'a>(msg: &Message<'a>, transport: Transport, out: &mut Vec<Finding<'a>>) {
+/// catalogue in the design); `body` is what [`Body::parse`] read in `msg`
+/// (the caller parses it once and shares it). Appends to `out`; each kind at
+/// most once per call, `private_address` at most once per field.
+pub fn scan_sip<'a>(
+    msg: &Message<'a>,
+    body: &Body<'a>,
+    transport: Transport,
+    out: &mut Vec<Finding<'a>>,
+) {
     let from = out.len();
     let clear = is_cleartext(transport);
     let mut privacy = false;
@@ -183,12 +181,7 @@ pub fn scan_sip<'a>(msg: &Message<'a>, transport: Transport, out: &mut Vec<Findi
     let mut identity_shown: Option<Finding<'a>> = None;
     for h in &msg.headers {
         let (name, value) = (h.raw_name, h.value);
-        let role = if h.name == HeaderName::From {
-            Role::From
-        } else {
-            role(name)
-        };
-        match role {
+        match role(h) {
             Role::Identity(field) => {
                 push_once(
                     out,
@@ -245,134 +238,52 @@ pub fn scan_sip<'a>(msg: &Message<'a>, transport: Transport, out: &mut Vec<Findi
             push_once(out, from, f);
         }
     }
-    scan_body(msg, clear, from, out);
+    scan_body(body, clear, from, out);
 }
 
-fn scan_body<'a>(msg: &Message<'a>, clear: bool, from: usize, out: &mut Vec<Finding<'a>>) {
-    if msg.body.is_empty() {
-        return;
-    }
-    let ct = msg
-        .header(HeaderName::ContentType)
-        .map_or(&b""[..], |h| h.value);
-    let mut sdp: Option<&'a [u8]> = None;
-    let mut pidf: Option<&'a [u8]> = None;
-    crate::sdp::for_each_part(ct, msg.body, &mut |pct, part| {
-        let media = pct.split(|&b| b == b';').next().map_or(&b""[..], trim);
-        if sdp.is_none()
-            && (media.eq_ignore_ascii_case(b"application/sdp")
-                || (pct.is_empty() && part.starts_with(b"v=0")))
-        {
-            sdp = Some(part);
-        }
-        // RFC 4119 PIDF-LO: a presence document carrying a geopriv element.
-        if pidf.is_none()
-            && media.eq_ignore_ascii_case(b"application/pidf+xml")
-            && (contains_ci(part, b"geopriv") || contains_ci(part, b"location-info"))
-        {
-            pidf = Some(pct);
-        }
-    });
-    if let Some(ct) = pidf {
+fn scan_body<'a>(body: &Body<'a>, clear: bool, from: usize, out: &mut Vec<Finding<'a>>) {
+    if let Some(ct) = body.pidf_lo {
         push_once(
             out,
             from,
             finding(Kind::LocationDisclosed, Field::PidfLo, b"Content-Type", ct),
         );
     }
-    if let Some(body) = sdp {
-        scan_sdp(body, clear, from, out);
+    if let Some(sdp) = &body.sdp {
+        scan_sdp(sdp, clear, from, out);
     }
 }
 
-fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// SDP lines (RFC 8866 §5) that expose something. The lines are read here
-/// rather than from [`crate::sdp::Sdp`] so each finding can point at its line.
-fn scan_sdp<'a>(body: &'a [u8], clear: bool, from: usize, out: &mut Vec<Finding<'a>>) {
-    let mut lines = body
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.is_empty())
-        .take(crate::sdp::MAX_LINES);
-    if !lines.next().is_some_and(|l| l.starts_with(b"v=")) {
-        return;
-    }
-    let private = |tok: Option<&[u8]>| {
-        tok.and_then(|t| parse_ip(t.split(|&b| b == b'/').next().unwrap_or(t)))
-            .is_some_and(is_private)
-    };
-    for line in lines {
-        let f = |kind, field| finding(kind, field, b"", line);
-        if let Some(v) = line.strip_prefix(b"o=") {
-            // o=<username> <sess-id> <sess-version> <nettype> <addrtype> <address>
-            let mut t = v.split(|&b| b == b' ').filter(|t| !t.is_empty());
-            let user = t.next();
-            if user.is_some_and(|u| u != b"-") {
-                push_once(out, from, f(Kind::SdpUsername, Field::SdpOrigin));
+/// SDP lines (RFC 8866 §5) that expose something: the parser kept them
+/// ([`Sdp::notable`]) in body order, so each finding points at its line.
+fn scan_sdp<'a>(sdp: &Sdp<'a>, clear: bool, from: usize, out: &mut Vec<Finding<'a>>) {
+    for n in &sdp.notable {
+        let f = |kind, field, line| finding(kind, field, b"", line);
+        match *n {
+            Notable::Username { line } => {
+                push_once(out, from, f(Kind::SdpUsername, Field::SdpOrigin, line))
             }
-            if private(t.nth(4)) {
-                push_once(out, from, f(Kind::PrivateAddress, Field::SdpOrigin));
-            }
-        } else if let Some(v) = line.strip_prefix(b"c=") {
-            // c=<nettype> <addrtype> <connection-address>[/ttl[/n]]
-            if private(v.split(|&b| b == b' ').filter(|t| !t.is_empty()).nth(2)) {
-                push_once(out, from, f(Kind::PrivateAddress, Field::SdpConnection));
-            }
-        } else if let Some(v) = strip_attr(line, b"candidate") {
-            // <foundation> <component> <transport> <priority> <address>
-            // <port> typ <type> [raddr <addr> rport <port>] (RFC 8839 §5.1)
-            let toks: Vec<&[u8]> = v
-                .split(|&b| b == b' ')
-                .filter(|t| !t.is_empty())
-                .take(16)
-                .collect();
-            let raddr = toks
-                .iter()
-                .position(|t| t.eq_ignore_ascii_case(b"raddr"))
-                .and_then(|i| toks.get(i + 1).copied());
-            if private(toks.get(4).copied()) || private(raddr) {
-                push_once(out, from, f(Kind::PrivateAddress, Field::IceCandidate));
-            }
-        } else if let Some(v) = strip_attr(line, b"crypto") {
-            // RFC 4568 §9.1: the key rides in `inline:`; the evidence stops
-            // right after that word so the key is never handed on.
-            if clear {
-                if let Some(i) = find_ci(v, b"inline:") {
-                    let cut = line.len() - v.len() + i + b"inline:".len();
-                    let ev = line.get(..cut).unwrap_or(&[]);
-                    push_once(
-                        out,
-                        from,
-                        finding(Kind::SrtpKeyExposed, Field::SdpCrypto, b"", ev),
-                    );
+            Notable::Address { at, token, line } => {
+                if parse_ip(token).is_some_and(is_private) {
+                    let field = match at {
+                        AddrAt::Origin => Field::SdpOrigin,
+                        AddrAt::Connection => Field::SdpConnection,
+                        AddrAt::Candidate => Field::IceCandidate,
+                    };
+                    push_once(out, from, f(Kind::PrivateAddress, field, line));
                 }
             }
-        } else if let Some(v) = strip_attr(line, b"ssrc") {
-            // a=ssrc:<id> cname:<cname> (RFC 5576 §6.1)
-            if find_ci(v, b" cname:").is_some() {
-                push_once(out, from, f(Kind::RtcpIdentity, Field::SdpSsrcCname));
+            // The line stops right after `inline:`: the key is never
+            // handed on.
+            Notable::InlineKey { line } if clear => {
+                push_once(out, from, f(Kind::SrtpKeyExposed, Field::SdpCrypto, line))
+            }
+            Notable::InlineKey { .. } => {}
+            Notable::SsrcCname { line } => {
+                push_once(out, from, f(Kind::RtcpIdentity, Field::SdpSsrcCname, line))
             }
         }
     }
-}
-
-/// `a=<name>:<value>` → value.
-fn strip_attr<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let v = line.strip_prefix(b"a=")?;
-    let head = v.get(..name.len())?;
-    if !head.eq_ignore_ascii_case(name) || v.get(name.len()) != Some(&b':') {
-        return None;
-    }
-    v.get(name.len() + 1..)
-}
-
-fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]
@@ -397,7 +308,7 @@ mod tests {
         msg.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
         let m = parse_message(msg.as_bytes()).unwrap();
         let mut out = Vec::new();
-        scan_sip(&m, t, &mut out);
+        scan_sip(&m, &Body::parse(&m), t, &mut out);
         out.into_iter()
             .map(|f| (f.kind, f.field, f.evidence.to_vec()))
             .collect()
@@ -492,13 +403,13 @@ mod tests {
         let anon = "INVITE sip:b@h SIP/2.0\r\nFrom: \"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=1\r\nPrivacy: id\r\nP-Asserted-Identity: <sip:Anonymous@h>\r\n\r\n";
         let m = parse_message(anon.as_bytes()).unwrap();
         let mut out = Vec::new();
-        scan_sip(&m, UDP, &mut out);
+        scan_sip(&m, &Body::parse(&m), UDP, &mut out);
         assert!(!out.iter().any(|f| f.kind == Kind::PrivacyRequestIgnored));
         // Compact From (`f:`) counts as From.
         let compact = "INVITE sip:b@h SIP/2.0\r\nf: <sip:carol@h>;tag=1\r\nPrivacy: user\r\n\r\n";
         let m = parse_message(compact.as_bytes()).unwrap();
         let mut out = Vec::new();
-        scan_sip(&m, UDP, &mut out);
+        scan_sip(&m, &Body::parse(&m), UDP, &mut out);
         assert_eq!(out[0].kind, Kind::PrivacyRequestIgnored);
         assert_eq!(out[0].name, b"f");
     }
@@ -556,7 +467,7 @@ mod tests {
         );
         let m = parse_message(msg.as_bytes()).unwrap();
         let mut out = Vec::new();
-        scan_sip(&m, UDP, &mut out);
+        scan_sip(&m, &Body::parse(&m), UDP, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(
             (out[0].kind, out[0].field),
@@ -572,7 +483,7 @@ mod tests {
         );
         let m = parse_message(msg.as_bytes()).unwrap();
         out.clear();
-        scan_sip(&m, UDP, &mut out);
+        scan_sip(&m, &Body::parse(&m), UDP, &mut out);
         assert!(out.is_empty());
         assert!(!has(
             "Geolocation-Routing: no\r\n",
@@ -638,7 +549,7 @@ mod tests {
             a=candidate:1 1 UDP 2130706431 203.0.113.9 4000 typ srflx raddr 192.168.0.9 rport 4000\r\n";
         let m = parse_message(msg.as_bytes()).unwrap();
         let mut out = Vec::new();
-        scan_sip(&m, UDP, &mut out);
+        scan_sip(&m, &Body::parse(&m), UDP, &mut out);
         let fields: Vec<_> = out
             .iter()
             .filter(|f| f.kind == Kind::PrivateAddress)
@@ -664,7 +575,7 @@ mod tests {
         let public = "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP pbx.example.com;received=198.51.100.1\r\nContact: <sip:a@[2001:db8::1]>\r\nCall-ID: x@host.example\r\n\r\n";
         let m = parse_message(public.as_bytes()).unwrap();
         out.clear();
-        scan_sip(&m, UDP, &mut out);
+        scan_sip(&m, &Body::parse(&m), UDP, &mut out);
         assert!(out.is_empty(), "{out:?}");
     }
 
@@ -742,7 +653,7 @@ mod tests {
         let msg = format!("{HEAD}Content-Type: text/plain\r\n\r\no=alice 1 1 IN IP4 10.0.0.1\r\n");
         let m = parse_message(msg.as_bytes()).unwrap();
         let mut out = Vec::new();
-        scan_sip(&m, UDP, &mut out);
+        scan_sip(&m, &Body::parse(&m), UDP, &mut out);
         assert!(out.is_empty());
     }
 
@@ -758,6 +669,112 @@ mod tests {
             UDP,
             Kind::RtcpIdentity
         ));
+    }
+
+    #[test]
+    fn multipart_sdp_and_pidf_lo_parsed_once() {
+        // SDP + PIDF-LO in one multipart body: the findings the one walk and
+        // the one SDP parse give, in order, with evidence pointing into the
+        // message (the findings store redacts it there).
+        let body = "--b1\r\nContent-Type: application/sdp\r\n\r\n\
+            v=0\r\no=alice 1 1 IN IP4 10.0.0.1\r\nc=IN IP4 203.0.113.1\r\n\
+            m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:S3CR3T|2^20\r\n\
+            c=IN IP4 192.168.1.2\r\na=ssrc:7 cname:alice@h\r\n\
+            a=candidate:1 1 UDP 1 203.0.113.1 4000 typ srflx raddr 10.0.0.9 rport 4000\r\n\r\n\
+            --b1\r\nContent-Type: application/pidf+xml\r\n\r\n\
+            <presence><gp:geopriv><gp:location-info>x</gp:location-info></gp:geopriv></presence>\r\n--b1--\r\n";
+        let msg = format!(
+            "{HEAD}Content-Type: multipart/mixed;boundary=b1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let d = msg.as_bytes();
+        let m = parse_message(d).unwrap();
+        let parsed = Body::parse(&m);
+        let sdp = parsed.sdp.as_ref().unwrap();
+        assert_eq!(sdp.media_endpoints().count(), 1);
+        let mut out = Vec::new();
+        scan_sip(&m, &parsed, UDP, &mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|f| {
+                (
+                    f.kind,
+                    f.field,
+                    String::from_utf8_lossy(f.evidence).into_owned(),
+                )
+            })
+            .collect();
+        let want = [
+            (
+                Kind::LocationDisclosed,
+                Field::PidfLo,
+                "application/pidf+xml",
+            ),
+            (
+                Kind::SdpUsername,
+                Field::SdpOrigin,
+                "o=alice 1 1 IN IP4 10.0.0.1",
+            ),
+            (
+                Kind::PrivateAddress,
+                Field::SdpOrigin,
+                "o=alice 1 1 IN IP4 10.0.0.1",
+            ),
+            (
+                Kind::SrtpKeyExposed,
+                Field::SdpCrypto,
+                "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:",
+            ),
+            (
+                Kind::PrivateAddress,
+                Field::SdpConnection,
+                "c=IN IP4 192.168.1.2",
+            ),
+            (
+                Kind::RtcpIdentity,
+                Field::SdpSsrcCname,
+                "a=ssrc:7 cname:alice@h",
+            ),
+            (
+                Kind::PrivateAddress,
+                Field::IceCandidate,
+                "a=candidate:1 1 UDP 1 203.0.113.1 4000 typ srflx raddr 10.0.0.9 rport 4000",
+            ),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(k, f, e)| (*k, *f, e.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        let range = d.as_ptr_range();
+        for f in &out {
+            assert!(range.contains(&f.evidence.as_ptr()), "{f:?}");
+        }
+        // The key never reaches a finding.
+        assert!(!out
+            .iter()
+            .any(|f| f.evidence.windows(6).any(|w| w == b"S3CR3T")));
+        // Over TLS the key is not exposed; the rest stands.
+        out.clear();
+        scan_sip(&m, &parsed, Transport::Tls, &mut out);
+        assert_eq!(out.len(), 6);
+        assert!(!out.iter().any(|f| f.kind == Kind::SrtpKeyExposed));
+    }
+
+    #[test]
+    fn header_roles_come_from_the_parser() {
+        let m = parse_message(b"OPTIONS sip:h SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.1\r\nX-Foo: 1\r\nx: 90\r\nP-Asserted-Identity-Foo: a\r\nUSER-AGENT: a/1\r\n\r\n").unwrap();
+        let roles: Vec<_> = m.headers.iter().map(role).collect();
+        assert_eq!(
+            roles,
+            [
+                Role::Address(Field::Via),
+                Role::Custom,
+                Role::None,
+                Role::None,
+                Role::Software(Field::UserAgent),
+            ]
+        );
     }
 
     #[test]
@@ -778,7 +795,7 @@ mod tests {
         for cut in 0..d.len() {
             if let Ok(m) = parse_message(&d[..cut]) {
                 let mut out = Vec::new();
-                scan_sip(&m, UDP, &mut out);
+                scan_sip(&m, &Body::parse(&m), UDP, &mut out);
                 assert!(out.len() <= Kind::ALL.len() + Field::ALL.len());
             }
         }
@@ -822,7 +839,7 @@ mod fuzz {
             if let Ok(m) = parse_message(&d) {
                 let mut out = Vec::new();
                 let t = if tls { Transport::Tls } else { Transport::Udp };
-                scan_sip(&m, t, &mut out);
+                scan_sip(&m, &Body::parse(&m), t, &mut out);
                 for (i, f) in out.iter().enumerate() {
                     for g in &out[i + 1..] {
                         prop_assert!(
@@ -847,7 +864,7 @@ mod fuzz {
     fn seed_raises_every_message_kind() {
         let m = parse_message(SEED).unwrap();
         let mut out = Vec::new();
-        scan_sip(&m, Transport::Udp, &mut out);
+        scan_sip(&m, &Body::parse(&m), Transport::Udp, &mut out);
         let mut kinds: Vec<_> = out.iter().map(|f| f.kind.as_str()).collect();
         kinds.sort();
         kinds.dedup();

@@ -186,7 +186,12 @@ fn scanned_message_is_redacted() {
         a=candidate:1 1 UDP 2130706431 192.168.7.7 40000 typ host\r\n";
     let m = crate::sip::parse_message(msg).unwrap();
     let mut out = Vec::new();
-    scan_sip(&m, crate::sip::Transport::Udp, &mut out);
+    scan_sip(
+        &m,
+        &crate::sip::Body::parse(&m),
+        crate::sip::Transport::Udp,
+        &mut out,
+    );
     let s = store(100, 3600);
     for f in &out {
         s.record(f, ip("203.0.113.77"), "udp", "unknown", t(10));
@@ -316,7 +321,12 @@ fn bench_scan_and_record() {
     let t0 = std::time::Instant::now();
     for _ in 0..n {
         out.clear();
-        scan_sip(&m, crate::sip::Transport::Udp, &mut out);
+        scan_sip(
+            &m,
+            &crate::sip::Body::parse(&m),
+            crate::sip::Transport::Udp,
+            &mut out,
+        );
         std::hint::black_box(&out);
     }
     let scan = t0.elapsed() / n;

@@ -467,7 +467,7 @@ fn heplify_rtp_rtcp_and_sdp() {
         let Some((ct, body)) = sip_body(&p.payload) else {
             continue;
         };
-        let Some(sdp_bytes) = sdp::sdp_from_body(ct, body) else {
+        let Some(sdp_bytes) = crate::sip::body::sdp_from_body(ct, body) else {
             continue;
         };
         let s = sdp::parse_sdp(sdp_bytes).expect("real SDP parses");
@@ -509,7 +509,7 @@ fn sdp_bodies_across_corpus() {
             let Some((ct, body)) = sip_body(payload) else {
                 continue;
             };
-            if let Some(b) = sdp::sdp_from_body(ct, body) {
+            if let Some(b) = crate::sip::body::sdp_from_body(ct, body) {
                 match sdp::parse_sdp(b) {
                     Ok(s) => {
                         ok += 1;
@@ -559,7 +559,7 @@ fn webrtc_sdp_over_udp_leg() {
         let Some((ct, body)) = sip_body(&p.payload) else {
             continue;
         };
-        let Some(b) = sdp::sdp_from_body(ct, body) else {
+        let Some(b) = crate::sip::body::sdp_from_body(ct, body) else {
             continue;
         };
         let s = sdp::parse_sdp(b).expect("real SDP parses");

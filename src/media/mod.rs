@@ -7,9 +7,10 @@
 //!   demultiplexing), with checked RTP header and RTCP compound views. No state.
 //! - [`payload`]: byte-distribution test telling encrypted from cleartext
 //!   audio payloads. Fixed-size, allocation-free accumulator.
-//! - [`stream`]: bounded per-stream table (5-tuple + SSRC), RFC 3550 probation,
-//!   loss and jitter, protection decision and the events the caller counts.
-//!   Parses no bytes.
+//! - [`stream`]: bounded per-stream table (5-tuple + SSRC), protection
+//!   decision and the events the caller counts. Parses no bytes.
+//! - [`rtp_stats`]: RFC 3550 arithmetic a stream keeps: sequence probation,
+//!   wraparound and restarts, loss, interarrival jitter.
 //! - [`endpoints`]: the shared, sharded table of SDP-announced media
 //!   endpoints, written by SIP workers and read by media workers.
 //! - [`rtcp_seen`]: which RTCP identity fields each (flow, SSRC) already
@@ -24,6 +25,7 @@ pub mod classify;
 pub mod endpoints;
 pub mod payload;
 pub mod rtcp_seen;
+pub mod rtp_stats;
 pub mod stream;
 
 #[cfg(test)]

@@ -15,10 +15,13 @@
 //! ZRTP packets). It changes from `unknown` to a final value once.
 //!
 //! This file parses no bytes: it takes `RtpHeader`/`PacketKind` views built
-//! by `classify`, and hands payload slices to the `payload` sampler.
+//! by `classify`, and hands payload slices to the `payload` sampler. The
+//! RFC 3550 sequence, loss and jitter arithmetic is `rtp_stats`'s.
 
 use super::classify::{PacketKind, RtcpInfo, RtpHeader};
 use super::payload::{CodecClass, PayloadSampler, PayloadVerdict};
+pub use super::rtp_stats::Loss;
+use super::rtp_stats::{arrival_ticks, Jitter, SeqState};
 use super::Micros;
 use crate::lru::{Lru, Node};
 use crate::sdp::{static_clock_rate, Declared};
@@ -108,15 +111,6 @@ impl EndReason {
     }
 }
 
-/// RFC 3550 A.3 counts at the end of a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Loss {
-    pub expected: u64,
-    pub received: u64,
-    /// expected − received; negative with duplicates.
-    pub lost: i64,
-}
-
 /// What the caller counts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum StreamEvent {
@@ -197,119 +191,11 @@ pub struct FlowHints {
     pub zrtp: bool,
 }
 
-/// RFC 3550 A.1 constants; probation needs 3 packets (MIN_SEQUENTIAL 2
-/// in the RFC, one more here because noise is common on a mirror port).
-const MIN_SEQUENTIAL: u8 = 3;
-const MAX_DROPOUT: u16 = 3000;
-const MAX_MISORDER: u16 = 100;
-const RTP_SEQ_MOD: u32 = 1 << 16;
 /// Largest forward timestamp step accepted during probation (≈ 8.7 min at
 /// 8 kHz, 46 s at 90 kHz).
 const MAX_PROBATION_TS_STEP: u32 = 1 << 22;
 /// Comfort noise (RFC 3389) is not sampled: it is a few bytes of level.
 const PT_CN: u8 = 13;
-
-/// RFC 3550 A.1 sequence state.
-#[derive(Debug, Clone, Copy)]
-struct SeqState {
-    max_seq: u16,
-    cycles: u64,
-    base_seq: u32,
-    bad_seq: u32,
-    received: u64,
-    probation: u8,
-}
-
-impl SeqState {
-    fn new(seq: u16) -> Self {
-        SeqState {
-            max_seq: seq.wrapping_sub(1),
-            cycles: 0,
-            base_seq: u32::from(seq),
-            bad_seq: RTP_SEQ_MOD + 1,
-            received: 0,
-            probation: MIN_SEQUENTIAL,
-        }
-    }
-
-    fn init(&mut self, seq: u16) {
-        self.base_seq = u32::from(seq);
-        self.max_seq = seq;
-        self.bad_seq = RTP_SEQ_MOD + 1;
-        self.cycles = 0;
-        self.received = 0;
-    }
-
-    /// RFC 3550 A.1 `update_seq`; `in_step` adds this crate's probation
-    /// checks (same PT, timestamp forward). Returns whether the packet is
-    /// valid (counted).
-    fn update(&mut self, seq: u16, in_step: bool) -> bool {
-        let udelta = seq.wrapping_sub(self.max_seq);
-        if self.probation > 0 {
-            if seq == self.max_seq.wrapping_add(1) && in_step {
-                self.probation -= 1;
-                self.max_seq = seq;
-                if self.probation == 0 {
-                    self.init(seq);
-                    self.received += 1;
-                    return true;
-                }
-            } else {
-                self.probation = MIN_SEQUENTIAL - 1;
-                self.max_seq = seq;
-            }
-            return false;
-        }
-        if udelta < MAX_DROPOUT {
-            if seq < self.max_seq {
-                self.cycles += u64::from(RTP_SEQ_MOD);
-            }
-            self.max_seq = seq;
-        } else if u32::from(udelta) <= RTP_SEQ_MOD - u32::from(MAX_MISORDER) {
-            // A very large jump: the sender restarted, if the next packet
-            // follows this one (RFC 3550 A.1).
-            if u32::from(seq) == self.bad_seq {
-                self.init(seq);
-            } else {
-                self.bad_seq = (u32::from(seq) + 1) & (RTP_SEQ_MOD - 1);
-                return false;
-            }
-        }
-        // else: duplicate or reordered, counted.
-        self.received += 1;
-        true
-    }
-
-    fn loss(&self) -> Loss {
-        let extended_max = self.cycles + u64::from(self.max_seq);
-        let expected = (extended_max + 1).saturating_sub(u64::from(self.base_seq));
-        Loss {
-            expected,
-            received: self.received,
-            lost: expected as i64 - self.received as i64,
-        }
-    }
-}
-
-/// RFC 3550 A.8 jitter, in timestamp units × 16 (the RFC's integer form).
-#[derive(Debug, Clone, Copy, Default)]
-struct Jitter {
-    transit: Option<u32>,
-    jitter16: u64,
-}
-
-impl Jitter {
-    fn update(&mut self, arrival: u32, ts: u32) {
-        let transit = arrival.wrapping_sub(ts);
-        if let Some(prev) = self.transit {
-            let d = u64::from((transit.wrapping_sub(prev) as i32).unsigned_abs());
-            // J += (|D| - J) / 16, as `jitter += d - ((jitter + 8) >> 4)`;
-            // bounded by 16 × 2^31, so u64 never overflows.
-            self.jitter16 = self.jitter16 + d - ((self.jitter16 + 8) >> 4);
-        }
-        self.transit = Some(transit);
-    }
-}
 
 #[derive(Debug)]
 struct Stream {
@@ -460,7 +346,7 @@ impl StreamTable {
             s.pt = pt;
             s.clock_rate = static_clock_rate(pt);
         }
-        if !s.validated && s.seq.probation == 0 {
+        if !s.validated && !s.seq.in_probation() {
             s.validated = true;
             events.push(StreamEvent::New { key });
         }
@@ -597,14 +483,7 @@ impl StreamTable {
             let flow = key.flow;
             classify_stream(&mut s, &key, hint, true, &mut || lookup(flow), events);
         }
-        let jitter = s
-            .clock_rate
-            .filter(|_| s.jitter.transit.is_some())
-            .map(|rate| {
-                // J × 16 in ticks → seconds, keeping the fraction.
-                let ns = u128::from(s.jitter.jitter16) * 1_000_000_000 / (16 * u128::from(rate));
-                Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
-            });
+        let jitter = s.clock_rate.and_then(|rate| s.jitter.duration(rate));
         events.push(StreamEvent::Ended {
             key,
             protection: s.protection,
@@ -616,11 +495,6 @@ impl StreamTable {
             jitter,
         });
     }
-}
-
-/// Capture time in RTP timestamp units, modulo 2^32 (RFC 3550 A.8).
-fn arrival_ticks(now: Duration, rate: u32) -> u32 {
-    (now.as_nanos() * u128::from(rate) / 1_000_000_000) as u32
 }
 
 /// Decides and, when final, records and reports the label.
@@ -954,34 +828,6 @@ mod tests {
             assert!(!o.validated);
         }
         assert!(ev.is_empty());
-    }
-
-    #[test]
-    fn loss_and_wrap() {
-        let mut s = SeqState::new(65533);
-        let mut counted = 0;
-        for seq in [65533u16, 65534, 65535, 0, 2, 3, 3, 5] {
-            counted += u64::from(s.update(seq, true));
-        }
-        let l = s.loss();
-        // Validated at 65535 (base); expected 65535..=5 = 7; received 6
-        // (one duplicate); 1 and 4 lost, the duplicate offsets one.
-        assert_eq!((l.expected, l.received, l.lost, counted), (7, 6, 1, 6));
-    }
-
-    #[test]
-    fn jitter_rfc3550_a8() {
-        let mut j = Jitter::default();
-        // Transit alternates by 80 ticks: J converges towards 80.
-        for i in 0..200u32 {
-            let arrival = i * 160 + if i % 2 == 0 { 0 } else { 80 };
-            j.update(arrival, i * 160);
-        }
-        let ticks = j.jitter16 >> 4;
-        // A huge transit jump saturates nothing (u64).
-        j.update(0, 0x8000_0000);
-        j.update(0x8000_0000, 0);
-        assert!((70..=80).contains(&ticks), "{ticks}");
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! SIP: recognising, framing and parsing messages (RFC 3261), leniently.
 //!
-//! Owner: the `sip` module. Parsers (`parse.rs`, `framing.rs`, `ws.rs`) hold
-//! no state; `stream.rs` holds per-TCP-stream state and parses no bytes
+//! Owner: the `sip` module. Parsers (`parse.rs`, `framing.rs`, `ws.rs`,
+//! `body.rs` for bodies and their parts) hold no state; `stream.rs` holds per-TCP-stream state and parses no bytes
 //! itself. Nothing here does I/O, logs or touches metrics: callers count.
 //! Error and label strings come from fixed sets (`as_str`).
 
+pub mod body;
 pub mod dialog;
 pub mod framing;
 pub mod parse;
 pub mod stream;
 pub mod ws;
 
+pub use body::Body;
 pub use framing::{frame_stream, looks_like_sip, StreamFrame};
 pub use parse::{parse_message, Header, HeaderName, Message, Method, ParseError, StartLine};
 pub use stream::{SipEvent, StreamKind, StreamState};

@@ -74,9 +74,13 @@ pub enum StartLine<'a> {
     },
 }
 
-/// Well-known header names, compact forms folded in (RFC 3261 §7.3.3).
+/// Every header name the sensor reads, compact forms folded in (RFC 3261
+/// §7.3.3). Classified once, when the message is parsed, and stored on the
+/// [`Header`]; any other name is `Other` (its `raw_name` is still there, e.g.
+/// for `X-*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HeaderName {
+    // RFC 3261 §20.
     Via,
     From,
     To,
@@ -85,62 +89,128 @@ pub enum HeaderName {
     Contact,
     ContentLength,
     ContentType,
+    ContentEncoding,
+    MaxForwards,
+    RecordRoute,
+    Supported,
+    Subject,
+    Authorization,
+    ProxyAuthorization,
+    UserAgent,
+    Server,
+    // Extensions with a compact form (see [`expand_compact`]).
+    Event,
+    ReferTo,
+    AllowEvents,
+    SessionExpires,
+    Identity,
+    ReferredBy,
+    RejectContact,
+    AcceptContact,
+    RequestDisposition,
+    IdentityInfo,
+    // Extensions the exposure catalogue reads.
+    /// RFC 3325 §9.1.
+    PAssertedIdentity,
+    /// RFC 3325 §9.2.
+    PPreferredIdentity,
+    /// draft-ietf-sip-privacy-04 (still common).
+    RemotePartyId,
+    /// RFC 7315 §4.4.
+    PAccessNetworkInfo,
+    /// RFC 6442 §4.1.
+    Geolocation,
+    /// RFC 5806.
+    Diversion,
+    /// RFC 7044.
+    HistoryInfo,
+    /// RFC 3323 §4.2.
+    Privacy,
     Other,
 }
+
+/// `(long form, compact form, name)` for every [`HeaderName`] but `Other`:
+/// the one list both [`HeaderName::from_bytes`] and [`expand_compact`] read.
+///
+/// Compact forms: RFC 3261 §7.3.3 (i f t v m l c k s e) plus the registered
+/// extensions: o Event (RFC 6665), r Refer-To (RFC 3515), u Allow-Events
+/// (RFC 6665), x Session-Expires (RFC 4028), y Identity (RFC 8224), b
+/// Referred-By (RFC 3892), j Reject-Contact and a Accept-Contact and d
+/// Request-Disposition (RFC 3841), n Identity-Info (RFC 4474).
+pub const HEADER_NAMES: [(&[u8], Option<u8>, HeaderName); 35] = [
+    (b"Via", Some(b'v'), HeaderName::Via),
+    (b"From", Some(b'f'), HeaderName::From),
+    (b"To", Some(b't'), HeaderName::To),
+    (b"Call-ID", Some(b'i'), HeaderName::CallId),
+    (b"CSeq", None, HeaderName::CSeq),
+    (b"Contact", Some(b'm'), HeaderName::Contact),
+    (b"Content-Length", Some(b'l'), HeaderName::ContentLength),
+    (b"Content-Type", Some(b'c'), HeaderName::ContentType),
+    (b"Content-Encoding", Some(b'e'), HeaderName::ContentEncoding),
+    (b"Max-Forwards", None, HeaderName::MaxForwards),
+    (b"Record-Route", None, HeaderName::RecordRoute),
+    (b"Supported", Some(b'k'), HeaderName::Supported),
+    (b"Subject", Some(b's'), HeaderName::Subject),
+    (b"Authorization", None, HeaderName::Authorization),
+    (b"Proxy-Authorization", None, HeaderName::ProxyAuthorization),
+    (b"User-Agent", None, HeaderName::UserAgent),
+    (b"Server", None, HeaderName::Server),
+    (b"Event", Some(b'o'), HeaderName::Event),
+    (b"Refer-To", Some(b'r'), HeaderName::ReferTo),
+    (b"Allow-Events", Some(b'u'), HeaderName::AllowEvents),
+    (b"Session-Expires", Some(b'x'), HeaderName::SessionExpires),
+    (b"Identity", Some(b'y'), HeaderName::Identity),
+    (b"Referred-By", Some(b'b'), HeaderName::ReferredBy),
+    (b"Reject-Contact", Some(b'j'), HeaderName::RejectContact),
+    (b"Accept-Contact", Some(b'a'), HeaderName::AcceptContact),
+    (
+        b"Request-Disposition",
+        Some(b'd'),
+        HeaderName::RequestDisposition,
+    ),
+    (b"Identity-Info", Some(b'n'), HeaderName::IdentityInfo),
+    (b"P-Asserted-Identity", None, HeaderName::PAssertedIdentity),
+    (
+        b"P-Preferred-Identity",
+        None,
+        HeaderName::PPreferredIdentity,
+    ),
+    (b"Remote-Party-ID", None, HeaderName::RemotePartyId),
+    (
+        b"P-Access-Network-Info",
+        None,
+        HeaderName::PAccessNetworkInfo,
+    ),
+    (b"Geolocation", None, HeaderName::Geolocation),
+    (b"Diversion", None, HeaderName::Diversion),
+    (b"History-Info", None, HeaderName::HistoryInfo),
+    (b"Privacy", None, HeaderName::Privacy),
+];
 
 impl HeaderName {
     /// Classify a raw header name (case-insensitive, compact forms included).
     pub fn from_bytes(raw: &[u8]) -> HeaderName {
-        let full = expand_compact(raw);
-        const KNOWN: [(&[u8], HeaderName); 8] = [
-            (b"via", HeaderName::Via),
-            (b"from", HeaderName::From),
-            (b"to", HeaderName::To),
-            (b"call-id", HeaderName::CallId),
-            (b"cseq", HeaderName::CSeq),
-            (b"contact", HeaderName::Contact),
-            (b"content-length", HeaderName::ContentLength),
-            (b"content-type", HeaderName::ContentType),
-        ];
-        KNOWN
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(full))
-            .map_or(HeaderName::Other, |&(_, h)| h)
+        let found = match raw {
+            [c] => {
+                let c = c.to_ascii_lowercase();
+                HEADER_NAMES.iter().find(|e| e.1 == Some(c))
+            }
+            // `eq_ignore_ascii_case` compares lengths first: most entries
+            // cost one comparison.
+            _ => HEADER_NAMES.iter().find(|e| e.0.eq_ignore_ascii_case(raw)),
+        };
+        found.map_or(HeaderName::Other, |e| e.2)
     }
 }
 
 /// The long form of a compact header name, or the name itself.
-///
-/// RFC 3261 §7.3.3 (i f t v m l c k s e) plus the registered extensions:
-/// o Event (RFC 6665), r Refer-To (RFC 3515), u Allow-Events (RFC 6665),
-/// x Session-Expires (RFC 4028), y Identity (RFC 8224), b Referred-By
-/// (RFC 3892), j Reject-Contact and a Accept-Contact and d
-/// Request-Disposition (RFC 3841), n Identity-Info (RFC 4474).
 pub fn expand_compact(raw: &[u8]) -> &[u8] {
     let [c] = raw else { return raw };
-    match c.to_ascii_lowercase() {
-        b'i' => b"Call-ID",
-        b'f' => b"From",
-        b't' => b"To",
-        b'v' => b"Via",
-        b'm' => b"Contact",
-        b'l' => b"Content-Length",
-        b'c' => b"Content-Type",
-        b'k' => b"Supported",
-        b's' => b"Subject",
-        b'e' => b"Content-Encoding",
-        b'o' => b"Event",
-        b'r' => b"Refer-To",
-        b'u' => b"Allow-Events",
-        b'x' => b"Session-Expires",
-        b'y' => b"Identity",
-        b'b' => b"Referred-By",
-        b'j' => b"Reject-Contact",
-        b'a' => b"Accept-Contact",
-        b'd' => b"Request-Disposition",
-        b'n' => b"Identity-Info",
-        _ => raw,
-    }
+    let c = c.to_ascii_lowercase();
+    HEADER_NAMES
+        .iter()
+        .find(|e| e.1 == Some(c))
+        .map_or(raw, |e| e.0)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -282,7 +352,7 @@ impl<'a> Message<'a> {
                 return Err(ParseError::MissingHeader);
             }
         }
-        if self.is_request() && self.headers_named(b"Max-Forwards").next().is_none() {
+        if self.is_request() && self.header(HeaderName::MaxForwards).is_none() {
             return Err(ParseError::MissingHeader);
         }
         declared_content_length(&self.headers)?;
@@ -883,6 +953,54 @@ mod tests {
         assert_eq!(cseq(b"1"), None);
         assert_eq!(cseq(b"x BYE"), None);
         assert_eq!(cseq(b"1 FOO"), Some((1, Method::Unknown)));
+    }
+
+    #[test]
+    fn header_names_classified_once() {
+        for (long, compact, name) in HEADER_NAMES {
+            assert_ne!(name, HeaderName::Other);
+            assert_eq!(HeaderName::from_bytes(long), name);
+            assert_eq!(HeaderName::from_bytes(&long.to_ascii_lowercase()), name);
+            assert_eq!(HeaderName::from_bytes(&long.to_ascii_uppercase()), name);
+            if let Some(c) = compact {
+                assert_eq!(HeaderName::from_bytes(&[c]), name, "{}", c as char);
+                assert_eq!(HeaderName::from_bytes(&[c.to_ascii_uppercase()]), name);
+                assert_eq!(expand_compact(&[c]), long);
+            }
+            assert_eq!(expand_compact(long), long);
+        }
+        // One entry per name and per compact form.
+        for (i, a) in HEADER_NAMES.iter().enumerate() {
+            for b in &HEADER_NAMES[i + 1..] {
+                assert!(a.2 != b.2 && !a.0.eq_ignore_ascii_case(b.0));
+                assert!(a.1.is_none() || a.1 != b.1);
+            }
+        }
+        for other in [
+            &b"X-Foo"[..],
+            b"x-",
+            b"P-Asserted-Identity-Foo",
+            b"Geolocation-Routing",
+            b"Via2",
+            b"z",
+            b"Route",
+            b"WWW-Authenticate",
+            b"",
+        ] {
+            assert_eq!(HeaderName::from_bytes(other), HeaderName::Other);
+        }
+        // Stored on the header at parse time.
+        let m =
+            req(b"BYE sip:h SIP/2.0\r\nx: 90\r\nP-ASSERTED-identity: <sip:a@h>\r\nX-A: 1\r\n\r\n");
+        let names: Vec<_> = m.headers.iter().map(|h| h.name).collect();
+        assert_eq!(
+            names,
+            [
+                HeaderName::SessionExpires,
+                HeaderName::PAssertedIdentity,
+                HeaderName::Other
+            ]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::counters::{ExposureCounters, SipCounters};
 use crate::sip::dialog::{CallEvent, Observation, RegistrationOutcome};
 use crate::sip::stream::SipEvent;
-use crate::sip::{self, HeaderName, Message, Method, StartLine, Transport};
+use crate::sip::{self, Body, Message, Method, StartLine, Transport};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -183,8 +183,10 @@ impl SipCtx<'_> {
                     .inc();
             }
         }
+        // The body is walked and its SDP parsed once, for both readers.
+        let body = Body::parse(msg);
         let mut found = Vec::new();
-        exposure::scan_sip(msg, transport, &mut found);
+        exposure::scan_sip(msg, &body, transport, &mut found);
         if let Some(call_id) = msg.call_id() {
             let o = self.shared.calls.observe(
                 &Observation {
@@ -204,24 +206,14 @@ impl SipCtx<'_> {
         }
         self.shared
             .expose(self.exposures, &found, self.sender, transport, self.now);
-        self.register_media(msg);
+        self.register_media(body.sdp.as_ref());
     }
 
     /// Offer and answer both announce where their side receives media
     /// (RFC 3264 §5, §6): remember each (ip, port) with its declared
     /// protection, for whichever worker sees that media.
-    fn register_media(&self, msg: &Message<'_>) {
-        if msg.body.is_empty() {
-            return;
-        }
-        let ct = msg
-            .header(HeaderName::ContentType)
-            .map(|h| h.value)
-            .unwrap_or(b"");
-        let Some(body) = crate::sdp::sdp_from_body(ct, msg.body) else {
-            return;
-        };
-        let Ok(sdp) = crate::sdp::parse_sdp(body) else {
+    fn register_media(&self, sdp: Option<&crate::sdp::Sdp<'_>>) {
+        let Some(sdp) = sdp else {
             return;
         };
         let eps = &self.shared.endpoints;
