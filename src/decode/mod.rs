@@ -27,6 +27,7 @@
 //!   [`Packet::anomaly`] so the caller can count it (tshark dissects these too).
 
 pub mod defrag;
+pub mod quick;
 mod sctp;
 pub mod sctp_reasm;
 pub mod tcp;
@@ -441,7 +442,6 @@ impl FlowHasher {
     /// Hash of the endpoints in sorted order, so A→B and B→A feed
     /// identical input.
     pub fn hash(&self, pkt: &Packet<'_>) -> u64 {
-        use std::hash::{BuildHasher, Hasher};
         let ports = match pkt.l4 {
             L4::Udp {
                 src_port, dst_port, ..
@@ -452,18 +452,28 @@ impl FlowHasher {
             } => Some((src_port, dst_port)),
             L4::Fragment(_) | L4::Other => None,
         };
+        self.hash_flow(FlowWords {
+            src: ip_word(pkt.net.src),
+            dst: ip_word(pkt.net.dst),
+            proto: pkt.net.proto,
+            ports,
+        })
+    }
+
+    /// [`Self::hash`] of a packet summarised as words: what
+    /// [`quick::flow_words`] reads from the headers alone.
+    pub fn hash_flow(&self, f: FlowWords) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
         let mut h = self.0.build_hasher();
-        let (src, dst) = (ip_word(pkt.net.src), ip_word(pkt.net.dst));
-        match ports {
+        let (src, dst) = (f.src, f.dst);
+        match f.ports {
             Some((sp, dp)) => {
                 let a = (src, sp);
                 let b = (dst, dp);
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
                 h.write_u128(lo.0);
                 h.write_u128(hi.0);
-                h.write_u64(
-                    u64::from(pkt.net.proto) << 32 | u64::from(lo.1) << 16 | u64::from(hi.1),
-                );
+                h.write_u64(u64::from(f.proto) << 32 | u64::from(lo.1) << 16 | u64::from(hi.1));
             }
             None => {
                 h.write_u128(src.min(dst));
@@ -472,6 +482,16 @@ impl FlowHasher {
         }
         h.finish()
     }
+}
+
+/// What the dispatch hash covers: addresses as [`ip_word`]s, the transport
+/// protocol, and the ports (none for fragments and other protocols).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowWords {
+    pub src: u128,
+    pub dst: u128,
+    pub proto: u8,
+    pub ports: Option<(u16, u16)>,
 }
 
 // ---------------------------------------------------------------- link ----
