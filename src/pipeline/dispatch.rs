@@ -193,7 +193,10 @@ impl Dispatcher {
                     _ => None,
                 },
             };
-            h.map_or(0, |h| (h % n as u64) as usize)
+            // The hash scaled to 0..n (multiply and keep the high word)
+            // rather than `h % n`: a 64-bit division was a tenth of the
+            // capture thread.
+            h.map_or(0, |h| ((u128::from(h) * n as u128) >> 64) as usize)
         };
         let Some(b) = self.pending.get_mut(w) else {
             return;
