@@ -182,12 +182,21 @@ impl Dispatcher {
         let w = if n <= 1 {
             0
         } else {
-            // A frame that does not decode still goes somewhere (worker 0),
-            // where the decode failure is counted once.
-            match decode::decode(self.link, data) {
-                Ok(Some(p)) => (self.hasher.hash(&p) % n as u64) as usize,
-                _ => 0,
-            }
+            // Headers read at fixed offsets for the common shape, the
+            // full decoder for the rest (see `decode::quick`). A frame that
+            // does not decode still goes somewhere (worker 0), where the
+            // decode failure is counted once.
+            let h = match decode::quick::flow_words(self.link, data) {
+                Some(f) => Some(self.hasher.hash_flow(f)),
+                None => match decode::decode(self.link, data) {
+                    Ok(Some(p)) => Some(self.hasher.hash(&p)),
+                    _ => None,
+                },
+            };
+            // The hash scaled to 0..n (multiply and keep the high word)
+            // rather than `h % n`: a 64-bit division was a tenth of the
+            // capture thread.
+            h.map_or(0, |h| ((u128::from(h) * n as u128) >> 64) as usize)
         };
         let Some(b) = self.pending.get_mut(w) else {
             return;
