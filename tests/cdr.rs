@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::sensor::{sum_text, unlabelled};
+use common::sensor::{free_port, http_get, sum_text, unlabelled};
 use common::{sipsentinel, temp_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -1055,17 +1055,6 @@ fn postgres_cdr_pgsql() {
     assert_eq!(count(&mut c) as u64, TOTAL - OLD);
 }
 
-fn http_metrics(port: u16) -> Option<String> {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf).into_owned())
-}
-
 /// The sensor with `[cdr]`: the store is checked on a background thread and
 /// the gauges appear on /metrics with the audit's numbers; no planted value
 /// appears anywhere in the exposition or the log.
@@ -1083,11 +1072,7 @@ fn sensor_exports_cdr_gauges() {
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sv_sip-tcp.pcap");
     let mut child = sipsentinel()
         .args(["run", "--read"])
@@ -1101,7 +1086,8 @@ fn sensor_exports_cdr_gauges() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut text = String::new();
     while std::time::Instant::now() < deadline {
-        if let Some(t) = http_metrics(port) {
+        // The body of /metrics (de-chunked), for the strict text parser.
+        if let Ok((_, t)) = http_get(([127, 0, 0, 1], port).into(), "/metrics") {
             if t.contains("sipsentinel_cdr_records ") {
                 text = t;
                 break;
@@ -1123,7 +1109,7 @@ fn sensor_exports_cdr_gauges() {
     );
     assert_eq!(unlabelled(&text, "sipsentinel_cdr_last_check_success"), 1.0);
     assert!(unlabelled(&text, "sipsentinel_cdr_oldest_record_age_seconds") > 400.0 * 86_400.0);
-    assert!(unlabelled(&text, "sipsentinel_cdr_columns{class=\"identity\"}") >= 4.0);
+    assert!(sum_text(&text, "sipsentinel_cdr_columns", &[("class", "identity")]) >= 4.0);
     assert_no_canary("/metrics", &text);
     assert_no_canary(
         "sensor log",
