@@ -11,7 +11,6 @@
 //! `example.invalid`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use etherparse::PacketBuilder;
 use sipsentinel::config::Limits;
 use sipsentinel::decode::{self, LinkType};
 use sipsentinel::media::classify::classify;
@@ -20,6 +19,7 @@ use sipsentinel::pipeline::counters::SipCounters;
 use sipsentinel::pipeline::worker::Worker;
 use sipsentinel::sdp::parse_sdp;
 use sipsentinel::sip::{self, Method, Transport};
+use sipsentinel::testkit::{frames, tcp};
 use std::time::Duration;
 
 const SDP: &str = "v=0\r\n\
@@ -106,13 +106,9 @@ fn dtls_client_hello() -> Vec<u8> {
     rec
 }
 
+/// An Ethernet/IPv4/UDP frame from 192.0.2.10 to 198.51.100.20.
 fn udp_frame(payload: &[u8], sport: u16, dport: u16) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2([2, 0, 0x5e, 0, 0, 1], [2, 1, 0x5e, 0, 0, 1])
-        .ipv4([192, 0, 2, 10], [198, 51, 100, 20], 64)
-        .udp(sport, dport);
-    let mut out = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut out, payload).expect("frame builds");
-    out
+    frames::udp4([192, 0, 2, 10], [198, 51, 100, 20], sport, dport, payload)
 }
 
 fn config() -> Criterion {
@@ -238,7 +234,7 @@ fn bench_worker(c: &mut Criterion) {
 fn bench_reasm(c: &mut Criterion) {
     use sipsentinel::decode::defrag::{Defrag, DefragConfig};
     use sipsentinel::decode::tcp::{StreamKey, TcpConfig, TcpReassembler};
-    use sipsentinel::decode::{Fragment, Net, TcpFlags, TcpSegment};
+    use sipsentinel::decode::{Fragment, Net, TcpSegment};
     use sipsentinel::sip::stream::StreamState;
     use std::net::{IpAddr, Ipv4Addr};
 
@@ -300,18 +296,7 @@ fn bench_reasm(c: &mut Criterion) {
             }
             n
         };
-        let syn = TcpFlags {
-            syn: true,
-            fin: false,
-            rst: false,
-            ack: false,
-        };
-        let ack = TcpFlags {
-            syn: false,
-            fin: false,
-            rst: false,
-            ack: true,
-        };
+        let (syn, ack) = (tcp::SYN, tcp::ACK);
         feed(&mut r, 0, syn, b"");
         g.bench_function(format!("sip_over_tcp_{piece}_byte_segments"), |b| {
             b.iter(|| {

@@ -30,13 +30,15 @@
 
 use clap::Parser;
 use etherparse::{PacketBuilder, VlanId};
+use sipsentinel::testkit::pcap::{PcapWriter, LINKTYPE_ETHERNET};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(about = "Generate a deterministic SIP/RTP capture (classic pcap) for benchmarks")]
@@ -362,7 +364,7 @@ struct Totals {
 }
 
 struct Out {
-    w: BufWriter<File>,
+    w: PcapWriter<BufWriter<File>>,
     frame: Vec<u8>,
     vlan: bool,
     totals: Totals,
@@ -389,18 +391,6 @@ enum L4 {
 }
 
 impl Out {
-    fn header(&mut self) -> std::io::Result<()> {
-        let mut h = Vec::with_capacity(24);
-        h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        h.extend_from_slice(&2u16.to_le_bytes());
-        h.extend_from_slice(&4u16.to_le_bytes());
-        h.extend_from_slice(&0i32.to_le_bytes()); // thiszone
-        h.extend_from_slice(&0u32.to_le_bytes()); // sigfigs
-        h.extend_from_slice(&65535u32.to_le_bytes()); // snaplen
-        h.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
-        self.w.write_all(&h)
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn packet(
         &mut self,
@@ -477,13 +467,8 @@ impl Out {
         debug_assert!(ts_us >= self.totals.last_ts, "timestamps increase");
         self.totals.last_ts = ts_us;
         let len = self.frame.len() as u32;
-        let mut rec = [0u8; 16];
-        rec[0..4].copy_from_slice(&((ts_us / 1_000_000) as u32).to_le_bytes());
-        rec[4..8].copy_from_slice(&((ts_us % 1_000_000) as u32).to_le_bytes());
-        rec[8..12].copy_from_slice(&len.to_le_bytes());
-        rec[12..16].copy_from_slice(&len.to_le_bytes());
-        self.w.write_all(&rec)?;
-        self.w.write_all(&self.frame)?;
+        self.w
+            .try_write(Duration::from_micros(ts_us), &self.frame)?;
         self.totals.packets += 1;
         self.totals.bytes += 16 + u64::from(len);
         Ok(())
@@ -972,14 +957,14 @@ fn run(args: &Args) -> Result<(), String> {
     let sched_of = |k: Kind| &schedules[k as usize];
 
     let file = File::create(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let io = |e: std::io::Error| format!("{}: {e}", args.out.display());
     let mut out = Out {
-        w: BufWriter::with_capacity(1 << 20, file),
+        w: PcapWriter::try_new(BufWriter::with_capacity(1 << 20, file), LINKTYPE_ETHERNET)
+            .map_err(io)?,
         frame: Vec::with_capacity(2048),
         vlan: args.vlan,
         totals: Totals::default(),
     };
-    let io = |e: std::io::Error| format!("{}: {e}", args.out.display());
-    out.header().map_err(io)?;
 
     // Time base: 2026-01-01T00:00:00Z.
     const EPOCH_US: u64 = 1_767_225_600 * 1_000_000;
@@ -1061,8 +1046,7 @@ fn run(args: &Args) -> Result<(), String> {
             }
         }
     }
-    out.w.flush().map_err(io)?;
-    drop(out.w);
+    drop(out.w.into_inner().map_err(io)?);
 
     let t = &out.totals;
     let count = |k: Kind| kinds.iter().filter(|&&x| x == k).count();

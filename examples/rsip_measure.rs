@@ -317,20 +317,11 @@ fn print_top(title: &str, kinds: &BTreeMap<String, usize>) {
 fn main() {
     // rsip may panic on hostile input; count it, don't print backtraces.
     panic::set_hook(Box::new(|_| {}));
-    let corpus = PathBuf::from(
-        std::env::var("SIPSENTINEL_CORPUS").unwrap_or_else(|_| "../shared/corpus".into()),
-    );
+    let corpus = sipsentinel::testkit::corpus::path();
     let tshark = tshark_counts(&corpus);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+    let files = sipsentinel::testkit::corpus::existing()
+        .map(|d| sipsentinel::testkit::corpus::files(&d))
         .unwrap_or_default();
-    files.retain(|p| {
-        matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("pcap" | "pcapng" | "cap")
-        )
-    });
-    files.sort();
 
     let mut total = Counts::default();
     let mut kinds = BTreeMap::new();

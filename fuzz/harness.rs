@@ -17,6 +17,7 @@ use sipsentinel::sip::body as sip_body;
 use sipsentinel::sip::framing::{self, StreamFrame};
 use sipsentinel::sip::stream::{SipEvent, StreamState};
 use sipsentinel::sip::{parse_message, ws};
+use sipsentinel::testkit::frames;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -382,40 +383,12 @@ fn encapsulate(kind: u8, inner_v4: &[u8]) -> (u8, Vec<u8>) {
         // VXLAN (UDP 4789) carrying Ethernet/IPv4.
         2 => {
             let mut v = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
-            v.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
-            v.extend_from_slice(inner_v4);
-            let mut u = Vec::with_capacity(8 + v.len());
-            u.extend_from_slice(&40000u16.to_be_bytes());
-            u.extend_from_slice(&4789u16.to_be_bytes());
-            u.extend_from_slice(&((8 + v.len()).min(65535) as u16).to_be_bytes());
-            u.extend_from_slice(&[0, 0]);
-            u.extend_from_slice(&v);
-            (17, u)
+            v.extend_from_slice(&frames::eth(0x0800, inner_v4));
+            (17, frames::udp(40000, 4789, &v))
         }
         // Plain UDP to 5060 (ends the chain's meaning, not its bytes).
-        _ => {
-            let mut u = Vec::with_capacity(8 + inner_v4.len());
-            u.extend_from_slice(&5060u16.to_be_bytes());
-            u.extend_from_slice(&5060u16.to_be_bytes());
-            u.extend_from_slice(&((8 + inner_v4.len()).min(65535) as u16).to_be_bytes());
-            u.extend_from_slice(&[0, 0]);
-            u.extend_from_slice(inner_v4);
-            (17, u)
-        }
+        _ => (17, frames::udp(5060, 5060, inner_v4)),
     }
-}
-
-/// An IPv4 header + payload (fragment `offset`, `more`), fixed addresses.
-fn ipv4_packet(proto: u8, id: u16, offset: usize, more: bool, payload: &[u8]) -> Vec<u8> {
-    let total = (20 + payload.len()).min(65_535);
-    let mut h = vec![0x45, 0];
-    h.extend_from_slice(&(total as u16).to_be_bytes());
-    h.extend_from_slice(&id.to_be_bytes());
-    let frag = ((offset / 8) as u16 & 0x1fff) | if more { 0x2000 } else { 0 };
-    h.extend_from_slice(&frag.to_be_bytes());
-    h.extend_from_slice(&[64, proto, 0, 0, 198, 51, 100, 7, 203, 0, 113, 9]);
-    h.extend_from_slice(payload.get(..total - 20).unwrap_or(payload));
-    h
 }
 
 /// Nested encapsulations and fragments, shaped like the attack on the
@@ -431,7 +404,7 @@ pub fn nested(data: &[u8]) {
     let sip = b"OPTIONS sip:x SIP/2.0\r\nCall-ID: n\r\nCSeq: 1 OPTIONS\r\n\r\n";
     let mut cur = {
         let (_, udp) = encapsulate(3, sip);
-        ipv4_packet(17, 0, 0, false, &udp)
+        frames::ipv4_fragment(17, 0, 0, false, &udp)
     };
     let mut early: Vec<Vec<u8>> = Vec::new();
     for (i, &b) in levels.iter().enumerate() {
@@ -443,10 +416,10 @@ pub fn nested(data: &[u8]) {
         if b & 0x10 != 0 && payload.len() > 16 {
             // Split at a multiple of 8 chosen by the byte's high bits.
             let cut = ((usize::from(b >> 5) + 1) * 8).min(payload.len() - 8) / 8 * 8;
-            early.push(ipv4_packet(proto, id, 0, true, &payload[..cut]));
-            cur = ipv4_packet(proto, id, cut, false, &payload[cut..]);
+            early.push(frames::ipv4_fragment(proto, id, 0, true, &payload[..cut]));
+            cur = frames::ipv4_fragment(proto, id, cut, false, &payload[cut..]);
         } else {
-            cur = ipv4_packet(proto, id, 0, false, &payload);
+            cur = frames::ipv4_fragment(proto, id, 0, false, &payload);
         }
     }
     let metrics = Metrics::new();

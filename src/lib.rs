@@ -23,3 +23,6 @@ pub mod privdrop;
 pub mod report;
 pub mod sdp;
 pub mod sip;
+// Builders and readers for tests, benches and examples; not the sensor.
+#[doc(hidden)]
+pub mod testkit;

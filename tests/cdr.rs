@@ -5,23 +5,13 @@
 //! nothing changed), crash safety of `sanitize --apply` under SIGKILL, and a
 //! privacy canary: values planted in the records appear in no output.
 
+mod common;
+
+use common::sensor::{free_port, http_get, sum_text, unlabelled};
+use common::{sipsentinel, temp_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sipsentinel"))
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sipsentinel-cdr-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    // Traversable by the unprivileged user of the read-only test.
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    d
-}
 
 fn now() -> i64 {
     SystemTime::now()
@@ -178,7 +168,7 @@ fn write_sqlite(path: &Path, now: i64, copies: usize) {
 }
 
 fn run(args: &[&str]) -> Output {
-    bin().args(args).output().unwrap()
+    sipsentinel().args(args).output().unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -197,25 +187,15 @@ fn assert_no_canary(what: &str, text: &str) {
     }
 }
 
-/// The error contract: exit 1, one line `sipsentinel: error: ...`.
+/// The error contract ([`common::assert_clean_error`]), and no canary in
+/// the error line.
 fn assert_clean_error(o: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "want one line, got: {err}");
-    assert!(lines[0].starts_with("sipsentinel: error: "), "{err}");
-    assert!(err.contains(needle), "want {needle:?} in {err}");
+    let err = common::assert_clean_error(o, needle);
     assert_no_canary("stderr", &err);
 }
 
 fn json(o: &Output) -> serde_json::Value {
     serde_json::from_str(&stdout(o)).unwrap()
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in\n{text}"))
 }
 
 /// Audit in every format (and with samples): exact counts, no canary.
@@ -252,13 +232,13 @@ fn check_audit(source: &str, extra: &[&str]) {
 
     let prom = stdout(&run(&[&a[..], &["--format", "prometheus"]].concat()));
     assert_no_canary("prometheus", &prom);
-    assert_eq!(metric(&prom, "sipsentinel_cdr_records"), TOTAL as f64);
+    assert_eq!(unlabelled(&prom, "sipsentinel_cdr_records"), TOTAL as f64);
     assert_eq!(
-        metric(&prom, "sipsentinel_cdr_records_beyond_retention"),
+        unlabelled(&prom, "sipsentinel_cdr_records_beyond_retention"),
         OLD as f64
     );
-    assert!(metric(&prom, "sipsentinel_cdr_oldest_record_age_seconds") > 400.0 * 86_400.0);
-    assert!(metric(&prom, "sipsentinel_cdr_columns{class=\"identity\"}") >= 4.0);
+    assert!(unlabelled(&prom, "sipsentinel_cdr_oldest_record_age_seconds") > 400.0 * 86_400.0);
+    assert!(sum_text(&prom, "sipsentinel_cdr_columns", &[("class", "identity")]) >= 4.0);
 
     let samples = stdout(&run(&[&a[..], &["--samples", "5"]].concat()));
     assert!(samples.contains("samples (pseudonymised)"), "{samples}");
@@ -272,7 +252,7 @@ fn check_audit(source: &str, extra: &[&str]) {
 
 #[test]
 fn csv_audit_counts_and_hides_values() {
-    let d = tmpdir("csv-audit");
+    let d = temp_dir("csv-audit");
     let p = d.join("Master.csv");
     write_csv(&p, now());
     let before = std::fs::read(&p).unwrap();
@@ -293,7 +273,7 @@ fn csv_audit_counts_and_hides_values() {
 
 #[test]
 fn sqlite_audit_counts_and_hides_values() {
-    let d = tmpdir("sqlite-audit");
+    let d = temp_dir("sqlite-audit");
     let p = d.join("master.db");
     write_sqlite(&p, now(), 1);
     let before = std::fs::read(&p).unwrap();
@@ -305,7 +285,7 @@ fn sqlite_audit_counts_and_hides_values() {
 /// column mapping from the config file for a custom schema.
 #[test]
 fn kamailio_acc_and_config_mapping() {
-    let d = tmpdir("kamailio");
+    let d = temp_dir("kamailio");
     let p = d.join("kamailio.db");
     let n = now();
     {
@@ -425,7 +405,7 @@ fn old_totals(now: i64, copies: i64) -> (i64, i64, i64) {
 
 #[test]
 fn sqlite_sanitize_dry_run_apply_idempotent() {
-    let d = tmpdir("sqlite-sanitize");
+    let d = temp_dir("sqlite-sanitize");
     let p = d.join("master.db");
     let n = now();
     write_sqlite(&p, n, 1);
@@ -495,7 +475,7 @@ fn sqlite_sanitize_dry_run_apply_idempotent() {
 #[test]
 fn csv_sanitize_atomic_rewrite() {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-    let d = tmpdir("csv-sanitize");
+    let d = temp_dir("csv-sanitize");
     let p = d.join("Master.csv");
     let n = now();
     write_csv(&p, n);
@@ -569,7 +549,7 @@ fn sigkill_after(mut cmd: Command, after: Duration) -> bool {
 /// completes the job.
 #[test]
 fn sqlite_sanitize_survives_sigkill() {
-    let d = tmpdir("sqlite-kill");
+    let d = temp_dir("sqlite-kill");
     let p = d.join("big.db");
     let n = now();
     let copies = 2500; // 100,000 rows, half of them old
@@ -579,7 +559,7 @@ fn sqlite_sanitize_survives_sigkill() {
     let (calls, answered, bill) = old_totals(n, copies as i64);
     let mut killed = 0;
     for ms in [150u64, 400, 700, 1000] {
-        let mut cmd = bin();
+        let mut cmd = sipsentinel();
         cmd.args(["cdr", "sanitize", &src, "--apply", "--batch", "500"]);
         if sigkill_after(cmd, Duration::from_millis(ms)) {
             killed += 1;
@@ -626,7 +606,7 @@ fn sqlite_sanitize_survives_sigkill() {
 /// newer line, and summary + remaining old lines always add up.
 #[test]
 fn csv_sanitize_survives_sigkill() {
-    let d = tmpdir("csv-kill");
+    let d = temp_dir("csv-kill");
     let p = d.join("Master.csv");
     let n = now();
     write_csv(&p, n);
@@ -700,7 +680,7 @@ fn csv_sanitize_survives_sigkill() {
         reset();
         let after = full.mul_f64(f);
         let ms = after.as_millis() as u64;
-        let mut cmd = bin();
+        let mut cmd = sipsentinel();
         cmd.args(["cdr", "sanitize", &src, "--apply"]);
         sigkill_after(cmd, after);
         check(ms);
@@ -710,7 +690,7 @@ fn csv_sanitize_survives_sigkill() {
 
 #[test]
 fn bad_input_is_one_line_and_changes_nothing() {
-    let d = tmpdir("bad");
+    let d = temp_dir("bad");
     // Not a database.
     let junk = d.join("junk.db");
     std::fs::write(
@@ -799,7 +779,7 @@ fn bad_input_is_one_line_and_changes_nothing() {
     {
         let c = rusqlite::Connection::open(&db).unwrap();
         c.execute_batch("BEGIN EXCLUSIVE").unwrap();
-        let child = bin()
+        let child = sipsentinel()
             .args(["cdr", "audit", db.to_str().unwrap(), "--format", "json"])
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -820,7 +800,7 @@ fn bad_input_is_one_line_and_changes_nothing() {
         ),
     ] {
         std::fs::write(&cfg, toml).unwrap();
-        let o = bin()
+        let o = sipsentinel()
             .args(["run", "--exit-when-done", "-l", "127.0.0.1:0", "--read"])
             .arg(&pcap)
             .arg("-c")
@@ -830,7 +810,7 @@ fn bad_input_is_one_line_and_changes_nothing() {
         assert_clean_error(&o, needle);
     }
     // A read-only file (for an unprivileged user: root writes anyway).
-    if unsafe_is_root() && Path::new("/usr/bin/setpriv").exists() {
+    if common::is_root() && Path::new("/usr/bin/setpriv").exists() {
         let o = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(env!("CARGO_BIN_EXE_sipsentinel"))
@@ -869,16 +849,6 @@ fn bad_input_is_one_line_and_changes_nothing() {
     assert_clean_error(&o, "no CDR source");
 }
 
-fn unsafe_is_root() -> bool {
-    // The test needs to know; /proc is enough and needs no libc call.
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// A PostgreSQL server of our own: initdb in a temp dir as the `postgres`
 /// user (initdb refuses root), password auth (scram), TCP on a free
 /// loopback port, unix socket in the temp dir; stopped on drop.
@@ -896,8 +866,8 @@ impl Pg {
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
             .find(|b| b.join("initdb").exists())?;
-        let root = unsafe_is_root();
-        let dir = tmpdir("pg");
+        let root = common::is_root();
+        let dir = temp_dir("pg");
         std::fs::write(dir.join("pw"), PG_PASSWORD).unwrap();
         let as_pg = |prog: &str| {
             let mut c = if root {
@@ -970,7 +940,7 @@ impl Pg {
 
 impl Drop for Pg {
     fn drop(&mut self) {
-        let mut c = if unsafe_is_root() {
+        let mut c = if common::is_root() {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"])
                 .arg(self.bin.join("pg_ctl"));
@@ -1085,23 +1055,12 @@ fn postgres_cdr_pgsql() {
     assert_eq!(count(&mut c) as u64, TOTAL - OLD);
 }
 
-fn http_metrics(port: u16) -> Option<String> {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf).into_owned())
-}
-
 /// The sensor with `[cdr]`: the store is checked on a background thread and
 /// the gauges appear on /metrics with the audit's numbers; no planted value
 /// appears anywhere in the exposition or the log.
 #[test]
 fn sensor_exports_cdr_gauges() {
-    let d = tmpdir("sensor");
+    let d = temp_dir("sensor");
     let csv = d.join("Master.csv");
     write_csv(&csv, now());
     let cfg = d.join("s.toml");
@@ -1113,13 +1072,9 @@ fn sensor_exports_cdr_gauges() {
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sv_sip-tcp.pcap");
-    let mut child = bin()
+    let mut child = sipsentinel()
         .args(["run", "--read"])
         .arg(&pcap)
         .args(["-l", &format!("127.0.0.1:{port}"), "-c"])
@@ -1131,7 +1086,8 @@ fn sensor_exports_cdr_gauges() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut text = String::new();
     while std::time::Instant::now() < deadline {
-        if let Some(t) = http_metrics(port) {
+        // The body of /metrics (de-chunked), for the strict text parser.
+        if let Ok((_, t)) = http_get(([127, 0, 0, 1], port).into(), "/metrics") {
             if t.contains("sipsentinel_cdr_records ") {
                 text = t;
                 break;
@@ -1142,18 +1098,18 @@ fn sensor_exports_cdr_gauges() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(!text.is_empty(), "no CDR gauges on /metrics within 30 s");
-    assert_eq!(metric(&text, "sipsentinel_cdr_records"), TOTAL as f64);
+    assert_eq!(unlabelled(&text, "sipsentinel_cdr_records"), TOTAL as f64);
     assert_eq!(
-        metric(&text, "sipsentinel_cdr_records_beyond_retention"),
+        unlabelled(&text, "sipsentinel_cdr_records_beyond_retention"),
         OLD as f64
     );
     assert_eq!(
-        metric(&text, "sipsentinel_cdr_retention_seconds"),
+        unlabelled(&text, "sipsentinel_cdr_retention_seconds"),
         30.0 * 86_400.0
     );
-    assert_eq!(metric(&text, "sipsentinel_cdr_last_check_success"), 1.0);
-    assert!(metric(&text, "sipsentinel_cdr_oldest_record_age_seconds") > 400.0 * 86_400.0);
-    assert!(metric(&text, "sipsentinel_cdr_columns{class=\"identity\"}") >= 4.0);
+    assert_eq!(unlabelled(&text, "sipsentinel_cdr_last_check_success"), 1.0);
+    assert!(unlabelled(&text, "sipsentinel_cdr_oldest_record_age_seconds") > 400.0 * 86_400.0);
+    assert!(sum_text(&text, "sipsentinel_cdr_columns", &[("class", "identity")]) >= 4.0);
     assert_no_canary("/metrics", &text);
     assert_no_canary(
         "sensor log",
@@ -1173,7 +1129,7 @@ fn sanitize_timer_and_service_verify() {
         eprintln!("note: systemd-analyze missing (package systemd): skipped");
         return;
     }
-    let d = tmpdir("systemd");
+    let d = temp_dir("systemd");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
     let svc = std::fs::read_to_string(root.join("sipsentinel-cdr-sanitize.service")).unwrap();
     assert!(svc.contains("cdr sanitize --apply"));
@@ -1211,7 +1167,7 @@ fn sanitize_timer_and_service_verify() {
 /// configuration passes; an unreadable file is one error line.
 #[test]
 fn pbx_logging_reports_channels() {
-    let d = tmpdir("pbxlog");
+    let d = temp_dir("pbxlog");
     let logger = d.join("logger.conf");
     std::fs::write(
         &logger,

@@ -88,12 +88,8 @@ request_route {{
     )
 }
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sipsentinel"))
-}
-
 fn run(args: &[&str]) -> String {
-    let o = bin().args(args).output().unwrap();
+    let o = common::sipsentinel().args(args).output().unwrap();
     assert!(
         o.status.success(),
         "{args:?}: {}",

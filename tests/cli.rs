@@ -5,20 +5,11 @@
 mod common;
 
 use common::sensor::{free_port, http_get};
+use common::{assert_clean_error, sipsentinel, temp_dir};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sipsentinel"))
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sipsentinel-cli-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,22 +17,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The error contract: exit 1, exactly one line on stderr starting with
-/// `sipsentinel: error:`, no panic text.
-fn assert_clean_error(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    assert!(!err.contains("RUST_BACKTRACE"), "backtrace hint: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "want one line, got: {err}");
-    assert!(lines[0].starts_with("sipsentinel: error: "), "{err}");
-    assert!(err.contains(needle), "want {needle:?} in {err}");
-}
-
 #[test]
 fn missing_file() {
-    let out = bin()
+    let out = sipsentinel()
         .args(["audit", "/nonexistent/none.pcap"])
         .output()
         .unwrap();
@@ -50,25 +28,25 @@ fn missing_file() {
 
 #[test]
 fn empty_file() {
-    let d = tmpdir("empty");
+    let d = temp_dir("empty");
     let p = d.join("empty.pcap");
     std::fs::write(&p, b"").unwrap();
-    let out = bin().arg("audit").arg(&p).output().unwrap();
+    let out = sipsentinel().arg("audit").arg(&p).output().unwrap();
     assert_clean_error(&out, "empty file");
 }
 
 #[test]
 fn text_file() {
-    let d = tmpdir("text");
+    let d = temp_dir("text");
     let p = d.join("notes.txt");
     std::fs::write(&p, "INVITE sip:bob@example.invalid SIP/2.0\r\n\r\n").unwrap();
-    let out = bin().arg("audit").arg(&p).output().unwrap();
+    let out = sipsentinel().arg("audit").arg(&p).output().unwrap();
     assert_clean_error(&out, "not a pcap or pcapng capture");
 }
 
 #[test]
 fn random_bytes() {
-    let d = tmpdir("random");
+    let d = temp_dir("random");
     let p = d.join("random.pcap");
     // Deterministic xorshift bytes: the same "random" file every run.
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -81,18 +59,18 @@ fn random_bytes() {
         })
         .collect();
     std::fs::write(&p, bytes).unwrap();
-    let out = bin().arg("audit").arg(&p).output().unwrap();
+    let out = sipsentinel().arg("audit").arg(&p).output().unwrap();
     assert_clean_error(&out, "not a pcap or pcapng capture");
 }
 
 #[test]
 fn truncated_pcap() {
     let src = std::fs::read(fixture("sv_sip_header_multi_val.pcap")).unwrap();
-    let d = tmpdir("trunc");
+    let d = temp_dir("trunc");
     let p = d.join("cut.pcap");
     // Global header (24) + record header (16) + part of the packet.
     std::fs::write(&p, &src[..24 + 16 + 100]).unwrap();
-    let out = bin()
+    let out = sipsentinel()
         .args(["audit", "--format", "prometheus"])
         .arg(&p)
         .output()
@@ -102,14 +80,14 @@ fn truncated_pcap() {
 
 #[test]
 fn directory_is_not_a_capture() {
-    let d = tmpdir("dir");
-    let out = bin().arg("audit").arg(&d).output().unwrap();
+    let d = temp_dir("dir");
+    let out = sipsentinel().arg("audit").arg(&d).output().unwrap();
     assert_clean_error(&out, "is a directory");
 }
 
 #[test]
 fn unknown_interface() {
-    let out = bin()
+    let out = sipsentinel()
         .args(["run", "--interface", "nosuchif0", "--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
@@ -118,25 +96,29 @@ fn unknown_interface() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = bin().args(["audit"]).output().unwrap();
+    let out = sipsentinel().args(["audit"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = bin().args(["run"]).output().unwrap();
+    let out = sipsentinel().args(["run"]).output().unwrap();
     assert_clean_error(&out, "run needs --interface or --read");
 }
 
 #[test]
 fn bad_config_key_is_named() {
-    let d = tmpdir("cfg");
+    let d = temp_dir("cfg");
     let p = d.join("c.toml");
     std::fs::write(&p, "interfase = \"eth0\"\n").unwrap();
-    let out = bin().args(["run", "--config"]).arg(&p).output().unwrap();
+    let out = sipsentinel()
+        .args(["run", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
     assert_clean_error(&out, "interfase");
 }
 
 #[test]
 fn audit_text_and_json() {
     let f = fixture("sv_sip_compact_form.pcap");
-    let out = bin().args(["audit"]).arg(&f).output().unwrap();
+    let out = sipsentinel().args(["audit"]).arg(&f).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -145,7 +127,7 @@ fn audit_text_and_json() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("SIP messages: 1"), "{text}");
     assert!(text.contains("method=INVITE"), "{text}");
-    let out = bin()
+    let out = sipsentinel()
         .args(["audit", "--format", "json"])
         .arg(&f)
         .output()
@@ -164,7 +146,7 @@ fn replay_serves_metrics_equal_to_audit() {
     let f = fixture("sv_sip-tcp.pcap");
     let port = free_port();
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut child = bin()
+    let mut child = sipsentinel()
         .args(["run", "--read"])
         .arg(&f)
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -188,7 +170,7 @@ fn replay_serves_metrics_equal_to_audit() {
     let body = body.expect("metrics served within 10 s");
     assert_eq!(health.map(|(status, _)| status).ok(), Some(200));
     let text = body;
-    let audit = bin()
+    let audit = sipsentinel()
         .args(["audit", "--format", "prometheus"])
         .arg(&f)
         .output()

@@ -20,13 +20,6 @@ use std::process::Command;
 
 type Key = (String, String, String, String);
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("SIPSENTINEL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    dir.is_dir().then_some(dir)
-}
-
 fn expected_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/expected")
 }
@@ -93,7 +86,7 @@ fn rtp_tolerance(name: &str) -> Option<&'static str> {
 
 #[test]
 fn corpus_matches_tshark() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = common::corpus::required() else {
         let msg = "corpus not found: set SIPSENTINEL_CORPUS or place it at ../shared/corpus";
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{msg} (required under CI=true)");
@@ -202,7 +195,7 @@ fn same_float_sum(a: &str, b: &str) -> bool {
 /// must declare the media another worker sees (see `Dispatcher::barrier`).
 #[test]
 fn results_do_not_depend_on_worker_count() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = common::corpus::required() else {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("corpus not found (required under CI=true)");
         }

@@ -12,38 +12,19 @@
 
 mod common;
 
+use common::grafana::{panels, substitute, Windows};
 use common::prometheus::Prometheus;
 use common::sensor::Sensor;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn panels(d: &Value) -> Vec<&Value> {
-    fn walk<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
-        for p in v.as_array().into_iter().flatten() {
-            out.push(p);
-            walk(&p["panels"], out);
-        }
-    }
-    let mut out = Vec::new();
-    walk(&d["panels"], &mut out);
-    out
-}
-
-/// Grafana variables as sent with "All" selected and a 15-minute range.
-fn substitute(expr: &str) -> String {
-    expr.replace("$__rate_interval", "1m")
-        .replace("$__interval", "15s")
-        .replace("$__range", "15m")
-        .replace("${instance:regex}", ".*")
-        .replace("${job:regex}", ".*")
-        .replace("$instance", ".*")
-        .replace("$job", ".*")
-}
+/// Grafana's windows as sent with a 15-minute range.
+const WINDOWS: Windows = Windows {
+    rate_interval: "1m",
+    interval: "15s",
+    range: "15m",
+};
 
 /// Panels that may be empty on clean sample captures, and why.
 fn may_be_empty(title: &str, expr: &str) -> Option<&'static str> {
@@ -86,11 +67,12 @@ fn may_be_empty(title: &str, expr: &str) -> Option<&'static str> {
 #[test]
 fn every_dashboard_query_returns_data_from_a_real_scrape() {
     common::require_tool("prometheus");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("tests/fixtures/recorded"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
-        .collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(common::repo_root().join("tests/fixtures/recorded"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+            .collect();
     files.sort();
     for f in [
         "sv_sip-tcp.pcap",
@@ -100,7 +82,7 @@ fn every_dashboard_query_returns_data_from_a_real_scrape() {
         "zeek_sip_junk-before-request.pcap",
         "zeek_webrtc-stun.pcap",
     ] {
-        files.push(root().join("tests/fixtures").join(f));
+        files.push(common::repo_root().join("tests/fixtures").join(f));
     }
     assert!(files.len() >= 10, "{files:?}");
     let mut args = vec!["run".to_string()];
@@ -129,7 +111,7 @@ fn every_dashboard_query_returns_data_from_a_real_scrape() {
     let mut failures = Vec::new();
     let mut checked = 0;
     let mut allowed_empty = Vec::new();
-    let mut names: Vec<PathBuf> = std::fs::read_dir(root().join("dashboards"))
+    let mut names: Vec<PathBuf> = std::fs::read_dir(common::repo_root().join("dashboards"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
@@ -145,7 +127,7 @@ fn every_dashboard_query_returns_data_from_a_real_scrape() {
                 let Some(expr) = t["expr"].as_str() else {
                     continue;
                 };
-                let q = substitute(expr);
+                let q = substitute(expr, &WINDOWS);
                 let url = format!("/api/v1/query?query={}", common::prometheus::url_encode(&q));
                 let (code, body) = common::sensor::http_get(prom.addr, &url).unwrap();
                 checked += 1;

@@ -16,19 +16,18 @@
 //! is required.
 
 mod common;
-mod robust;
 #[path = "exposure/synth.rs"]
 mod synth;
 
+use common::corpus;
 use common::sensor::audit_prometheus as audit;
-use robust::corpus_dir;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 fn corpus(name: &str) -> Option<PathBuf> {
-    let p = corpus_dir()?.join(name);
+    let p = corpus::required()?.join(name);
     assert!(p.is_file(), "corpus file missing: {}", p.display());
     Some(p)
 }
@@ -75,7 +74,7 @@ fn total(text: &str, kind: &str, field: Option<&str>) -> u64 {
 }
 
 fn tshark(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
-    robust::tshark_fields(file, Some(filter), fields)
+    common::record::tshark_fields(file, Some(filter), fields)
 }
 
 /// One entry per SIP message tshark dissects: its headers as (lowercase

@@ -18,9 +18,11 @@
 //! n = 1,000,000 (4,000,000 frames). Figures: `cargo test --release --test
 //! flood -- --nocapture` prints them.
 
-mod robust;
+mod common;
 
-use robust::{ipv4_frame, sum_metric, PcapWriter};
+use common::frames::ipv4_frame;
+use common::sensor::sum_text;
+use common::PcapWriter;
 use std::path::Path;
 use std::time::Duration;
 
@@ -66,13 +68,13 @@ fn sctp_data(src: [u8; 4], dst: [u8; 4], sport: u16, tsn: u32, flags: u8, data: 
 }
 
 /// Audit `pcap` with the small limits; returns the run.
-fn audit_small(dir: &Path, pcap: &Path, workers: usize) -> robust::Run {
+fn audit_small(dir: &Path, pcap: &Path, workers: usize) -> common::limited::Run {
     let limits = format!(
         "tcp_streams = {TCP_CAP}\ndefrag_datagrams = {DEFRAG_CAP}\n\
          media_streams = {MEDIA_CAP}\ntcp_idle_secs = {TCP_IDLE_S}\n\
          media_idle_secs = {MEDIA_IDLE_S}\ndefrag_timeout_secs = {DEFRAG_TIMEOUT_S}"
     );
-    robust::audit_with_limits(dir, pcap, &limits, workers, 8192)
+    common::limited::audit_with_limits(dir, pcap, &limits, workers, 8192)
 }
 
 fn write_flood(path: &Path, n: u32) -> u64 {
@@ -91,14 +93,20 @@ fn write_flood(path: &Path, n: u32) -> u64 {
         );
         w.write(
             ts,
-            &robust::udp4(robust::addr(10, i), dst, port, 5060, invite.as_bytes()),
+            &common::frames::udp4(
+                common::frames::addr(10, i),
+                dst,
+                port,
+                5060,
+                invite.as_bytes(),
+            ),
         );
         // A mid-stream TCP segment: opens a stream holding a partial message.
         let partial = format!("INVITE sip:{i}@example.invalid SIP/2.0\r\nCall-ID: tcp-{i}\r\n");
         w.write(
             ts + Duration::from_micros(1),
-            &robust::tcp4(
-                robust::addr(11, i),
+            &common::frames::tcp4(
+                common::frames::addr(11, i),
                 dst,
                 port,
                 5060,
@@ -109,7 +117,7 @@ fn write_flood(path: &Path, n: u32) -> u64 {
         );
         w.write(
             ts + Duration::from_micros(2),
-            &first_fragment(robust::addr(12, i), dst, i as u16),
+            &first_fragment(common::frames::addr(12, i), dst, i as u16),
         );
         // One RTP packet (PCMU, 160 bytes) of a new stream.
         let mut rtp = vec![0x80, 0, 0, 1, 0, 0, 0, 160];
@@ -117,8 +125,8 @@ fn write_flood(path: &Path, n: u32) -> u64 {
         rtp.extend(std::iter::repeat_n(0xFFu8, 160));
         w.write(
             ts + Duration::from_micros(3),
-            &robust::udp4(
-                robust::addr(13, i),
+            &common::frames::udp4(
+                common::frames::addr(13, i),
                 dst,
                 // Wrapping, as release builds always computed it (the
                 // ports past 65,535 wrap to low ones): debug builds
@@ -132,7 +140,7 @@ fn write_flood(path: &Path, n: u32) -> u64 {
     // Long after: a frame that only moves capture time on.
     w.write(
         last + DRAIN,
-        &robust::udp4([192, 0, 2, 9], dst, 9, 9, b"quiet"),
+        &common::frames::udp4([192, 0, 2, 9], dst, 9, 9, b"quiet"),
     );
     let frames = w.frames;
     w.finish();
@@ -140,12 +148,12 @@ fn write_flood(path: &Path, n: u32) -> u64 {
 }
 
 fn flood(n: u32, rss_bound_mib: u64) {
-    let dir = robust::tmpdir(&format!("flood-{n}"));
+    let dir = common::temp_dir(&format!("flood-{n}"));
     let pcap = dir.join("flood.pcap");
     let frames = write_flood(&pcap, n);
     let run = audit_small(&dir, &pcap, WORKERS);
     let t = &run.stdout;
-    let m = |name: &str, l: &[(&str, &str)]| sum_metric(t, &format!("sipsentinel_{name}"), l);
+    let m = |name: &str, l: &[(&str, &str)]| sum_text(t, &format!("sipsentinel_{name}"), l);
     let n = f64::from(n);
     assert_eq!(m("capture_packets_total", &[]), frames as f64);
     assert_eq!(
@@ -246,14 +254,14 @@ fn flood_1m_flows_each_kind() {
 /// configurable) and what it gives up is counted.
 #[test]
 fn sctp_partial_messages_capped() {
-    let dir = robust::tmpdir("sctp-cap");
+    let dir = common::temp_dir("sctp-cap");
     let pcap = dir.join("sctp.pcap");
     let mut w = PcapWriter::create(&pcap, 1);
     let t0 = Duration::from_secs(1_700_000_000);
     let n = 5000u32;
     for i in 0..n {
         let f = sctp_data(
-            robust::addr(13, i),
+            common::frames::addr(13, i),
             [192, 0, 2, 1],
             1024 + (i % 60_000) as u16,
             i,
@@ -265,12 +273,12 @@ fn sctp_partial_messages_capped() {
     w.finish();
     let run = audit_small(&dir, &pcap, 1);
     let t = &run.stdout;
-    let active = sum_metric(
+    let active = sum_text(
         t,
         "sipsentinel_flows_active",
         &[("kind", "sctp_partial_messages")],
     );
-    let lost = sum_metric(t, "sipsentinel_decode_failures_total", &[("layer", "sctp")]);
+    let lost = sum_text(t, "sipsentinel_decode_failures_total", &[("layer", "sctp")]);
     eprintln!(
         "sctp: {n} partial messages sent, {active} held, {lost} dropped; peak RSS {} MiB",
         run.max_rss_kib / 1024
@@ -289,13 +297,13 @@ fn sctp_partial_messages_capped() {
 /// newer ones push it out, however much capture time passes.
 #[test]
 fn sctp_partial_messages_expire() {
-    let dir = robust::tmpdir("sctp-expire");
+    let dir = common::temp_dir("sctp-expire");
     let pcap = dir.join("sctp-stale.pcap");
     let mut w = PcapWriter::create(&pcap, 1);
     let t0 = Duration::from_secs(1_700_000_000);
     for i in 0..100u32 {
         let f = sctp_data(
-            robust::addr(13, i),
+            common::frames::addr(13, i),
             [192, 0, 2, 1],
             2000 + i as u16,
             i,
@@ -310,17 +318,17 @@ fn sctp_partial_messages_expire() {
         let ts = t0 + Duration::from_secs(3600 + k);
         w.write(
             ts,
-            &robust::udp4([192, 0, 2, 9], [192, 0, 2, 1], 9, 9, b"x"),
+            &common::frames::udp4([192, 0, 2, 9], [192, 0, 2, 1], 9, 9, b"x"),
         );
     }
     w.finish();
     let run = audit_small(&dir, &pcap, 1);
-    let active = sum_metric(
+    let active = sum_text(
         &run.stdout,
         "sipsentinel_flows_active",
         &[("kind", "sctp_partial_messages")],
     );
-    let tcp = sum_metric(
+    let tcp = sum_text(
         &run.stdout,
         "sipsentinel_flows_active",
         &[("kind", "tcp_streams")],
@@ -339,7 +347,7 @@ fn sctp_partial_messages_expire() {
 /// should stay near the flood figure (tens of MiB), and is not.
 #[test]
 fn sctp_partial_messages_memory() {
-    let dir = robust::tmpdir("sctp-mem");
+    let dir = common::temp_dir("sctp-mem");
     let pcap = dir.join("sctp-mem.pcap");
     let mut w = PcapWriter::create(&pcap, 1);
     let t0 = Duration::from_secs(1_700_000_000);
@@ -347,7 +355,7 @@ fn sctp_partial_messages_memory() {
     let per_msg = 256 * 1024 / chunk.len() - 1;
     let mut k = 0u64;
     for i in 0..256u32 {
-        let src = robust::addr(14, i);
+        let src = common::frames::addr(14, i);
         for c in 0..per_msg as u32 {
             let flags = if c == 0 { 2 } else { 0 };
             let f = sctp_data(src, [192, 0, 2, 1], 3000 + i as u16, c, flags, &chunk);
@@ -357,7 +365,7 @@ fn sctp_partial_messages_memory() {
     }
     w.finish();
     let run = audit_small(&dir, &pcap, 1);
-    let active = sum_metric(
+    let active = sum_text(
         &run.stdout,
         "sipsentinel_flows_active",
         &[("kind", "sctp_partial_messages")],

@@ -9,9 +9,13 @@
 //! Timed comparisons are ratios of two runs made side by side in this
 //! process, never absolute times.
 
-mod robust;
+mod common;
 
-use robust::{assert_contract, run_bounded, sum_metric, tmpdir, PcapWriter};
+use common::limited::assert_contract;
+use common::limited::run_limited;
+use common::sensor::sum_text;
+use common::temp_dir;
+use common::{frames, PcapWriter};
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,58 +24,24 @@ const DEFAULT_POOL: usize = 4096;
 /// `decode::MAX_LAYERS`: tunnels and reassemblies per frame.
 const MAX_LAYERS: usize = 8;
 
-/// A raw IPv4 header (no options) for a fragment of datagram `id`.
-fn ipv4(proto: u8, id: u16, offset: usize, more: bool, payload: &[u8]) -> Vec<u8> {
-    let total = 20 + payload.len();
-    assert!(total <= 65_535 && offset % 8 == 0);
-    let mut h = vec![0x45, 0];
-    h.extend_from_slice(&(total as u16).to_be_bytes());
-    h.extend_from_slice(&id.to_be_bytes());
-    let frag = (offset / 8) as u16 | if more { 0x2000 } else { 0 };
-    h.extend_from_slice(&frag.to_be_bytes());
-    h.extend_from_slice(&[64, proto, 0, 0]);
-    h.extend_from_slice(&[198, 51, 100, 7]);
-    h.extend_from_slice(&[203, 0, 113, 9]);
-    h.extend_from_slice(payload);
-    h
-}
-
-/// One chain of `depth` datagrams, ids `base..base+depth+1`: datagram i
-/// (i >= 1, IP-in-IP) holds, past its first 8 bytes, the last fragment of
-/// datagram i-1, so completing the top one completes each below it in turn.
-/// Returns the frames in sending order: every first fragment, then the top
-/// datagram's two fragments.
+/// One chain of `depth` IPv4 datagrams, ids `base..base+depth+1`
+/// ([`frames::fragment_chain`]): datagram 0 is UDP to 5060 (an 8-byte
+/// header and a short body); each above is IP-in-IP holding the last
+/// fragment of the one below, so completing the top one completes each
+/// below it in turn.
 fn chain(base: u16, depth: usize) -> Vec<Vec<u8>> {
-    // Datagram 0: a UDP datagram to 5060 (8-byte header + a short body).
     let mut body = vec![0x13, 0xc4, 0x13, 0xc4, 0, 24, 0, 0];
     body.extend_from_slice(b"OPTIONS sip:x SIP/2.0\r\n\r\n");
-    let mut payload = body;
-    let mut proto = 17u8;
-    let mut firsts = Vec::with_capacity(depth + 1);
-    for i in 0..=depth {
-        let id = base.wrapping_add(i as u16);
-        // First fragment: bytes 0..8 of this datagram's payload.
-        firsts.push(ipv4(proto, id, 0, true, &payload[..8]));
-        if i == depth {
-            let last = ipv4(proto, id, 8, false, &payload[8..]);
-            let mut frames = firsts;
-            frames.push(last);
-            return frames;
-        }
-        // The next datagram carries this one's last fragment.
-        payload = ipv4(proto, id, 8, false, &payload[8..]);
-        proto = 4;
-    }
-    unreachable!()
+    frames::fragment_chain(u32::from(base), depth, |_| false, &body)
 }
 
-fn metrics_of(run: &robust::Run) -> &str {
+fn metrics_of(run: &common::limited::Run) -> &str {
     &run.stdout
 }
 
 #[test]
 fn nested_reassembly_ends_at_the_layer_budget() {
-    let dir = tmpdir("nesting");
+    let dir = temp_dir("nesting");
     let pcap = dir.join("nested.pcap");
     let mut w = PcapWriter::create(&pcap, 101);
     // Ten pools' worth of nesting: chains of 4,000 (each as deep as one
@@ -88,7 +58,7 @@ fn nested_reassembly_ends_at_the_layer_budget() {
     let frames = w.frames;
     w.finish();
     let p = pcap.to_str().unwrap();
-    let run = run_bounded(
+    let run = run_limited(
         &["audit", "--format", "prometheus", "--workers", "2", p],
         Duration::from_secs(120),
         2048,
@@ -98,22 +68,22 @@ fn nested_reassembly_ends_at_the_layer_budget() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let m = metrics_of(&run);
     assert_eq!(
-        sum_metric(m, "sipsentinel_capture_packets_total", &[]),
+        sum_text(m, "sipsentinel_capture_packets_total", &[]),
         frames as f64
     );
     // Each chain stops once, at the budget: a level is a reassembly and an
     // IP-in-IP header, two layers, so MAX_LAYERS/2 + 1 datagrams complete
     // before the next would pass it.
-    let stopped = sum_metric(
+    let stopped = sum_text(
         m,
         "sipsentinel_decode_failures_total",
         &[("layer", "tunnel"), ("reason", "too_many_layers")],
     );
     assert_eq!(stopped, chains as f64, "{m}");
-    let reassembled = sum_metric(m, "sipsentinel_ip_datagrams_reassembled_total", &[]);
+    let reassembled = sum_text(m, "sipsentinel_ip_datagrams_reassembled_total", &[]);
     assert_eq!(reassembled, (chains * (MAX_LAYERS / 2 + 1)) as f64);
     // The innermost SIP was never reached.
-    assert_eq!(sum_metric(m, "sipsentinel_sip_messages_total", &[]), 0.0);
+    assert_eq!(sum_text(m, "sipsentinel_sip_messages_total", &[]), 0.0);
     if std::env::var_os("SIPSENTINEL_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -136,7 +106,7 @@ fn invite(i: usize, addr: [u8; 4], port0: u16, n: u16) -> Vec<u8> {
          Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
         sdp.len()
     );
-    robust::udp4([192, 0, 2, 1], [192, 0, 2, 2], 5060, 5060, msg.as_bytes())
+    frames::udp4([192, 0, 2, 1], [192, 0, 2, 2], 5060, 5060, msg.as_bytes())
 }
 
 fn write_invites(path: &Path, n: usize, distinct: bool) {
@@ -156,7 +126,7 @@ fn write_invites(path: &Path, n: usize, distinct: bool) {
 
 #[test]
 fn full_endpoint_table_costs_what_repeats_cost() {
-    let dir = tmpdir("endpoints");
+    let dir = temp_dir("endpoints");
     let cfg = dir.join("small.toml");
     // A table that is full after a few hundred INVITEs (96 endpoints each).
     std::fs::write(&cfg, "[limits]\nmedia_endpoints = 16384\n").unwrap();
@@ -165,7 +135,7 @@ fn full_endpoint_table_costs_what_repeats_cost() {
     write_invites(&hostile, n, true);
     write_invites(&friendly, n, false);
     let audit = |p: &Path| {
-        let run = run_bounded(
+        let run = run_limited(
             &[
                 "audit",
                 "--format",
@@ -180,7 +150,7 @@ fn full_endpoint_table_costs_what_repeats_cost() {
         );
         assert_contract(&run, "invites");
         assert_eq!(
-            sum_metric(&run.stdout, "sipsentinel_sip_messages_total", &[]),
+            sum_text(&run.stdout, "sipsentinel_sip_messages_total", &[]),
             n as f64
         );
         run
@@ -191,7 +161,7 @@ fn full_endpoint_table_costs_what_repeats_cost() {
     let mut evicted = 0.0;
     for _ in 0..3 {
         let r = audit(&hostile);
-        evicted = sum_metric(
+        evicted = sum_text(
             &r.stdout,
             "sipsentinel_flow_evictions_total",
             &[("reason", "endpoints_capacity")],

@@ -11,9 +11,14 @@
 //! Timed comparisons are ratios of two runs made side by side in this
 //! process, never absolute times.
 
-mod robust;
+mod common;
 
-use robust::{assert_contract, run_bounded, sum_metric, tcp4, tmpdir, PcapWriter};
+use common::frames::{self, tcp4};
+use common::limited::assert_contract;
+use common::limited::run_limited;
+use common::sensor::sum_text;
+use common::temp_dir;
+use common::PcapWriter;
 use std::path::Path;
 use std::time::Duration;
 
@@ -45,7 +50,7 @@ fn masked_frame(msg: &[u8], key: [u8; 4]) -> Vec<u8> {
 
 #[test]
 fn websocket_resync_garbage_costs_what_frames_cost() {
-    let dir = tmpdir("ws-resync");
+    let dir = temp_dir("ws-resync");
     let (hostile, friendly) = (dir.join("hostile.pcap"), dir.join("friendly.pcap"));
     let n = 20_000;
     // Hostile: a frame announcing 2^40 bytes (refused: the stream
@@ -67,7 +72,7 @@ fn websocket_resync_garbage_costs_what_frames_cost() {
     let seg = masked_frame(msg, [0x11, 0x22, 0x33, 0x44]).repeat(7);
     write_ws_stream(&friendly, &vec![seg; n]);
     let audit = |p: &Path| {
-        let run = run_bounded(
+        let run = run_limited(
             &["audit", "--format", "prometheus", p.to_str().unwrap()],
             Duration::from_secs(300),
             2048,
@@ -75,7 +80,7 @@ fn websocket_resync_garbage_costs_what_frames_cost() {
         );
         assert_contract(&run, "websocket");
         assert_eq!(
-            sum_metric(
+            sum_text(
                 &run.stdout,
                 "sipsentinel_tcp_segments_total",
                 &[("event", "segment")]
@@ -90,7 +95,7 @@ fn websocket_resync_garbage_costs_what_frames_cost() {
         let r = audit(&hostile);
         // The hostile stream did go through resynchronisation.
         assert_eq!(
-            sum_metric(
+            sum_text(
                 &r.stdout,
                 "sipsentinel_sip_parse_errors_total",
                 &[("reason", "bad_ws_frame")]
@@ -100,7 +105,7 @@ fn websocket_resync_garbage_costs_what_frames_cost() {
         h.push(r.elapsed);
         let r = audit(&friendly);
         assert_eq!(
-            sum_metric(
+            sum_text(
                 &r.stdout,
                 "sipsentinel_sip_messages_total",
                 &[("transport", "ws")]
@@ -122,81 +127,20 @@ fn websocket_resync_garbage_costs_what_frames_cost() {
     }
 }
 
-/// A raw IPv6 header (no extension headers) before `payload`.
-fn ipv6(next: u8, payload: &[u8]) -> Vec<u8> {
-    let mut h = vec![0x60, 0, 0, 0];
-    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    h.extend_from_slice(&[next, 64]);
-    h.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
-    h.extend_from_slice(&[0; 11]);
-    h.push(1);
-    h.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
-    h.extend_from_slice(&[0; 11]);
-    h.push(2);
-    h.extend_from_slice(payload);
-    h
-}
-
-/// An IPv6 fragment of datagram `id` carrying `next`.
-fn frag6(next: u8, id: u32, offset: usize, more: bool, data: &[u8]) -> Vec<u8> {
-    assert!(offset % 8 == 0);
-    let mut p = vec![next, 0];
-    p.extend_from_slice(&(((offset / 8) as u16) << 3 | u16::from(more)).to_be_bytes());
-    p.extend_from_slice(&id.to_be_bytes());
-    p.extend_from_slice(data);
-    ipv6(44, &p)
-}
-
-/// A raw IPv4 fragment of datagram `id`.
-fn frag4(proto: u8, id: u16, offset: usize, more: bool, data: &[u8]) -> Vec<u8> {
-    let total = 20 + data.len();
-    let mut h = vec![0x45, 0];
-    h.extend_from_slice(&(total as u16).to_be_bytes());
-    h.extend_from_slice(&id.to_be_bytes());
-    h.extend_from_slice(&((offset / 8) as u16 | if more { 0x2000 } else { 0 }).to_be_bytes());
-    h.extend_from_slice(&[64, proto, 0, 0, 198, 51, 100, 7, 203, 0, 113, 9]);
-    h.extend_from_slice(data);
-    h
-}
-
-/// A chain of `depth` datagrams (ids from `base`): datagram i holds, past
-/// its first 8 bytes, the last fragment of datagram i-1; `v6(i)` says
-/// whether datagram i is IPv6. Frames in sending order: every first
-/// fragment, then the top datagram's last fragment.
+/// A chain of `depth` datagrams (ids from `base`,
+/// [`frames::fragment_chain`]): datagram i holds, past its first 8 bytes,
+/// the last fragment of datagram i-1; `v6(i)` says whether datagram i is
+/// IPv6. Frames in sending order: every first fragment, then the top
+/// datagram's last fragment.
 fn chain(base: u32, depth: usize, v6: impl Fn(usize) -> bool) -> Vec<Vec<u8>> {
     let mut payload = vec![0x13, 0xc4, 0x13, 0xc4, 0, 33, 0, 0];
     payload.extend_from_slice(b"OPTIONS sip:x SIP/2.0\r\n\r\n");
-    let mut next = 17u8;
-    let mut frames = Vec::with_capacity(depth + 2);
-    for i in 0..=depth {
-        let id = base + i as u32;
-        let (first, last, carried) = if v6(i) {
-            (
-                frag6(next, id, 0, true, &payload[..8]),
-                frag6(next, id, 8, false, &payload[8..]),
-                41,
-            )
-        } else {
-            (
-                frag4(next, id as u16, 0, true, &payload[..8]),
-                frag4(next, id as u16, 8, false, &payload[8..]),
-                4,
-            )
-        };
-        frames.push(first);
-        if i == depth {
-            frames.push(last);
-            return frames;
-        }
-        payload = last;
-        next = carried;
-    }
-    unreachable!()
+    frames::fragment_chain(base, depth, v6, &payload)
 }
 
 #[test]
 fn nested_ipv6_reassembly_ends_at_the_layer_budget() {
-    let dir = tmpdir("nesting6");
+    let dir = temp_dir("nesting6");
     // IPv6-in-IPv6 grows 40 bytes a level: 1,500 levels fit a datagram.
     type Shape = (&'static str, usize, usize, fn(usize) -> bool);
     let shapes: [Shape; 2] = [
@@ -220,7 +164,7 @@ fn nested_ipv6_reassembly_ends_at_the_layer_budget() {
         // both sees the chain cascade. (With two, each reassembly's inner
         // fragment is handled where its outer datagram was, and the chain
         // stops early without reaching the budget.)
-        let run = run_bounded(
+        let run = run_limited(
             &[
                 "audit",
                 "--format",
@@ -235,7 +179,7 @@ fn nested_ipv6_reassembly_ends_at_the_layer_budget() {
         );
         assert_contract(&run, what);
         assert_eq!(
-            sum_metric(
+            sum_text(
                 &run.stdout,
                 "sipsentinel_decode_failures_total",
                 &[("layer", "tunnel"), ("reason", "too_many_layers")]

@@ -20,9 +20,11 @@
 //!
 //! `cargo test --test hostile_reasm -- --nocapture` prints the figures.
 
-mod robust;
+mod common;
 
-use robust::{ipv4_frame, sum_metric, PcapWriter};
+use common::frames::ipv4_frame;
+use common::sensor::sum_text;
+use common::PcapWriter;
 use sipsentinel::decode::defrag::{Defrag, DefragConfig};
 use sipsentinel::decode::tcp::{StreamKey, TcpConfig, TcpReassembler};
 use sipsentinel::decode::{Fragment, Net, TcpFlags, TcpSegment};
@@ -45,8 +47,8 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// `sipsentinel audit` on 2 workers with `limits` as `[limits]`.
-fn audit(dir: &Path, pcap: &Path, limits: &str) -> robust::Run {
-    robust::audit_with_limits(dir, pcap, limits, 2, 4096)
+fn audit(dir: &Path, pcap: &Path, limits: &str) -> common::limited::Run {
+    common::limited::audit_with_limits(dir, pcap, limits, 2, 4096)
 }
 
 /// 58-byte frames: Ethernet, IPv4 with MF and an offset near 65,000, 24
@@ -56,7 +58,7 @@ fn write_sparse_fragments(path: &Path) {
     let t0 = Duration::from_secs(1_700_000_000);
     for i in 0..SPARSE_FRAGMENTS {
         let f = ipv4_frame(
-            robust::addr(10, i % 64),
+            common::frames::addr(10, i % 64),
             [192, 0, 2, 1],
             17,
             i as u16,
@@ -72,13 +74,13 @@ fn write_sparse_fragments(path: &Path) {
 #[test]
 fn sparse_fragments_audit_rss() {
     let _serial = serial();
-    let dir = robust::tmpdir("hostile-frag");
+    let dir = common::temp_dir("hostile-frag");
     let pcap = dir.join("sparse.pcap");
     write_sparse_fragments(&pcap);
     for (limits, memcap) in [("", false), ("defrag_bytes = 262144", true)] {
         let run = audit(&dir, &pcap, limits);
         let m = |name: &str, l: &[(&str, &str)]| {
-            sum_metric(&run.stdout, &format!("sipsentinel_{name}"), l)
+            sum_text(&run.stdout, &format!("sipsentinel_{name}"), l)
         };
         let rss = run.max_rss_kib / 1024;
         let overflow = m("pipeline_dropped_total", &[("reason", "defrag_overflow")]);
@@ -106,7 +108,7 @@ fn sparse_fragments_audit_rss() {
 
 fn net(i: u32) -> Net {
     Net {
-        src: IpAddr::V4(Ipv4Addr::from(robust::addr(10, i % 64))),
+        src: IpAddr::V4(Ipv4Addr::from(common::frames::addr(10, i % 64))),
         dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         proto: 17,
     }
@@ -145,22 +147,11 @@ fn sparse_fragments_within_defrag_budget() {
     }
 }
 
-const SYN: TcpFlags = TcpFlags {
-    syn: true,
-    fin: false,
-    rst: false,
-    ack: false,
-};
-const ACK: TcpFlags = TcpFlags {
-    syn: false,
-    fin: false,
-    rst: false,
-    ack: true,
-};
+use sipsentinel::testkit::tcp::{ACK, SYN};
 
 fn stream_key(i: u32) -> StreamKey {
     StreamKey {
-        src: IpAddr::V4(Ipv4Addr::from(robust::addr(11, i))),
+        src: IpAddr::V4(Ipv4Addr::from(common::frames::addr(11, i))),
         dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         src_port: 40_000,
         dst_port: 5060,
@@ -295,7 +286,7 @@ fn tcp_and_websocket_within_budget() {
 #[test]
 fn tcp_out_of_order_flood_audit_rss() {
     let _serial = serial();
-    let dir = robust::tmpdir("hostile-tcp");
+    let dir = common::temp_dir("hostile-tcp");
     let pcap = dir.join("ooo.pcap");
     let mut w = PcapWriter::create(&pcap, 1);
     let t0 = Duration::from_secs(1_700_000_000);
@@ -303,9 +294,9 @@ fn tcp_out_of_order_flood_audit_rss() {
     let (streams, per) = (600u32, 60u32);
     let mut k = 0u64;
     for i in 0..streams {
-        let src = robust::addr(11, i);
+        let src = common::frames::addr(11, i);
         let mut frame = |seq: u32, syn: bool, data: &[u8]| {
-            let f = robust::tcp4(src, [192, 0, 2, 1], 40_000, 5060, seq, syn, data);
+            let f = common::frames::tcp4(src, [192, 0, 2, 1], 40_000, 5060, seq, syn, data);
             w.write(t0 + Duration::from_micros(k), &f);
             k += 1;
         };
@@ -317,7 +308,7 @@ fn tcp_out_of_order_flood_audit_rss() {
     w.finish();
     let run = audit(&dir, &pcap, "tcp_bytes = 2097152");
     let m =
-        |name: &str, l: &[(&str, &str)]| sum_metric(&run.stdout, &format!("sipsentinel_{name}"), l);
+        |name: &str, l: &[(&str, &str)]| sum_text(&run.stdout, &format!("sipsentinel_{name}"), l);
     let rss = run.max_rss_kib / 1024;
     let evicted = m("flow_evictions_total", &[("reason", "tcp_memcap")]);
     let dropped = m("pipeline_dropped_total", &[("reason", "stream_overflow")]);

@@ -15,12 +15,14 @@
 mod common;
 
 use base64::Engine as _;
-use common::sensor::{free_port, sensor_bin};
+use common::sensor::{
+    basic_auth_users, free_port, http_raw as request, spawn_replay_with_web_config,
+};
 use common::{stop, temp_dir};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 const USER: &str = "prometheus";
@@ -45,26 +47,11 @@ impl Server {
     /// A replaying sensor with basic auth for `users` (name, password).
     fn start(label: &str, users: &[(&str, &str)]) -> Server {
         let dir = temp_dir(label);
-        let mut yml = "basic_auth_users:\n".to_string();
-        for (u, p) in users {
-            yml.push_str(&format!("  {u}: {}\n", bcrypt::hash(p, 10).unwrap()));
-        }
         let web = dir.join("web.yml");
-        std::fs::write(&web, yml).unwrap();
-        let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/recorded/plain_udp.pcap");
+        std::fs::write(&web, basic_auth_users(users)).unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let stderr = dir.join("sensor.stderr");
-        let child = Command::new(sensor_bin())
-            .args(["run", "--read"])
-            .arg(&fixture)
-            .args(["--listen", &addr.to_string(), "--web-config"])
-            .arg(&web)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
+        let child = spawn_replay_with_web_config(addr, &web, &stderr, &dir);
         let mut s = Server {
             child,
             addr,
@@ -99,17 +86,6 @@ fn get(path: &str, login: Option<(&str, &str)>) -> String {
         )
     });
     format!("GET {path} HTTP/1.1\r\nHost: hostile\r\n{auth}Connection: close\r\n\r\n")
-}
-
-/// Send `req`, read to the end (each read within `limit`).
-fn request(addr: SocketAddr, req: &str, limit: Duration) -> std::io::Result<String> {
-    let mut s = TcpStream::connect_timeout(&addr, limit)?;
-    s.set_read_timeout(Some(limit))?;
-    s.set_write_timeout(Some(limit))?;
-    s.write_all(req.as_bytes())?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out)?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[test]

@@ -141,7 +141,7 @@ fn interface_flap_is_followed_and_capture_resumes() {
 fn capture_without_capability_names_cap_net_raw() {
     let bin = std::env::temp_dir().join(format!("sipsentinel-nocap-{}", std::process::id()));
     std::fs::copy(common::sensor::sensor_bin(), &bin).unwrap();
-    let mut cmd = if unsafe_is_root() {
+    let mut cmd = if common::is_root() {
         let mut c = Command::new("setpriv");
         c.args([
             "--reuid=65534",
@@ -165,14 +165,6 @@ fn capture_without_capability_names_cap_net_raw() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no permission to capture on \"lo\""), "{err}");
     assert!(err.contains("CAP_NET_RAW"), "{err}");
-}
-
-fn unsafe_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 fn proc_status(pid: u32) -> String {

@@ -10,8 +10,9 @@
 //!
 //! Also the property tests for parser invariants (proptest).
 
-mod robust;
+mod common;
 
+use common::xorshift_bytes;
 use proptest::prelude::*;
 use sipsentinel::decode::{self, LinkType, L4};
 use sipsentinel::sdp::{self, parse_sdp};
@@ -148,18 +149,6 @@ fn invite(headers: &str, body: &[u8]) -> Vec<u8> {
     m
 }
 
-fn xorshift(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// Nested multipart bodies `depth` levels deep: (content type, body).
 fn nested_multipart(depth: usize) -> (String, Vec<u8>) {
     let mut ct = "application/sdp".to_string();
@@ -202,11 +191,11 @@ fn hostile() -> Vec<(String, Vec<u8>)> {
         ("cl_disagree".into(), invite("Content-Length: 5\r\nl: 6\r\n", b"abcdef")),
         ("garbage_after_start_line".into(), {
             let mut m = b"INVITE sip:bob@example.invalid SIP/2.0\r\n".to_vec();
-            m.extend(xorshift(7, 4096));
+            m.extend(xorshift_bytes(7, 4096));
             m
         }),
-        ("garbage_after_headers".into(), invite("Content-Length: 4096\r\n", &xorshift(8, 4096))),
-        ("binary_garbage".into(), xorshift(9, 16 * 1024)),
+        ("garbage_after_headers".into(), invite("Content-Length: 4096\r\n", &xorshift_bytes(8, 4096))),
+        ("binary_garbage".into(), xorshift_bytes(9, 16 * 1024)),
         ("http_not_sip".into(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
         ("tls_like".into(), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec()),
     ];
@@ -406,13 +395,13 @@ fn hostile_sdp() {
         format!("v=0\r\no={} 1 1 IN IP4 1.2.3.4\r\n", "u".repeat(100_000)).into_bytes(),
         b"v=0\r\nc=IN IP4 999.1.1.1/300/2\r\nm=audio 99999 RTP/AVP 0\r\nc=IN IP6 ::::::\r\n"
             .to_vec(),
-        xorshift(3, 64 * 1024),
+        xorshift_bytes(3, 64 * 1024),
         vec![0u8; 64 * 1024],
     ];
     cases.push(
         b"v=0\r\n"
             .iter()
-            .chain(&xorshift(4, 10_000))
+            .chain(&xorshift_bytes(4, 10_000))
             .copied()
             .collect(),
     );
@@ -439,9 +428,9 @@ fn hostile_sdp() {
 /// message or a counted parse error, per the library's own verdict.
 #[test]
 fn audit_hostile_pcap() {
-    let dir = robust::tmpdir("malformed");
+    let dir = common::temp_dir("malformed");
     let pcap = dir.join("hostile.pcap");
-    let mut w = robust::PcapWriter::create(&pcap, 1);
+    let mut w = common::PcapWriter::create(&pcap, 1);
     let mut ts = Duration::from_secs(1_700_000_000);
     let (mut want_msgs, mut want_errs, mut want_invites) = (0.0, 0.0, 0.0);
     let mut port = 20_000u16;
@@ -453,7 +442,7 @@ fn audit_hostile_pcap() {
         port += 1;
         w.write(
             ts,
-            &robust::udp4([192, 0, 2, 1], [192, 0, 2, 2], port, 5060, &data),
+            &common::frames::udp4([192, 0, 2, 1], [192, 0, 2, 2], port, 5060, &data),
         );
         ts += Duration::from_millis(1);
         if framing::looks_like_sip(&data) {
@@ -478,36 +467,40 @@ fn audit_hostile_pcap() {
     }
     // One TCP stream: a good INVITE, garbage, a good INVITE, a 2^32 CL.
     let mut stream = invite("Content-Length: 0\r\n", b"");
-    stream.extend(xorshift(11, 3000));
+    stream.extend(xorshift_bytes(11, 3000));
     stream.extend(b"\r\n");
     stream.extend(invite("Content-Length: 0\r\n", b""));
     stream.extend(invite("Content-Length: 4294967296\r\n", b""));
     let (a, b) = ([192, 0, 2, 10], [192, 0, 2, 20]);
-    w.write(ts, &robust::tcp4(a, b, 40_000, 5060, 999, true, b""));
+    w.write(
+        ts,
+        &common::frames::tcp4(a, b, 40_000, 5060, 999, true, b""),
+    );
     let mut seq = 1000u32;
     for c in stream.chunks(1000) {
         ts += Duration::from_millis(1);
-        w.write(ts, &robust::tcp4(a, b, 40_000, 5060, seq, false, c));
+        w.write(ts, &common::frames::tcp4(a, b, 40_000, 5060, seq, false, c));
         seq += c.len() as u32;
     }
     w.finish();
     let p = pcap.to_string_lossy().into_owned();
-    let run = robust::run_bounded(
+    let run = common::limited::run_limited(
         &["audit", &p, "--format", "prometheus"],
         Duration::from_secs(60),
         4096,
         &dir,
     );
-    robust::assert_contract(&run, "hostile.pcap");
+    common::limited::assert_contract(&run, "hostile.pcap");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let t = &run.stdout;
-    let udp_msgs = robust::sum_metric(t, "sipsentinel_sip_messages_total", &[("transport", "udp")]);
-    let udp_errs = robust::sum_metric(
+    let udp_msgs =
+        common::sensor::sum_text(t, "sipsentinel_sip_messages_total", &[("transport", "udp")]);
+    let udp_errs = common::sensor::sum_text(
         t,
         "sipsentinel_sip_parse_errors_total",
         &[("transport", "udp")],
     );
-    let udp_inv = robust::sum_metric(
+    let udp_inv = common::sensor::sum_text(
         t,
         "sipsentinel_sip_messages_total",
         &[("transport", "udp"), ("method", "INVITE")],
@@ -517,12 +510,12 @@ fn audit_hostile_pcap() {
         (want_msgs, want_errs, want_invites),
         "{t}"
     );
-    let tcp_inv = robust::sum_metric(
+    let tcp_inv = common::sensor::sum_text(
         t,
         "sipsentinel_sip_messages_total",
         &[("transport", "tcp"), ("method", "INVITE")],
     );
-    let tcp_errs = robust::sum_metric(
+    let tcp_errs = common::sensor::sum_text(
         t,
         "sipsentinel_sip_parse_errors_total",
         &[("transport", "tcp")],
@@ -542,23 +535,10 @@ fn header_value() -> impl Strategy<Value = String> {
 }
 
 fn method() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(vec![
-        "INVITE",
-        "ACK",
-        "BYE",
-        "CANCEL",
-        "REGISTER",
-        "OPTIONS",
-        "PRACK",
-        "SUBSCRIBE",
-        "NOTIFY",
-        "PUBLISH",
-        "INFO",
-        "REFER",
-        "MESSAGE",
-        "UPDATE",
-        "FOOBAR",
-    ])
+    // Every method the sensor labels, and one it does not.
+    let mut m = common::record::METHODS.to_vec();
+    m.push("FOOBAR");
+    prop::sample::select(m)
 }
 
 proptest! {

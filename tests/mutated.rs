@@ -14,8 +14,9 @@
 //! a peak RSS under [`RSS_BOUND_MIB`]. Deterministic (fixed seeds), run two
 //! at a time; about 200 audits.
 
-mod robust;
+mod common;
 
+use common::xorshift;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -23,13 +24,6 @@ use std::time::Duration;
 
 const RSS_BOUND_MIB: u64 = 256;
 const SEEDS: [u32; 3] = [1, 2, 3];
-
-fn xorshift(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
 
 fn editcap(args: &[&str], src: &Path, dst: &Path) -> bool {
     let out = Command::new("editcap")
@@ -79,12 +73,12 @@ struct Tally {
 
 #[test]
 fn mutated_captures() {
-    let Some(corpus) = robust::corpus_dir() else {
+    let Some(corpus) = common::corpus::required() else {
         return;
     };
-    let files = robust::corpus_files(&corpus);
+    let files = common::corpus::files(&corpus);
     assert!(!files.is_empty(), "no captures in {}", corpus.display());
-    let dir = robust::tmpdir("mutated");
+    let dir = common::temp_dir("mutated");
     let mut rng = 0x5EED_CAFE_F00D_u64;
     let mut jobs = Vec::new();
     for f in &files {
@@ -99,13 +93,14 @@ fn mutated_captures() {
                     return;
                 };
                 let p = path.to_string_lossy().into_owned();
-                let run = robust::run_bounded(
+                let run = common::limited::run_limited(
                     &["audit", &p, "--format", "prometheus"],
                     Duration::from_secs(60),
                     4096,
                     &dir,
                 );
-                let verdict = std::panic::catch_unwind(|| robust::assert_contract(&run, &what));
+                let verdict =
+                    std::panic::catch_unwind(|| common::limited::assert_contract(&run, &what));
                 let mut t = tally.lock().unwrap();
                 t.runs += 1;
                 match run.code {

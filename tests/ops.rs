@@ -23,6 +23,9 @@
 //! `prometheus`) or `systemd-analyze`/`systemd-sysusers` (package `systemd`)
 //! is missing; `tests/run.sh` installs them.
 
+mod common;
+
+use common::grafana::{self, panels, Windows};
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,12 +66,8 @@ const KNOWN_LABELS: [&str; 21] = [
     "__name__",
 ];
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn read(rel: &str) -> String {
-    let p = root().join(rel);
+    let p = common::repo_root().join(rel);
     fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
 }
 
@@ -111,7 +110,10 @@ fn promtool(args: &[&str], cwd: &Path) -> Output {
 
 #[test]
 fn alert_rules_pass_promtool_check() {
-    let out = promtool(&["check", "rules", "dashboards/alerts.yml"], &root());
+    let out = promtool(
+        &["check", "rules", "dashboards/alerts.yml"],
+        common::repo_root(),
+    );
     assert!(
         out.status.success(),
         "promtool check rules failed\n{}",
@@ -121,7 +123,10 @@ fn alert_rules_pass_promtool_check() {
 
 #[test]
 fn alert_rules_pass_their_unit_tests() {
-    let out = promtool(&["test", "rules", "dashboards/alerts_test.yml"], &root());
+    let out = promtool(
+        &["test", "rules", "dashboards/alerts_test.yml"],
+        common::repo_root(),
+    );
     assert!(
         out.status.success(),
         "promtool test rules failed\n{}",
@@ -274,19 +279,6 @@ fn dashboard(name: &str) -> Value {
         .unwrap_or_else(|e| panic!("{name}: not valid JSON: {e}"))
 }
 
-/// All panels, including those nested in collapsed rows.
-fn panels(d: &Value) -> Vec<&Value> {
-    fn walk<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
-        for p in v.as_array().into_iter().flatten() {
-            out.push(p);
-            walk(&p["panels"], out);
-        }
-    }
-    let mut out = Vec::new();
-    walk(&d["panels"], &mut out);
-    out
-}
-
 /// `(panel title, expr)` for every query target of a dashboard.
 fn exprs(d: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -302,11 +294,14 @@ fn exprs(d: &Value) -> Vec<(String, String)> {
 
 /// Grafana variables → values Prometheus' parser accepts.
 fn substitute(expr: &str) -> String {
-    expr.replace("$__rate_interval", "5m")
-        .replace("$__interval", "1m")
-        .replace("$__range", "1h")
-        .replace("$instance", ".*")
-        .replace("$job", ".*")
+    grafana::substitute(
+        expr,
+        &Windows {
+            rate_interval: "5m",
+            interval: "1m",
+            range: "1h",
+        },
+    )
 }
 
 fn variable<'a>(d: &'a Value, name: &str) -> &'a Value {
@@ -984,12 +979,12 @@ fn systemd_unit_has_the_required_hardening() {
 
 #[test]
 fn sysusers_entry_is_accepted() {
-    let file = root().join("systemd/sipsentinel.sysusers.conf");
+    let file = common::repo_root().join("systemd/sipsentinel.sysusers.conf");
     let out = run(
         "systemd-sysusers",
         "systemd",
         &["--dry-run", file.to_str().unwrap()],
-        &root(),
+        common::repo_root(),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -20,12 +20,11 @@
 //! skipped, or a failure under `CI=true`. tshark is required.
 
 mod common;
-mod robust;
 #[path = "exposure/synth.rs"]
 mod synth;
 
-use common::sensor::{free_port, http_get};
-use robust::corpus_dir;
+use common::corpus;
+use common::sensor::{audit_debug as audit, free_port, http_get, sensor_bin};
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -39,15 +38,9 @@ const FILES: [&str; 3] = [
     "heplify_sip_tcp_websocket.pcap",
 ];
 
-fn temp_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sipsentinel-privacy-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// Every value of `fields` in `file`, per tshark, one entry per occurrence.
 fn tshark_values(file: &Path, fields: &[&str]) -> Vec<String> {
-    robust::tshark_fields(file, None, fields)
+    common::record::tshark_fields(file, None, fields)
         .iter()
         .flatten()
         .flat_map(|cell| cell.split('\u{1e}'))
@@ -88,25 +81,7 @@ fn scrub(text: &str, paths: &[String]) -> String {
     for p in paths {
         t = t.replace(p.as_str(), " ");
     }
-    // Pseudonyms.
-    let b = t.as_bytes();
-    let mut out = String::with_capacity(t.len());
-    let mut i = 0;
-    'outer: while i < b.len() {
-        for class in ["user-", "ip-", "host-", "num-", "str-", "name-", "val-"] {
-            if t[i..].starts_with(class) {
-                let hex = &b[i + class.len()..];
-                if hex.len() >= 8 && hex[..8].iter().all(|c| c.is_ascii_hexdigit()) {
-                    out.push_str("PSEUDONYM");
-                    i += class.len() + 8;
-                    continue 'outer;
-                }
-            }
-        }
-        let ch = t[i..].chars().next().unwrap();
-        out.push(ch);
-        i += ch.len_utf8();
-    }
+    let out = common::pseudonyms::strip(&t, "PSEUDONYM");
     out.split_whitespace()
         .filter(|tok| {
             let tok = tok.trim_matches(|c: char| ",;:\"'{}[]()".contains(c));
@@ -157,31 +132,6 @@ fn assert_no_leak(what: &str, text: &str, ids: &BTreeSet<String>, paths: &[Strin
     );
 }
 
-fn bin() -> PathBuf {
-    std::env::var_os("SIPSENTINEL_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sipsentinel")))
-}
-
-fn audit(file: &Path, format: &str) -> (String, String) {
-    let out = Command::new(bin())
-        .args(["audit", "--format", format])
-        .arg(file)
-        .env("SIPSENTINEL_LOG", "debug")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "audit {} --format {format}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// Kills the replay on every path out of the test.
 struct Running(Child);
 
@@ -198,7 +148,7 @@ fn replay(file: &Path, dir: &Path) -> (String, String, String) {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let name = file.file_name().unwrap().to_string_lossy().into_owned();
     let err_path = dir.join(format!("{name}.stderr"));
-    let child = Command::new(bin())
+    let child = Command::new(sensor_bin())
         .args(["run", "--read"])
         .arg(file)
         .args(["--listen", &addr.to_string()])
@@ -277,7 +227,7 @@ fn assert_exposures_present(what: &str, doc: &serde_json::Value) {
 }
 
 fn captures() -> Option<Vec<(PathBuf, BTreeSet<String>)>> {
-    let dir = corpus_dir()?;
+    let dir = corpus::required()?;
     let mut v: Vec<(PathBuf, BTreeSet<String>)> = FILES
         .iter()
         .map(|f| {
@@ -293,7 +243,7 @@ fn captures() -> Option<Vec<(PathBuf, BTreeSet<String>)>> {
         })
         .collect();
     // The synthetic capture: keys, Privacy, location, forwarding headers.
-    let synth = temp_dir().join("synthetic_privacy.pcap");
+    let synth = common::temp_dir("privacy").join("synthetic_privacy.pcap");
     std::fs::write(&synth, synth::privacy_capture()).unwrap();
     let mut ids = identifiers(&synth);
     ids.extend(synth::IDENTIFIERS.iter().map(|s| s.to_string()));
@@ -335,7 +285,7 @@ fn audit_outputs_carry_no_identifiers() {
 #[test]
 fn live_replay_outputs_carry_no_identifiers() {
     let Some(caps) = captures() else { return };
-    let dir = temp_dir();
+    let dir = common::temp_dir("privacy");
     for (file, ids) in &caps {
         let paths = vec![file.display().to_string()];
         let (metrics, api, stderr) = replay(file, &dir);

@@ -3,7 +3,7 @@
 //! exposures they carry are reported (so the test cannot pass by finding
 //! nothing).
 //!
-//! The capture is written here (Ethernet/IPv4/UDP, `robust::PcapWriter`):
+//! The capture is written here (Ethernet/IPv4/UDP, `common::PcapWriter`):
 //! an INVITE and a few requests from distinct TEST-NET senders (findings are
 //! aggregated per sender, and a custom header or credential is reported
 //! once per message), carrying the leaks the deny-list redaction let
@@ -18,14 +18,14 @@
 //! `/api/exposures` (and its stderr).
 
 mod common;
-mod robust;
 
-use common::sensor::{http_get, Sensor};
-use robust::{bin, tmpdir, udp4, PcapWriter};
+use common::frames::udp4;
+use common::sensor::{audit_debug as audit, http_get, Sensor};
+use common::temp_dir;
+use common::PcapWriter;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Values that must not appear in any output (case-insensitive), and
@@ -201,24 +201,7 @@ fn capture(path: &Path) {
 /// Remove pseudonyms (`class-xxxxxxxx`) so their hex digits are not read
 /// as leaked digits.
 fn scrub(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0usize;
-    'outer: while i < s.len() {
-        for c in ["user-", "host-", "ip-", "num-", "name-", "str-", "val-"] {
-            if s[i..].starts_with(c) {
-                let hex = &s.as_bytes()[i + c.len()..];
-                if hex.len() >= 8 && hex[..8].iter().all(u8::is_ascii_hexdigit) {
-                    out.push('#');
-                    i += c.len() + 8;
-                    continue 'outer;
-                }
-            }
-        }
-        let ch = s[i..].chars().next().unwrap_or(' ');
-        out.push(ch);
-        i += ch.len_utf8().max(1);
-    }
-    out
+    common::pseudonyms::strip(s, "#")
 }
 
 /// No planted value anywhere in `text`.
@@ -315,28 +298,10 @@ fn check_exposures(what: &str, doc: &serde_json::Value) {
     }
 }
 
-fn audit(file: &Path, format: &str) -> (String, String) {
-    let out = Command::new(bin())
-        .args(["audit", "--format", format])
-        .arg(file)
-        .env("SIPSENTINEL_LOG", "debug")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "audit --format {format}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// The capture in a directory of its own (`label`: tests run in parallel
-/// and `tmpdir` starts each directory empty).
+/// and `temp_dir` gives each a directory of its own).
 fn planted_capture(label: &str) -> PathBuf {
-    let dir = tmpdir(label);
+    let dir = temp_dir(label);
     let file = dir.join("planted.pcap");
     capture(&file);
     file

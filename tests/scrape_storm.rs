@@ -19,9 +19,8 @@
 //! grows by a few MiB, not by 64 copies).
 
 mod common;
-mod robust;
 
-use common::sensor::free_port;
+use common::sensor::{free_port, http_raw};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -58,26 +57,22 @@ fn get(
     limit: Duration,
 ) -> std::io::Result<(String, usize, Duration)> {
     let t = Instant::now();
-    let mut s = TcpStream::connect_timeout(&addr, limit)?;
-    s.set_read_timeout(Some(limit))?;
-    s.set_write_timeout(Some(limit))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n"
+    let text = http_raw(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n"),
+        limit,
     )?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
     let status = text.lines().next().unwrap_or("").to_string();
     let body = text.split_once("\r\n\r\n").map_or(0, |(_, b)| b.len());
     Ok((status, body, t.elapsed()))
 }
 
-fn vm_hwm_kib(pid: u32) -> u64 {
+/// A `kB` field (`VmHWM`, `VmRSS`) of `/proc/PID/status`; 0 when absent.
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -171,9 +166,9 @@ fn scrape_storm() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sv_sip-tcp.pcap");
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let dir = robust::tmpdir("storm");
+    let dir = common::temp_dir("storm");
     let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
-    let child = Command::new(robust::bin())
+    let child = Command::new(common::bin())
         .args(["run", "--read"])
         .arg(&fixture)
         .args(["--listen", &addr.to_string()])
@@ -241,7 +236,7 @@ fn scrape_storm() {
     assert!(s.contains(" 200 "), "{s}");
     let (s, body, _) = get(addr, "/metrics", PROBE_LIMIT).expect("metrics after the storm");
     assert!(s.contains(" 200 ") && body > 0, "{s}");
-    let hwm = vm_hwm_kib(pid);
+    let hwm = proc_status_kib(pid, "VmHWM");
     let st = stats.lock().unwrap();
     let max = probes.iter().map(|p| p.1).max().unwrap_or_default();
     let mean = probes.iter().map(|p| p.1.as_secs_f64()).sum::<f64>() / probes.len().max(1) as f64;
@@ -309,10 +304,10 @@ fn loopback_keeps_reserved_slots_when_remote_clients_fill_the_rest() {
     let lab = common::netns::Lab::new(2);
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sv_sip-tcp.pcap");
     let port = free_port();
-    let dir = robust::tmpdir("reserved");
+    let dir = common::temp_dir("reserved");
     let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
     let child = lab
-        .command(0, robust::bin())
+        .command(0, common::bin())
         .args(["run", "--read"])
         .arg(&fixture)
         .args(["--listen", &format!("0.0.0.0:{port}")])
@@ -371,15 +366,6 @@ fn loopback_keeps_reserved_slots_when_remote_clients_fill_the_rest() {
     );
 }
 
-fn vm_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Slow readers of a large `/api/exposures` share one rendering: a store of
 /// about 10,000 findings (several MiB of JSON), 64 clients ask for all of
 /// it and read nothing; the sensor's resident memory may grow by far less
@@ -388,9 +374,9 @@ fn vm_rss_kib(pid: u32) -> u64 {
 /// hundreds).
 #[test]
 fn slow_readers_of_api_exposures_share_one_rendering() {
-    let dir = robust::tmpdir("exposure-readers");
+    let dir = common::temp_dir("exposure-readers");
     let file = dir.join("findings.pcap");
-    let mut w = robust::PcapWriter::create(&file, 1);
+    let mut w = common::PcapWriter::create(&file, 1);
     // One OPTIONS per sender, each with a custom header: one finding (at
     // least) per sender, 12,000 senders for a 10,000-entry store.
     for i in 0u32..12_000 {
@@ -402,13 +388,13 @@ fn slow_readers_of_api_exposures_share_one_rendering() {
         );
         w.write(
             Duration::from_millis(u64::from(i)),
-            &robust::udp4(src, [192, 0, 2, 10], 5060, 5060, msg.as_bytes()),
+            &common::frames::udp4(src, [192, 0, 2, 10], 5060, 5060, msg.as_bytes()),
         );
     }
     w.finish();
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(robust::bin())
+    let child = Command::new(common::bin())
         .args(["run", "--read"])
         .arg(&file)
         .args(["--listen", &addr.to_string()])
@@ -433,7 +419,7 @@ fn slow_readers_of_api_exposures_share_one_rendering() {
         assert!(t.elapsed() < Duration::from_secs(60), "store not filled");
         std::thread::sleep(Duration::from_millis(300));
     };
-    let before = vm_rss_kib(pid);
+    let before = proc_status_kib(pid, "VmRSS");
     let readers: Vec<TcpStream> = (0..64)
         .map(|_| {
             let mut s = TcpStream::connect(addr).unwrap();
@@ -446,7 +432,7 @@ fn slow_readers_of_api_exposures_share_one_rendering() {
         })
         .collect();
     std::thread::sleep(Duration::from_secs(3));
-    let during = vm_rss_kib(pid);
+    let during = proc_status_kib(pid, "VmRSS");
     drop(readers);
     let grew_mib = during.saturating_sub(before) / 1024;
     let copy_mib = full_len as u64 >> 20;

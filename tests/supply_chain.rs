@@ -11,12 +11,10 @@
 //! - No `unsafe` anywhere in `src/`, and `#![forbid(unsafe_code)]` at the
 //!   top of both crate roots so none can be added.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn have_cargo_deny() -> bool {
     let ok = Command::new("cargo")
@@ -38,7 +36,7 @@ fn cargo_deny_licenses_bans_sources() {
         return;
     }
     let out = Command::new("cargo")
-        .current_dir(root())
+        .current_dir(common::repo_root())
         .args([
             "deny",
             "--offline",
@@ -73,7 +71,7 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn no_unsafe_in_src() {
     let mut files = Vec::new();
-    rust_files(&root().join("src"), &mut files);
+    rust_files(&common::repo_root().join("src"), &mut files);
     assert!(!files.is_empty());
     let mut found = Vec::new();
     for f in &files {
@@ -92,7 +90,7 @@ fn no_unsafe_in_src() {
 }
 
 fn forbids_unsafe(file: &str) -> bool {
-    std::fs::read_to_string(root().join(file))
+    std::fs::read_to_string(common::repo_root().join(file))
         .unwrap()
         .lines()
         .any(|l| l.trim() == "#![forbid(unsafe_code)]")

@@ -23,7 +23,7 @@
 mod common;
 
 use common::prometheus::Prometheus;
-use common::sensor::{free_port, sensor_bin};
+use common::sensor::{free_port, spawn_replay_with_web_config};
 use common::{require_tool, stop, temp_dir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -205,22 +205,10 @@ fn prometheus_scrapes_over_tls_with_client_cert_and_basic_auth() {
     )
     .unwrap();
 
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorded/plain_udp.pcap");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let stderr_path = dir.join("sensor.stderr");
     // Started from another directory: relative paths follow the YAML file.
-    let child = Command::new(sensor_bin())
-        .args(["run", "--read"])
-        .arg(&fixture)
-        .args(["--listen", &addr.to_string(), "--web-config"])
-        .arg(&web)
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
+    let child = spawn_replay_with_web_config(addr, &web, &stderr_path, &dir);
     let mut server = Server(Some(child));
     let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
 

@@ -640,30 +640,8 @@ mod tests {
         }
     }
 
-    const NONE: TcpFlags = TcpFlags {
-        syn: false,
-        fin: false,
-        rst: false,
-        ack: true,
-    };
-    const SYN: TcpFlags = TcpFlags {
-        syn: true,
-        fin: false,
-        rst: false,
-        ack: false,
-    };
-    const FIN: TcpFlags = TcpFlags {
-        syn: false,
-        fin: true,
-        rst: false,
-        ack: true,
-    };
-    const RST: TcpFlags = TcpFlags {
-        syn: false,
-        fin: false,
-        rst: true,
-        ack: false,
-    };
+    // `NONE`: no flag but ACK, an ordinary data segment.
+    use crate::testkit::tcp::{ACK as NONE, FIN, RST, SYN};
 
     fn seg(seq: u32, flags: TcpFlags, payload: &[u8]) -> TcpSegment<'_> {
         TcpSegment {

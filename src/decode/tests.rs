@@ -6,52 +6,10 @@ use super::defrag::{Defrag, DefragConfig, DefragOutcome};
 use super::*;
 use std::time::Duration;
 
-/// IPv4 (192.0.2.1 > 192.0.2.2, no options, DF) + UDP header + `data`.
-pub(crate) fn ipv4_udp(sp: u16, dp: u16, data: &[u8]) -> Vec<u8> {
-    let total = (20 + 8 + data.len()) as u16;
-    let mut v = vec![0x45, 0x00]; // version 4, IHL 5; DSCP
-    v.extend_from_slice(&total.to_be_bytes()); // total length
-    v.extend_from_slice(&[0x00, 0x01, 0x40, 0x00]); // id 1, DF, offset 0
-    v.extend_from_slice(&[64, 17, 0x00, 0x00]); // TTL, UDP, checksum (unchecked)
-    v.extend_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]); // src, dst
-    v.extend_from_slice(&sp.to_be_bytes());
-    v.extend_from_slice(&dp.to_be_bytes());
-    v.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes()); // UDP length
-    v.extend_from_slice(&[0, 0]); // UDP checksum
-    v.extend_from_slice(data);
-    v
-}
-
-/// IPv6 (2001:db8::1 > 2001:db8::2) with `next` and `payload` (ext headers included).
-fn ipv6_with(next: u8, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![0x60, 0x00, 0x00, 0x00]; // version 6, TC, flow label
-    v.extend_from_slice(&(payload.len() as u16).to_be_bytes()); // payload length
-    v.extend_from_slice(&[next, 64]); // next header, hop limit
-    v.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-    v.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-    v.extend_from_slice(payload);
-    v
-}
-
-fn udp(sp: u16, dp: u16, data: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&sp.to_be_bytes());
-    v.extend_from_slice(&dp.to_be_bytes());
-    v.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
-    v.extend_from_slice(&[0, 0]);
-    v.extend_from_slice(data);
-    v
-}
-
-fn eth(et: u16, rest: &[u8]) -> Vec<u8> {
-    let mut v = vec![
-        0x00, 0x11, 0x22, 0x33, 0x44, 0x55, // dst MAC
-        0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, // src MAC
-    ];
-    v.extend_from_slice(&et.to_be_bytes());
-    v.extend_from_slice(rest);
-    v
-}
+// Frame builders: one set for every test, in `crate::testkit::frames`
+// (`ipv4_udp`: 192.0.2.1 > 192.0.2.2, DF; `ipv6_with`: 2001:db8::1 >
+// 2001:db8::2; `udp`: checksum zero; `eth`: Ethernet II + the rest).
+pub(crate) use crate::testkit::frames::{eth, ipv4_udp, ipv6 as ipv6_with, udp};
 
 pub(crate) fn udp_ports(p: &Packet<'_>) -> Option<(u16, u16)> {
     match p.l4 {
@@ -774,15 +732,6 @@ fn random_bytes_never_panic() {
 
 // ------------------------------------------------------------- corpus ----
 
-fn corpus_dir() -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("SIPSENTINEL_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
-        });
-    dir.is_dir().then_some(dir)
-}
-
 #[derive(Default, Debug)]
 struct FileSummary {
     frames: usize,
@@ -849,20 +798,11 @@ fn summarise(path: &std::path::Path) -> FileSummary {
 
 #[test]
 fn corpus_replay() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = crate::testkit::corpus::existing() else {
         eprintln!("corpus not found (set SIPSENTINEL_CORPUS); skipping corpus_replay");
         return;
     };
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap")
-        })
-        .collect();
-    names.sort();
+    let names = crate::testkit::corpus::files(&dir);
     assert!(!names.is_empty());
     let mut all = std::collections::HashMap::new();
     for path in &names {
@@ -928,7 +868,7 @@ fn corpus_replay() {
 #[test]
 fn corpus_tcp_reassembly_large_body_and_retransmissions() {
     use super::tcp::{StreamKey, TcpConfig, TcpReassembler};
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = crate::testkit::corpus::existing() else {
         eprintln!("corpus not found; skipping");
         return;
     };
@@ -1004,7 +944,7 @@ fn prefixes_of_plain_frames() {
 
 #[test]
 fn corpus_prefixes_never_panic() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = crate::testkit::corpus::existing() else {
         eprintln!("corpus not found; skipping");
         return;
     };

@@ -240,35 +240,20 @@ pub(super) fn udp_tunnel(dst_port: u16, data: &[u8], tunnels: u8) -> Option<Deco
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{ipv4_udp, sip_of, udp_ports};
+    use super::super::tests::{eth, ipv4_udp, sip_of, udp, udp_ports};
     use super::super::*;
+    use crate::testkit::frames::ipv4;
 
-    /// Ethernet header with the given ethertype (dst, src MACs arbitrary).
-    fn eth(et: u16) -> Vec<u8> {
-        let mut v = vec![
-            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, // dst
-            0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, // src
-        ];
-        v.extend_from_slice(&et.to_be_bytes());
-        v
-    }
-
-    /// Outer Ethernet + IPv4 (proto) around `inner`.
+    /// Outer Ethernet + IPv4 (proto; 192.0.2.1 > 192.0.2.2, DF) around `inner`.
     fn outer_ip(proto: u8, inner: &[u8]) -> Vec<u8> {
-        let mut f = eth(0x0800);
-        let total = (20 + inner.len()) as u16;
-        f.extend_from_slice(&[0x45, 0x00]);
-        f.extend_from_slice(&total.to_be_bytes());
-        f.extend_from_slice(&[0, 1, 0x40, 0x00, 64, proto, 0, 0]);
-        f.extend_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]); // 192.0.2.1 > 192.0.2.2
-        f.extend_from_slice(inner);
-        f
+        eth(
+            0x0800,
+            &ipv4([192, 0, 2, 1], [192, 0, 2, 2], proto, 1, 0x4000, inner),
+        )
     }
 
     fn inner_eth_sip() -> Vec<u8> {
-        let mut v = eth(0x0800);
-        v.extend_from_slice(&ipv4_udp(5060, 5060, b"OPTIONS sip:x SIP/2.0\r\n"));
-        v
+        eth(0x0800, &ipv4_udp(5060, 5060, b"OPTIONS sip:x SIP/2.0\r\n"))
     }
 
     #[test]
@@ -296,7 +281,7 @@ mod tests {
             outer_ip(47, &e2),
             outer_ip(47, &e3),
             outer_ip(47, &ppp),
-            outer_ip(17, &udp_header(1, 4789, &vx)),
+            outer_ip(17, &udp(1, 4789, &vx)),
             outer_ip(4, &ipv4_udp(5060, 5060, b"x")),
         ];
         for f in &frames {
@@ -473,14 +458,14 @@ mod tests {
             0x00, 0x01, 0x00, 0x00, // VNI 256
         ];
         vx.extend_from_slice(&inner_eth_sip());
-        let f = outer_ip(17, &udp_header(49152, 4789, &vx));
+        let f = outer_ip(17, &udp(49152, 4789, &vx));
         let p = decode(LinkType::Ethernet, &f).unwrap().unwrap();
         assert_eq!((p.tunnels, udp_ports(&p)), (1, Some((5060, 5060))));
 
         // No I flag: plain UDP to port 4789.
         let mut vx2 = vx.clone();
         vx2[0] = 0;
-        let frame = outer_ip(17, &udp_header(49152, 4789, &vx2));
+        let frame = outer_ip(17, &udp(49152, 4789, &vx2));
         let p = decode(LinkType::Ethernet, &frame).unwrap().unwrap();
         assert_eq!((p.tunnels, udp_ports(&p)), (0, Some((49152, 4789))));
 
@@ -490,19 +475,9 @@ mod tests {
             0x01, 0x02, 0x03, 0x00, // one option word
         ];
         gn.extend_from_slice(&inner_eth_sip());
-        let frame = outer_ip(17, &udp_header(1234, 6081, &gn));
+        let frame = outer_ip(17, &udp(1234, 6081, &gn));
         let p = decode(LinkType::Ethernet, &frame).unwrap().unwrap();
         assert_eq!((p.tunnels, udp_ports(&p)), (1, Some((5060, 5060))));
-    }
-
-    fn udp_header(sp: u16, dp: u16, data: &[u8]) -> Vec<u8> {
-        let mut u = Vec::new();
-        u.extend_from_slice(&sp.to_be_bytes());
-        u.extend_from_slice(&dp.to_be_bytes());
-        u.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
-        u.extend_from_slice(&[0, 0]);
-        u.extend_from_slice(data);
-        u
     }
 
     #[test]
@@ -519,7 +494,7 @@ mod tests {
             g.extend_from_slice(&ip);
             ip = outer_ip(47, &g)[14..].to_vec();
         }
-        let mut f = eth(0x0800);
+        let mut f = eth(0x0800, &[]);
         f.extend_from_slice(&ip);
         let p = decode(LinkType::Ethernet, &f).unwrap().unwrap();
         assert_eq!(p.tunnels, MAX_LAYERS);
@@ -538,7 +513,7 @@ mod tests {
     #[test]
     fn pppoe_session() {
         let inner = ipv4_udp(5060, 5060, b"INFO sip:x SIP/2.0\r\n");
-        let mut f = eth(0x8864);
+        let mut f = eth(0x8864, &[]);
         f.extend_from_slice(&[
             0x11, 0x00, // ver 1 type 1, code 0 (session data)
             0x12, 0x34, // session id
@@ -551,7 +526,7 @@ mod tests {
         assert_eq!((p.tunnels, udp_ports(&p)), (1, Some((5060, 5060))));
         assert!(!p.truncated);
         // LCP echo over PPPoE: not IP.
-        let mut f2 = eth(0x8864);
+        let mut f2 = eth(0x8864, &[]);
         f2.extend_from_slice(&[0x11, 0x00, 0x12, 0x34, 0x00, 0x06, 0xc0, 0x21, 9, 1, 0, 4]);
         assert!(decode(LinkType::Ethernet, &f2).unwrap().is_none());
         // Header cut.
@@ -567,7 +542,7 @@ mod tests {
 
     #[test]
     fn mpls_stack() {
-        let mut f = eth(0x8847);
+        let mut f = eth(0x8847, &[]);
         f.extend_from_slice(&[
             0x00, 0x01, 0x00, 0x40, // label 16, S=0
             0x00, 0x02, 0x01, 0x40, // label 32, S=1

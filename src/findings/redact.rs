@@ -152,7 +152,7 @@ fn cap_input(value: &[u8]) -> (&[u8], bool) {
 
 /// Pseudonym classes (`class-` + 8 hex digits), skipped whole by
 /// [`join_digit_runs`].
-const CLASSES: [&str; 7] = ["user-", "host-", "ip-", "num-", "name-", "str-", "val-"];
+pub const CLASSES: [&str; 7] = ["user-", "host-", "ip-", "num-", "name-", "str-", "val-"];
 
 /// Characters a reader reads through when joining digits into one number
 /// (`555/123 4567`, `1.2.3-4`, `12.34.56 78.90`, `123\456`, `555,123`,

@@ -14,30 +14,11 @@ fn r(name: &str, v: &str) -> String {
     p().redact(name.as_bytes(), v.as_bytes())
 }
 
-const CLASSES: [&str; 7] = ["user-", "host-", "ip-", "num-", "name-", "str-", "val-"];
-
 /// `s` with pseudonyms, `<redacted>` and `<key>` replaced by `#`, so what
 /// is left is what the redaction let through.
 fn scrub(s: &str) -> String {
     let s = s.replace("<redacted>", "#").replace("<key>", "#");
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0usize;
-    'outer: while i < s.len() {
-        for c in CLASSES {
-            if s[i..].starts_with(c) {
-                let hex = &s.as_bytes()[i + c.len()..];
-                if hex.len() >= 8 && hex[..8].iter().all(u8::is_ascii_hexdigit) {
-                    out.push('#');
-                    i += c.len() + 8;
-                    continue 'outer;
-                }
-            }
-        }
-        let ch = s[i..].chars().next().unwrap();
-        out.push(ch);
-        i += ch.len_utf8();
-    }
-    out
+    crate::testkit::pseudonyms::strip(&s, "#")
 }
 
 /// The digit strings of `s` as a reader would join them across number

@@ -5,7 +5,8 @@
 //!
 //! The frame walk below (Ethernet/VLAN, Linux cooked v1/v2, raw IP →
 //! IPv4/IPv6 → UDP) is a deliberately small test helper, independent of
-//! `decode`, which is written in parallel.
+//! `decode`, so that these media tests do not rest on the decoder. The
+//! corpus location is `crate::testkit::corpus`'s.
 
 use super::classify::{classify, PacketKind, RtcpType};
 use super::payload::{pseudo_random, CodecClass, PayloadSampler, PayloadVerdict};
@@ -13,7 +14,6 @@ use super::stream::{Flow, Protection, StreamConfig, StreamEvent, StreamTable};
 use crate::sdp;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub(crate) struct Udp {
@@ -22,15 +22,9 @@ pub(crate) struct Udp {
     pub payload: Vec<u8>,
 }
 
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("SIPSENTINEL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus")))
-}
-
 /// UDP datagrams of a capture, or `None` (with a note) when it is absent.
 pub(crate) fn udp_packets(name: &str) -> Option<Vec<Udp>> {
-    let path = corpus_dir().join(name);
+    let path = crate::testkit::corpus::path().join(name);
     if !path.exists() {
         eprintln!(
             "note: {} not found, skipping (set SIPSENTINEL_CORPUS)",
@@ -483,20 +477,14 @@ fn heplify_rtp_rtcp_and_sdp() {
 #[test]
 fn sdp_bodies_across_corpus() {
     // Every SIP-over-UDP message with an SDP body in the corpus parses.
-    let dir = corpus_dir();
-    let Ok(rd) = std::fs::read_dir(&dir) else {
+    let Some(dir) = crate::testkit::corpus::existing() else {
         eprintln!("note: corpus not found, skipping");
         return;
     };
     let mut total = 0;
-    let mut names: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
-    names.sort();
-    for name in names {
-        let name = name.to_string_lossy().into_owned();
-        if !(name.ends_with(".pcap") || name.ends_with(".pcapng") || name.ends_with(".cap")) {
-            continue;
-        }
-        let Ok(mut cap) = pcap::Capture::from_file(dir.join(&name)) else {
+    for path in crate::testkit::corpus::files(&dir) {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let Ok(mut cap) = pcap::Capture::from_file(&path) else {
             continue;
         };
         let link = cap.get_datalink().0;

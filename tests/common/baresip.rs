@@ -340,7 +340,7 @@ impl Peer {
             signal(&child, libc::SIGTERM);
             st = wait_bounded(&mut child, Duration::from_secs(3));
             if st.is_none() {
-                kill_group(&mut child);
+                super::kill_group(&mut child);
             }
         }
         PeerResult {
@@ -371,24 +371,8 @@ impl Peer {
 impl Drop for Peer {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            kill_group(&mut c);
+            super::kill_group(&mut c);
         }
-    }
-}
-
-/// `timeout` made itself the leader of a process group (pgid = its pid);
-/// SIGTERM is forwarded by it; after 2 s the whole group gets SIGKILL.
-fn kill_group(c: &mut Child) {
-    if let Ok(Some(_)) = c.try_wait() {
-        return;
-    }
-    signal(c, libc::SIGTERM);
-    if wait_bounded(c, Duration::from_secs(2)).is_none() {
-        unsafe {
-            libc::kill(-(c.id() as libc::pid_t), libc::SIGKILL);
-        }
-        let _ = c.kill();
-        let _ = c.wait();
     }
 }
 

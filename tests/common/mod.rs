@@ -1,22 +1,40 @@
-//! Shared live-traffic harness for sipsentinel integration tests.
-//!
-//! Use from a test file with `mod common;`. Pieces:
+//! The one support module of the integration tests: use it from a test
+//! file with `mod common;`. Pieces:
+//! - [`frames`], [`PcapWriter`], [`corpus`]: frame builders, the pcap
+//!   writer and the capture corpus's location, re-exported from the
+//!   library's `sipsentinel::testkit` (which benches, examples and unit
+//!   tests share).
+//! - [`limited`]: `sipsentinel` under a time and memory limit with its peak
+//!   RSS, and the robustness contract of such a run.
+//! - [`sensor`]: `Sensor` (runs `sipsentinel run` live), `/metrics` scraping,
+//!   the Prometheus text parser (`parse_metrics`, `sum_metric`, `sum_text`),
+//!   `audit_prometheus`.
+//! - [`record`]: `Recorder` (tcpdump on the bridge) and the tshark oracle.
 //! - [`netns`]: `Lab` — a bridge plus N network namespaces joined by veth pairs
 //!   (the bridge is the "mirror port" to capture on).
-//! - [`record`]: `Recorder` (tcpdump on the bridge) and the tshark oracle.
-//! - [`sensor`]: `Sensor` (runs `sipsentinel run` live), `/metrics` scraping,
-//!   a small Prometheus text parser, `audit_prometheus`.
-//! - [`sipp`]: SIPp UAS/UAC runners for the scenarios in `tests/sipp/`.
+//! - [`sipp`], [`baresip`], [`prometheus`]: runners for SIPp scenarios in
+//!   `tests/sipp/`, baresip calls and a Prometheus server.
+//! - [`grafana`]: dashboard panels and Grafana's variables.
+//! - Here: the repository root, binary paths, temporary directories, bounded child processes.
 //!
 //! Everything is bounded in time; every spawned process is killed on drop.
+//!
+//! Each test binary compiles this module whole and uses a different part of
+//! it, so unused items are expected, not dead: hence the `allow` below.
 #![allow(dead_code)]
 
 pub mod baresip;
+pub mod grafana;
+pub mod limited;
 pub mod netns;
 pub mod prometheus;
 pub mod record;
 pub mod sensor;
 pub mod sipp;
+
+// Not every test binary uses each of these (see the `allow` above).
+#[allow(unused_imports)]
+pub use sipsentinel::testkit::{corpus, frames, pcap::PcapWriter, pseudonyms};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -39,12 +57,17 @@ pub fn lab_lock() -> MutexGuard<'static, ()> {
     LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Is this process running as root (effective uid 0)?
+pub fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Panics (fails the test) unless running as root: the live tests need
 /// `ip netns`, veth/bridge creation and packet capture.
 pub fn require_root() {
     let euid = unsafe { libc::geteuid() };
     assert!(
-        euid == 0,
+        is_root(),
         "this test needs root (euid 0) to create network namespaces, veths and a bridge \
          and to capture packets; running as euid {euid}. Run it as root, e.g. `sudo -E cargo test --test live_sipp`."
     );
@@ -61,9 +84,40 @@ pub fn require_tool(tool: &str) {
     );
 }
 
-/// A fresh temporary directory under the system temp dir (not removed
-/// automatically, so logs and recordings survive a failed test; the path is
-/// printed in assertion messages).
+/// The repository (the crate's manifest directory).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The cargo-built `sipsentinel` binary.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sipsentinel")
+}
+
+/// A command running [`bin`].
+pub fn sipsentinel() -> Command {
+    Command::new(bin())
+}
+
+/// The error contract of the command line: exit 1, exactly one line on
+/// stderr starting with `sipsentinel: error:` and containing `needle`, no
+/// panic text. Returns stderr for further checks.
+pub fn assert_clean_error(out: &Output, needle: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(!err.contains("RUST_BACKTRACE"), "backtrace hint: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "want one line, got: {err}");
+    assert!(lines[0].starts_with("sipsentinel: error: "), "{err}");
+    assert!(err.contains(needle), "want {needle:?} in {err}");
+    err
+}
+
+/// A fresh temporary directory under the system temp dir, unique per call
+/// (not removed automatically, so logs and recordings survive a failed
+/// test; the path is printed in assertion messages). Mode 0755 whatever the
+/// umask: tests that drop privileges read files in it as another user.
 pub fn temp_dir(label: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
@@ -80,6 +134,8 @@ pub fn temp_dir(label: &str) -> PathBuf {
         nanos
     ));
     std::fs::create_dir_all(&dir).expect("create temp dir");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
     dir
 }
 
@@ -168,11 +224,43 @@ pub fn stop(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     st
 }
 
+/// Ends a child that leads a process group (pgid = its pid, as `timeout`
+/// arranges, also behind `ip netns exec`): SIGTERM, which `timeout`
+/// forwards; after 2 s SIGKILL to the whole group.
+pub fn kill_group(c: &mut Child) {
+    if let Ok(Some(_)) = c.try_wait() {
+        return;
+    }
+    signal(c, libc::SIGTERM);
+    if wait_bounded(c, Duration::from_secs(2)).is_none() {
+        unsafe {
+            libc::kill(-(c.id() as libc::pid_t), libc::SIGKILL);
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
 /// Send a signal to a child by its pid (only processes we spawned).
 pub fn signal(child: &Child, sig: i32) {
     unsafe {
         libc::kill(child.id() as libc::pid_t, sig);
     }
+}
+
+/// One step of Marsaglia's xorshift64 (13, 7, 17): the tests' reproducible
+/// noise. `state` must not be 0.
+pub fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// `n` bytes of [`xorshift`] noise from `seed` (the low byte of each step).
+pub fn xorshift_bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n).map(|_| xorshift(&mut x) as u8).collect()
 }
 
 /// Render two count maps side by side, marking differences.

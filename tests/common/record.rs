@@ -385,3 +385,39 @@ pub fn tshark_sip_resent(file: &Path) -> u64 {
         .and_then(|r| r.ok())
         .unwrap_or_else(|| panic!("no 'Number of resent SIP messages' in sip,stat output:\n{text}"))
 }
+
+/// `tshark -r FILE [-Y FILTER] -T fields -e F...`: one row per dissected
+/// packet, one cell per field; a field that occurs several times in a
+/// packet has its values joined by U+001E in its cell. Panics when tshark
+/// is missing or fails.
+pub fn tshark_fields(file: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file);
+    if let Some(f) = filter {
+        cmd.args(["-Y", f]);
+    }
+    cmd.args(["-T", "fields"]);
+    cmd.args([
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=\u{1e}",
+        "-E",
+        "separator=\u{1f}",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("tshark is required for this test: {e}"));
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\u{1f}').map(str::to_string).collect())
+        .collect()
+}

@@ -13,7 +13,7 @@ use super::{run_bounded, signal, stop, temp_dir, SipCounts};
 pub fn sensor_bin() -> PathBuf {
     std::env::var_os("SIPSENTINEL_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sipsentinel")))
+        .unwrap_or_else(|| PathBuf::from(super::bin()))
 }
 
 /// A free TCP port on 127.0.0.1 (bind :0, read, release).
@@ -191,6 +191,73 @@ pub fn audit_prometheus(file: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `sipsentinel audit FILE --format FORMAT` with debug logging
+/// (`SIPSENTINEL_LOG=debug`, so every log line is there to be checked for
+/// leaks): (stdout, stderr); panics on a non-zero exit.
+pub fn audit_debug(file: &Path, format: &str) -> (String, String) {
+    let out = Command::new(sensor_bin())
+        .args(["audit", "--format", format])
+        .arg(file)
+        .env("SIPSENTINEL_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "audit {} --format {format}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The `basic_auth_users:` section of a web config for `users` (name,
+/// password), hashed with bcrypt at cost 10 (the exporter-toolkit format).
+pub fn basic_auth_users(users: &[(&str, &str)]) -> String {
+    let mut yml = "basic_auth_users:\n".to_string();
+    for (u, p) in users {
+        yml.push_str(&format!("  {u}: {}\n", bcrypt::hash(p, 10).unwrap()));
+    }
+    yml
+}
+
+/// `sipsentinel run --read tests/fixtures/recorded/plain_udp.pcap --listen
+/// ADDR --web-config WEB`, started in `cwd`, stderr to the file `stderr`:
+/// a replaying sensor that keeps serving behind the web config.
+pub fn spawn_replay_with_web_config(
+    addr: SocketAddr,
+    web: &Path,
+    stderr: &Path,
+    cwd: &Path,
+) -> Child {
+    let fixture = super::repo_root().join("tests/fixtures/recorded/plain_udp.pcap");
+    Command::new(sensor_bin())
+        .args(["run", "--read"])
+        .arg(&fixture)
+        .args(["--listen", &addr.to_string(), "--web-config"])
+        .arg(web)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Send the raw request `req`, read the raw response to the end (connect,
+/// each read and each write within `limit`).
+pub fn http_raw(addr: SocketAddr, req: &str, limit: Duration) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, limit)?;
+    s.set_read_timeout(Some(limit))?;
+    s.set_write_timeout(Some(limit))?;
+    s.write_all(req.as_bytes())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Minimal HTTP/1.1 GET with `Connection: close` over a plain TcpStream
 /// (5 s timeouts). Returns (status code, body); handles chunked bodies.
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
@@ -347,6 +414,21 @@ pub fn sum_metric(samples: &[Sample], name: &str, filter: &[(&str, &str)]) -> f6
         .filter(|s| s.name == name && filter.iter().all(|(k, v)| s.label(k) == *v))
         .map(|s| s.value)
         .sum()
+}
+
+/// [`sum_metric`] over Prometheus text (parsed with [`parse_metrics`]).
+pub fn sum_text(text: &str, name: &str, filter: &[(&str, &str)]) -> f64 {
+    sum_metric(&parse_metrics(text), name, filter)
+}
+
+/// The value of the unlabelled sample `name` in Prometheus text; panics
+/// when there is none.
+pub fn unlabelled(text: &str, name: &str) -> f64 {
+    parse_metrics(text)
+        .iter()
+        .find(|s| s.name == name && s.labels.is_empty())
+        .map(|s| s.value)
+        .unwrap_or_else(|| panic!("{name} not in\n{text}"))
 }
 
 /// Whether any sample named `name` exists.

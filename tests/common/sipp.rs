@@ -8,7 +8,7 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::netns::Lab;
-use super::{require_tool, signal, sipp_dir, temp_dir, wait_bounded};
+use super::{require_tool, sipp_dir, temp_dir, wait_bounded};
 
 #[derive(Debug, Clone)]
 pub enum Scenario {
@@ -288,7 +288,7 @@ impl SippProc {
         let mut child = self.child.take().unwrap();
         let st = wait_bounded(&mut child, limit);
         if st.is_none() {
-            kill_group(&mut child);
+            super::kill_group(&mut child);
         }
         self.result_with(st)
     }
@@ -309,25 +309,8 @@ impl SippProc {
 impl Drop for SippProc {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            kill_group(&mut c);
+            super::kill_group(&mut c);
         }
-    }
-}
-
-/// The child is `ip netns exec` exec'ing `timeout`, which puts itself and
-/// SIPp in a new process group whose id is the child's pid. SIGTERM is
-/// forwarded by `timeout`; after 2 s the whole group gets SIGKILL.
-fn kill_group(c: &mut Child) {
-    if let Ok(Some(_)) = c.try_wait() {
-        return;
-    }
-    signal(c, libc::SIGTERM);
-    if wait_bounded(c, Duration::from_secs(2)).is_none() {
-        unsafe {
-            libc::kill(-(c.id() as libc::pid_t), libc::SIGKILL);
-        }
-        let _ = c.kill();
-        let _ = c.wait();
     }
 }
 

@@ -5,8 +5,11 @@
 //! Provenance: written by this code, not captured; the SIP text follows
 //! `tests/sipp/uac_privacy_headers.xml` (fake identities: alice/bob,
 //! 1555010000x, example.invalid, TEST-NET addresses). Ethernet/IPv4/UDP,
-//! pcap (LINKTYPE_ETHERNET), valid IPv4 header checksums, UDP checksum 0.
+//! pcap (LINKTYPE_ETHERNET), frames built by `sipsentinel::testkit`
+//! (etherparse: valid IPv4 and UDP checksums).
 #![allow(dead_code)]
+
+use sipsentinel::testkit::{frames, pcap, pcap::PcapWriter};
 
 /// Identifiers the capture carries, which must never leave the sensor.
 pub const IDENTIFIERS: [&str; 12] = [
@@ -27,23 +30,16 @@ pub const IDENTIFIERS: [&str; 12] = [
 const ALICE: [u8; 4] = [192, 0, 2, 10];
 const BOB: [u8; 4] = [198, 51, 100, 20];
 
+/// The capture being written, and its clock (µs since the epoch).
 struct Pcap {
-    buf: Vec<u8>,
+    w: PcapWriter<Vec<u8>>,
     t_us: u64,
 }
 
 impl Pcap {
     fn new() -> Pcap {
-        let mut buf = Vec::new();
-        buf.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        buf.extend_from_slice(&2u16.to_le_bytes());
-        buf.extend_from_slice(&4u16.to_le_bytes());
-        buf.extend_from_slice(&0i32.to_le_bytes());
-        buf.extend_from_slice(&0u32.to_le_bytes());
-        buf.extend_from_slice(&65535u32.to_le_bytes());
-        buf.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
         Pcap {
-            buf,
+            w: PcapWriter::in_memory(pcap::LINKTYPE_ETHERNET),
             t_us: 1_700_000_000_000_000,
         }
     }
@@ -58,34 +54,9 @@ impl Pcap {
         payload: &[u8],
     ) {
         self.t_us += gap_ms * 1000;
-        let mut f = Vec::new();
-        f.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        let total = 20 + 8 + payload.len();
-        let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0];
-        ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-        ip.extend_from_slice(&src);
-        ip.extend_from_slice(&dst);
-        let mut sum: u32 = ip
-            .chunks(2)
-            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-            .sum();
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-        f.extend_from_slice(&ip);
-        f.extend_from_slice(&sport.to_be_bytes());
-        f.extend_from_slice(&dport.to_be_bytes());
-        f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-        f.extend_from_slice(&[0, 0]);
-        f.extend_from_slice(payload);
-        self.buf
-            .extend_from_slice(&((self.t_us / 1_000_000) as u32).to_le_bytes());
-        self.buf
-            .extend_from_slice(&((self.t_us % 1_000_000) as u32).to_le_bytes());
-        self.buf.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(&f);
+        let ts = std::time::Duration::from_micros(self.t_us);
+        self.w
+            .write(ts, &frames::udp4(src, dst, sport, dport, payload));
     }
 
     fn sip(&mut self, from_alice: bool, head: &str, body: &str) {
@@ -226,7 +197,7 @@ Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-1-2
         ),
         "",
     );
-    p.buf
+    p.w.into_bytes()
 }
 
 /// ITU-T G.711 μ-law encoding of one 16-bit sample.
