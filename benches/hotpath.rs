@@ -157,6 +157,19 @@ fn bench_sip(c: &mut Criterion) {
     g.bench_function(format!("parse_sdp_{}B", SDP.len()), |b| {
         b.iter(|| parse_sdp(black_box(SDP.as_bytes())).map(|s| s.media.len()))
     });
+    g.bench_function("invite_exposure_scan_and_sdp", |b| {
+        // What a worker does with a parsed INVITE besides counting: its
+        // body walked and SDP parsed once, the exposure scan, the media
+        // endpoints the SDP announces.
+        b.iter(|| {
+            let m = sip::parse_message(black_box(&inv)).expect("INVITE parses");
+            let body = sip::Body::parse(&m);
+            let mut out = Vec::new();
+            sipsentinel::exposure::scan_sip(&m, &body, Transport::Udp, &mut out);
+            let n = body.sdp.as_ref().map(|s| s.media_endpoints().count());
+            (out.len(), n)
+        })
+    });
     g.bench_function("parse_message_then_sdp", |b| {
         b.iter(|| {
             let m = sip::parse_message(black_box(&inv)).expect("INVITE parses");
