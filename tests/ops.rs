@@ -712,7 +712,7 @@ fn synthetic_series() -> String {
         ("sipsentinel_cdr_columns", r#"class="network""#, "2x20"),
     ];
     const EXPOSURES: &[(&str, &str, &str, &str)] = &[
-        ("cleartext_media", "critical", "udp", "rtp"),
+        ("cleartext_media", "critical", "udp", "media"),
         ("srtp_key_exposed", "critical", "udp", "sdp_crypto"),
         (
             "privacy_request_ignored",
@@ -720,11 +720,11 @@ fn synthetic_series() -> String {
             "udp",
             "p_asserted_identity",
         ),
-        ("encryption_mismatch", "high", "udp", "rtp"),
-        ("cleartext_signaling", "high", "tcp", "transport"),
+        ("encryption_mismatch", "high", "udp", "media"),
+        ("cleartext_signaling", "high", "tcp", "signaling"),
         ("identity_asserted", "high", "udp", "p_asserted_identity"),
         ("digest_credentials", "high", "udp", "authorization"),
-        ("rtcp_identity", "medium", "udp", "rtcp_cname"),
+        ("rtcp_identity", "medium", "udp", "rtcp_sdes_cname"),
         ("private_address", "medium", "udp", "via"),
         ("software_version", "low", "udp", "user_agent"),
     ];
