@@ -39,25 +39,16 @@ pub const MAX_LINES: usize = 2048;
 /// token); the other sorts are kept once each.
 pub const MAX_NOTABLE: usize = 64;
 
-/// Why a body is not SDP at all. Anything less severe is tolerated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SdpError {
-    /// No non-blank line.
-    Empty,
-    /// The first line is not `v=` (RFC 8866 §5: `v=` comes first).
-    MissingVersion,
-    /// `v=` other than 0.
-    BadVersion,
-}
-
-impl SdpError {
-    /// Metric label.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SdpError::Empty => "empty",
-            SdpError::MissingVersion => "missing_version",
-            SdpError::BadVersion => "bad_version",
-        }
+crate::label_enum! {
+    /// Why a body is not SDP at all. Anything less severe is tolerated.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SdpError {
+        /// No non-blank line.
+        Empty = "empty",
+        /// The first line is not `v=` (RFC 8866 §5: `v=` comes first).
+        MissingVersion = "missing_version",
+        /// `v=` other than 0.
+        BadVersion = "bad_version",
     }
 }
 
@@ -107,43 +98,33 @@ pub struct Connection {
     pub ip: Option<IpAddr>,
 }
 
-/// `m=` media type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaType {
-    Audio,
-    Video,
-    Text,
-    Application,
-    Message,
-    Image,
-    Other,
-}
-
-impl MediaType {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            MediaType::Audio => "audio",
-            MediaType::Video => "video",
-            MediaType::Text => "text",
-            MediaType::Application => "application",
-            MediaType::Message => "message",
-            MediaType::Image => "image",
-            MediaType::Other => "other",
-        }
+crate::label_enum! {
+    /// `m=` media type.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum MediaType {
+        Audio = "audio",
+        Video = "video",
+        Text = "text",
+        Application = "application",
+        Message = "message",
+        Image = "image",
+        Other = "other",
     }
 }
 
-/// `m=` transport protocol (RFC 3551, RFC 4585, RFC 3711, RFC 5124, RFC 5764).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    RtpAvp,
-    RtpAvpf,
-    RtpSavp,
-    RtpSavpf,
-    UdpTlsRtpSavp,
-    UdpTlsRtpSavpf,
-    /// Not RTP (udptl T.38, DTLS/SCTP data channels, TCP/MSRP...) or unknown.
-    Other,
+crate::label_enum! {
+    /// `m=` transport protocol (RFC 3551, RFC 4585, RFC 3711, RFC 5124, RFC 5764).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Profile {
+        RtpAvp = "rtp_avp",
+        RtpAvpf = "rtp_avpf",
+        RtpSavp = "rtp_savp",
+        RtpSavpf = "rtp_savpf",
+        UdpTlsRtpSavp = "udp_tls_rtp_savp",
+        UdpTlsRtpSavpf = "udp_tls_rtp_savpf",
+        /// Not RTP (udptl T.38, DTLS/SCTP data channels, TCP/MSRP...) or unknown.
+        Other = "other",
+    }
 }
 
 impl Profile {
@@ -164,18 +145,6 @@ impl Profile {
             .map_or(Profile::Other, |&(_, p)| p)
     }
 
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Profile::RtpAvp => "rtp_avp",
-            Profile::RtpAvpf => "rtp_avpf",
-            Profile::RtpSavp => "rtp_savp",
-            Profile::RtpSavpf => "rtp_savpf",
-            Profile::UdpTlsRtpSavp => "udp_tls_rtp_savp",
-            Profile::UdpTlsRtpSavpf => "udp_tls_rtp_savpf",
-            Profile::Other => "other",
-        }
-    }
-
     pub fn is_rtp(&self) -> bool {
         !matches!(self, Profile::Other)
     }
@@ -189,19 +158,21 @@ impl Profile {
     }
 }
 
-/// `a=crypto` suite (RFC 4568 §6.2, RFC 6188, RFC 7714).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CryptoSuite {
-    AesCm128HmacSha1_80,
-    AesCm128HmacSha1_32,
-    AesCm192HmacSha1_80,
-    AesCm192HmacSha1_32,
-    AesCm256HmacSha1_80,
-    AesCm256HmacSha1_32,
-    F8_128HmacSha1_80,
-    AeadAes128Gcm,
-    AeadAes256Gcm,
-    Other,
+crate::label_enum! {
+    /// `a=crypto` suite (RFC 4568 §6.2, RFC 6188, RFC 7714).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CryptoSuite {
+        AesCm128HmacSha1_80 = "aes_cm_128_hmac_sha1_80",
+        AesCm128HmacSha1_32 = "aes_cm_128_hmac_sha1_32",
+        AesCm192HmacSha1_80 = "aes_192_cm_hmac_sha1_80",
+        AesCm192HmacSha1_32 = "aes_192_cm_hmac_sha1_32",
+        AesCm256HmacSha1_80 = "aes_256_cm_hmac_sha1_80",
+        AesCm256HmacSha1_32 = "aes_256_cm_hmac_sha1_32",
+        F8_128HmacSha1_80 = "f8_128_hmac_sha1_80",
+        AeadAes128Gcm = "aead_aes_128_gcm",
+        AeadAes256Gcm = "aead_aes_256_gcm",
+        Other = "other",
+    }
 }
 
 impl CryptoSuite {
@@ -222,21 +193,6 @@ impl CryptoSuite {
             .find(|(name, _)| s.eq_ignore_ascii_case(name))
             .map_or(CryptoSuite::Other, |&(_, c)| c)
     }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CryptoSuite::AesCm128HmacSha1_80 => "aes_cm_128_hmac_sha1_80",
-            CryptoSuite::AesCm128HmacSha1_32 => "aes_cm_128_hmac_sha1_32",
-            CryptoSuite::AesCm192HmacSha1_80 => "aes_192_cm_hmac_sha1_80",
-            CryptoSuite::AesCm192HmacSha1_32 => "aes_192_cm_hmac_sha1_32",
-            CryptoSuite::AesCm256HmacSha1_80 => "aes_256_cm_hmac_sha1_80",
-            CryptoSuite::AesCm256HmacSha1_32 => "aes_256_cm_hmac_sha1_32",
-            CryptoSuite::F8_128HmacSha1_80 => "f8_128_hmac_sha1_80",
-            CryptoSuite::AeadAes128Gcm => "aead_aes_128_gcm",
-            CryptoSuite::AeadAes256Gcm => "aead_aes_256_gcm",
-            CryptoSuite::Other => "other",
-        }
-    }
 }
 
 /// One `a=crypto:<tag> <suite> <key-params>` line, without the key.
@@ -249,18 +205,20 @@ pub struct Crypto {
     pub inline_key: bool,
 }
 
-/// `a=fingerprint` hash function (RFC 8122 §5); the fingerprint itself is
-/// not kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HashFunc {
-    Sha1,
-    Sha224,
-    Sha256,
-    Sha384,
-    Sha512,
-    Md5,
-    Md2,
-    Other,
+crate::label_enum! {
+    /// `a=fingerprint` hash function (RFC 8122 §5); the fingerprint itself is
+    /// not kept.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum HashFunc {
+        Sha1 = "sha-1",
+        Sha224 = "sha-224",
+        Sha256 = "sha-256",
+        Sha384 = "sha-384",
+        Sha512 = "sha-512",
+        Md5 = "md5",
+        Md2 = "md2",
+        Other = "other",
+    }
 }
 
 impl HashFunc {
@@ -278,19 +236,6 @@ impl HashFunc {
             .iter()
             .find(|(name, _)| s.eq_ignore_ascii_case(name))
             .map_or(HashFunc::Other, |&(_, h)| h)
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            HashFunc::Sha1 => "sha-1",
-            HashFunc::Sha224 => "sha-224",
-            HashFunc::Sha256 => "sha-256",
-            HashFunc::Sha384 => "sha-384",
-            HashFunc::Sha512 => "sha-512",
-            HashFunc::Md5 => "md5",
-            HashFunc::Md2 => "md2",
-            HashFunc::Other => "other",
-        }
     }
 }
 
@@ -415,35 +360,27 @@ pub struct IceCandidate {
     pub port: u16,
 }
 
-/// What the signalling says about the protection of one RTP stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Declared {
-    /// RTP/AVP(F) without `a=crypto`, `a=fingerprint` or `a=zrtp-hash`.
-    Cleartext,
-    /// SRTP keyed by SDES `a=crypto` (RFC 4568), also "best effort" AVP
-    /// with `a=crypto`.
-    SrtpSdes,
-    /// SRTP keyed by DTLS (RFC 5763/5764): UDP/TLS/RTP/SAVP(F) or a
-    /// fingerprint.
-    SrtpDtls,
-    /// ZRTP announced by `a=zrtp-hash` (RFC 6189 §8).
-    Zrtp,
-    /// An SRTP profile without any keying attribute seen (MIKEY, or a
-    /// keying carried elsewhere).
-    SrtpUnknownKeying,
+crate::label_enum! {
+    /// What the signalling says about the protection of one RTP stream.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Declared {
+        /// RTP/AVP(F) without `a=crypto`, `a=fingerprint` or `a=zrtp-hash`.
+        Cleartext = "cleartext",
+        /// SRTP keyed by SDES `a=crypto` (RFC 4568), also "best effort" AVP
+        /// with `a=crypto`.
+        SrtpSdes = "srtp_sdes",
+        /// SRTP keyed by DTLS (RFC 5763/5764): UDP/TLS/RTP/SAVP(F) or a
+        /// fingerprint.
+        SrtpDtls = "srtp_dtls",
+        /// ZRTP announced by `a=zrtp-hash` (RFC 6189 §8).
+        Zrtp = "zrtp",
+        /// An SRTP profile without any keying attribute seen (MIKEY, or a
+        /// keying carried elsewhere).
+        SrtpUnknownKeying = "srtp_unknown_keying",
+    }
 }
 
 impl Declared {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Declared::Cleartext => "cleartext",
-            Declared::SrtpSdes => "srtp_sdes",
-            Declared::SrtpDtls => "srtp_dtls",
-            Declared::Zrtp => "zrtp",
-            Declared::SrtpUnknownKeying => "srtp_unknown_keying",
-        }
-    }
-
     /// Declared as encrypted in any way.
     pub fn is_encrypted(&self) -> bool {
         !matches!(self, Declared::Cleartext)

@@ -9,9 +9,11 @@
 //!   Prometheus' parser (each is written, variables substituted, as a
 //!   recording rule into a temporary rules file that `promtool check rules`
 //!   parses);
-//! * every metric name the rules and dashboards use is defined in
-//!   `src/metrics.rs`, and every label they group or filter by is a label of
-//!   the metric contract;
+//! * every metric name the rules and dashboards use is a family of the
+//!   metric contract (`sipsentinel::pipeline::metric_contract`, built from
+//!   the definitions in `src/metrics.rs`), every label they group or filter
+//!   by is a label of the contract, and every exact label value they match
+//!   (and every synthetic series below) is one the contract lists;
 //! * every alert has a severity, summary, description and a runbook link whose
 //!   anchor exists in `docs/runbook.md`, and a firing and a quiet unit test;
 //! * `systemd-analyze verify` is clean on the unit (with `ExecStart=` pointed
@@ -32,6 +34,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use sipsentinel::metrics::{MetricKind, MetricSpec};
+use sipsentinel::pipeline::metric_contract;
 
 const DASHBOARDS: [&str; 4] = [
     "sipsentinel-overview.json",
@@ -40,31 +44,69 @@ const DASHBOARDS: [&str; 4] = [
     "sipsentinel-health.json",
 ];
 
+/// The metric contract as the sensor registers it, every fixed label's
+/// values from its enum (`sipsentinel::pipeline::metric_contract`): the
+/// checks below use it instead of a copy that can drift.
+fn contract() -> Vec<MetricSpec> {
+    metric_contract()
+}
+
 /// Labels the rules and dashboards may filter or group by: the metric
 /// contract's labels, Prometheus' target labels, and `le` of histograms.
-const KNOWN_LABELS: [&str; 21] = [
-    "job",
-    "instance",
-    "source",
-    "reason",
-    "layer",
-    "kind",
-    "method",
-    "status_class",
-    "transport",
-    "outcome",
-    "protection",
-    "severity",
-    "field",
-    "zone",
-    "version",
-    "event",
-    "worker",
-    "le",
-    "class",
-    "thread",
-    "__name__",
-];
+fn known_labels() -> HashSet<&'static str> {
+    let mut known: HashSet<&'static str> = ["job", "instance", "le", "__name__"].into();
+    for spec in contract() {
+        known.extend(spec.labels.iter().map(|(l, _)| *l));
+    }
+    known
+}
+
+/// The contract's family of a series name (`_bucket`, `_sum`, `_count` of
+/// histograms included).
+fn family(name: &str) -> Option<MetricSpec> {
+    let base = ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name);
+    let spec = contract();
+    let exact = spec.iter().find(|s| s.name == name).cloned();
+    exact.or_else(|| {
+        spec.into_iter()
+            .find(|s| s.name == base && s.kind == MetricKind::Histogram)
+    })
+}
+
+/// `label="value"` pairs of a matcher list (exact matches only).
+fn exact_matchers(matchers: &str) -> Vec<(&str, &str)> {
+    matchers
+        .split(',')
+        .filter_map(|m| {
+            let (l, v) = m.split_once('=')?;
+            if l.ends_with('!') || v.starts_with('~') {
+                return None;
+            }
+            Some((l.trim(), v.trim().strip_prefix('"')?.strip_suffix('"')?))
+        })
+        .collect()
+}
+
+/// A value the contract does not list for a label that has a fixed set.
+fn check_value(what: &str, metric: &str, label: &str, value: &str) {
+    if label == "le" || label == "job" || label == "instance" {
+        return;
+    }
+    let spec = family(metric).unwrap_or_else(|| panic!("{what}: {metric} is not in the contract"));
+    assert!(
+        spec.labels.iter().any(|(l, _)| *l == label),
+        "{what}: {metric} has no label {label:?}"
+    );
+    if let Some(values) = spec.values(label) {
+        assert!(
+            values.contains(&value),
+            "{what}: {metric}{{{label}={value:?}}}: not a value of the contract ({values:?})"
+        );
+    }
+}
 
 fn read(rel: &str) -> String {
     let p = common::repo_root().join(rel);
@@ -553,7 +595,7 @@ fn synthetic_series() -> String {
         ("sipsentinel_ip_datagrams_reassembled_total", "", "0+4x20"),
         (
             "sipsentinel_tcp_segments_total",
-            r#"event="retransmission""#,
+            r#"event="retransmitted""#,
             "0+3x20",
         ),
         (
@@ -641,10 +683,10 @@ fn synthetic_series() -> String {
             r#"protection="cleartext""#,
             "0+12x20",
         ),
-        ("sipsentinel_flows_active", r#"kind="tcp_stream""#, "40x20"),
+        ("sipsentinel_flows_active", r#"kind="tcp_streams""#, "40x20"),
         (
             "sipsentinel_flow_evictions_total",
-            r#"reason="idle""#,
+            r#"reason="tcp_idle""#,
             "0+1x20",
         ),
         (
@@ -665,7 +707,7 @@ fn synthetic_series() -> String {
         ("sipsentinel_cdr_columns", r#"class="network""#, "2x20"),
     ];
     const EXPOSURES: &[(&str, &str, &str, &str)] = &[
-        ("cleartext_media", "critical", "udp", "rtp"),
+        ("cleartext_media", "critical", "udp", "media"),
         ("srtp_key_exposed", "critical", "udp", "sdp_crypto"),
         (
             "privacy_request_ignored",
@@ -673,14 +715,30 @@ fn synthetic_series() -> String {
             "udp",
             "p_asserted_identity",
         ),
-        ("encryption_mismatch", "high", "udp", "rtp"),
-        ("cleartext_signaling", "high", "tcp", "transport"),
+        ("encryption_mismatch", "high", "udp", "media"),
+        ("cleartext_signaling", "high", "tcp", "signaling"),
         ("identity_asserted", "high", "udp", "p_asserted_identity"),
         ("digest_credentials", "high", "udp", "authorization"),
-        ("rtcp_identity", "medium", "udp", "rtcp_cname"),
+        ("rtcp_identity", "medium", "udp", "rtcp_sdes_cname"),
         ("private_address", "medium", "udp", "via"),
         ("software_version", "low", "udp", "user_agent"),
     ];
+    // every series is a family of the contract with values it can take
+    for (metric, labels, _) in SERIES {
+        for (l, v) in exact_matchers(labels) {
+            check_value("synthetic series", metric, l, v);
+        }
+    }
+    for (kind, severity, transport, field) in EXPOSURES {
+        for (l, v) in [
+            ("kind", kind),
+            ("severity", severity),
+            ("transport", transport),
+            ("field", field),
+        ] {
+            check_value("synthetic series", "sipsentinel_exposures_total", l, v);
+        }
+    }
     let mut y = String::new();
     for inst in ["s1:9477", "s2:9477"] {
         let target = format!(r#"job="sipsentinel",instance="{inst}""#);
@@ -764,15 +822,7 @@ fn referenced_metrics(src: &str) -> BTreeSet<String> {
 
 #[test]
 fn rules_and_dashboards_use_only_defined_metrics_and_labels() {
-    let defs = read("src/metrics.rs");
-    let defined = |name: &str| -> bool {
-        let short = name.trim_start_matches("sipsentinel_");
-        let base = ["_bucket", "_sum", "_count"]
-            .iter()
-            .find_map(|s| short.strip_suffix(s))
-            .unwrap_or(short);
-        defs.contains(&format!("\"{short}\"")) || defs.contains(&format!("\"{base}\""))
-    };
+    let defined = |name: &str| -> bool { family(name).is_some() };
     let mut sources: Vec<(String, String)> = vec![
         ("alerts.yml".into(), read("dashboards/alerts.yml")),
         ("alerts_test.yml".into(), read("dashboards/alerts_test.yml")),
@@ -791,14 +841,14 @@ fn rules_and_dashboards_use_only_defined_metrics_and_labels() {
             used += 1;
             assert!(
                 defined(&m),
-                "{what}: metric {m} is not defined in src/metrics.rs"
+                "{what}: metric {m} is not in the metric contract (src/metrics.rs)"
             );
         }
     }
     assert!(used > 30, "found only {used} metric references");
 
     // label names in matchers and in by/without clauses
-    let known: HashSet<&str> = KNOWN_LABELS.into_iter().collect();
+    let known = known_labels();
     let alert_exprs: Vec<(String, String)> = alerts()
         .into_iter()
         .map(|a| {
@@ -812,7 +862,15 @@ fn rules_and_dashboards_use_only_defined_metrics_and_labels() {
         })
         .collect();
     for (what, e) in all_exprs.iter().chain(alert_exprs.iter()) {
-        for (_, matchers) in selectors(e) {
+        for (metric, matchers) in selectors(e) {
+            // a value the sensor never exports matches nothing
+            if metric.starts_with("sipsentinel_") {
+                for (l, v) in exact_matchers(&matchers) {
+                    if !v.contains('$') {
+                        check_value(what, &metric, l, v);
+                    }
+                }
+            }
             for m in matchers.split(',') {
                 let label = m.split(['=', '!']).next().unwrap_or_default().trim();
                 // annotation templates ({{ $labels.x }}) are not selectors

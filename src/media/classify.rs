@@ -17,6 +17,9 @@
 use std::fmt;
 
 /// What a UDP payload is.
+///
+/// Not a `label_enum!`: its variants carry the parsed views; `as_str`
+/// names the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PacketKind<'a> {
     Rtp(RtpHeader<'a>),
@@ -78,6 +81,9 @@ fn is_zrtp(p: &[u8]) -> bool {
 }
 
 /// DTLS record content type (RFC 6347 §4.1, RFC 9147 §4).
+///
+/// Not a `label_enum!`: it keeps the unknown number (`Unknown(u8)`, STYLE.md
+/// §3), so it has no fixed `ALL`; `as_str` names known types only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DtlsContentType {
     ChangeCipherSpec,
@@ -150,25 +156,16 @@ fn dtls(p: &[u8]) -> Option<DtlsContentType> {
     })
 }
 
-/// Why bytes starting like RTP are not a valid RTP packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RtpError {
-    TooShort,
-    BadVersion,
-    /// CSRC list or header extension runs past the end.
-    HeaderOverrun,
-    /// Padding count is zero or exceeds the payload (RFC 3550 §5.1).
-    BadPadding,
-}
-
-impl RtpError {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            RtpError::TooShort => "too_short",
-            RtpError::BadVersion => "bad_version",
-            RtpError::HeaderOverrun => "header_overrun",
-            RtpError::BadPadding => "bad_padding",
-        }
+crate::label_enum! {
+    /// Why bytes starting like RTP are not a valid RTP packet.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RtpError {
+        TooShort = "too_short",
+        BadVersion = "bad_version",
+        /// CSRC list or header extension runs past the end.
+        HeaderOverrun = "header_overrun",
+        /// Padding count is zero or exceeds the payload (RFC 3550 §5.1).
+        BadPadding = "bad_padding",
     }
 }
 
@@ -304,6 +301,9 @@ fn be32(b: &[u8]) -> u32 {
 }
 
 /// RTCP packet types (RFC 3550 §12.1, RFC 4585, RFC 3611, RFC 5760...).
+///
+/// Not a `label_enum!`: it keeps the unknown number (`Unknown(u8)`, STYLE.md
+/// §3), so it has no fixed `ALL`; `as_str` names known types only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RtcpType {
     Sr,

@@ -58,21 +58,13 @@ pub const G711_ROUGH_MIN_DIFF: f64 = 38.0;
 /// Packets before the repeated-first-byte signal is used.
 const MIN_FIRST_BYTE_PACKETS: u16 = 20;
 
-/// The verdict of the payload test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PayloadVerdict {
-    Cleartext,
-    Encrypted,
-    Undecided,
-}
-
-impl PayloadVerdict {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            PayloadVerdict::Cleartext => "cleartext",
-            PayloadVerdict::Encrypted => "encrypted",
-            PayloadVerdict::Undecided => "undecided",
-        }
+crate::label_enum! {
+    /// The verdict of the payload test.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum PayloadVerdict {
+        Cleartext = "cleartext",
+        Encrypted = "encrypted",
+        Undecided = "undecided",
     }
 }
 

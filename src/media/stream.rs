@@ -90,24 +90,16 @@ pub struct StreamKey {
     pub ssrc: u32,
 }
 
-/// Why a stream ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    /// No packet for `idle_timeout`.
-    Idle,
-    /// The table was full and this was the least recently seen stream.
-    Evicted,
-    /// [`StreamTable::flush`] (shutdown, end of file).
-    Flushed,
-}
-
-impl EndReason {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            EndReason::Idle => "idle",
-            EndReason::Evicted => "evicted",
-            EndReason::Flushed => "flushed",
-        }
+crate::label_enum! {
+    /// Why a stream ended.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum EndReason {
+        /// No packet for `idle_timeout`.
+        Idle = "idle",
+        /// The table was full and this was the least recently seen stream.
+        Evicted = "evicted",
+        /// [`StreamTable::flush`] (shutdown, end of file).
+        Flushed = "flushed",
     }
 }
 

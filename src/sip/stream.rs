@@ -30,33 +30,22 @@ pub const CLASSIFY_LIMIT: usize = 4096;
 /// Above this capacity, a buffer is given back once its message is done.
 pub const KEEP_CAPACITY: usize = 64 * 1024;
 
-/// What a stream turned out to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum StreamKind {
-    #[default]
-    Unknown,
-    /// SIP messages framed by Content-Length (RFC 3261 §18.3).
-    Sip,
-    /// An HTTP request or response head that may upgrade to WebSocket.
-    WebSocketHandshake,
-    /// WebSocket frames carrying SIP (RFC 7118).
-    WebSocket,
-    /// TLS records: SIP inside cannot be seen (transport `tls`).
-    Tls,
-    /// Something else; final for the stream.
-    NotSip,
-}
-
-impl StreamKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            StreamKind::Unknown => "unknown",
-            StreamKind::Sip => "sip",
-            StreamKind::WebSocketHandshake => "websocket_handshake",
-            StreamKind::WebSocket => "websocket",
-            StreamKind::Tls => "tls",
-            StreamKind::NotSip => "not_sip",
-        }
+crate::label_enum! {
+    /// What a stream turned out to be.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum StreamKind {
+        #[default]
+        Unknown = "unknown",
+        /// SIP messages framed by Content-Length (RFC 3261 §18.3).
+        Sip = "sip",
+        /// An HTTP request or response head that may upgrade to WebSocket.
+        WebSocketHandshake = "websocket_handshake",
+        /// WebSocket frames carrying SIP (RFC 7118).
+        WebSocket = "websocket",
+        /// TLS records: SIP inside cannot be seen (transport `tls`).
+        Tls = "tls",
+        /// Something else; final for the stream.
+        NotSip = "not_sip",
     }
 }
 

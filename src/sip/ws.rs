@@ -58,21 +58,14 @@ pub struct WsFrame<'a> {
     pub payload: &'a [u8],
 }
 
-/// Why a frame is refused: a label from a fixed set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
-pub enum WsError {
-    #[error("websocket payload too large")]
-    PayloadTooLarge,
-    #[error("bad websocket control frame")]
-    BadControlFrame,
-}
-
-impl WsError {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            WsError::PayloadTooLarge => "payload_too_large",
-            WsError::BadControlFrame => "bad_control_frame",
-        }
+crate::label_enum! {
+    /// Why a frame is refused: a label from a fixed set.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+    pub enum WsError {
+        #[error("websocket payload too large")]
+        PayloadTooLarge = "payload_too_large",
+        #[error("bad websocket control frame")]
+        BadControlFrame = "bad_control_frame",
     }
 }
 
