@@ -1,24 +1,21 @@
-//! Frames built with etherparse for the split parts' unit tests, and
+//! The split parts' unit tests: frames (from `testkit`), a worker, and
 //! reading one series back from the registry.
 
 use super::Worker;
 use crate::config::Limits;
 use crate::metrics::Metrics;
-use etherparse::PacketBuilder;
+use crate::testkit::frames;
 use std::time::Duration;
 
 pub const A: [u8; 4] = [192, 0, 2, 1];
 pub const B: [u8; 4] = [192, 0, 2, 2];
 
+/// A UDP frame, arguments in (address, port) pairs as the tests read.
 pub fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2([1; 6], [2; 6])
-        .ipv4(src, dst, 64)
-        .udp(sport, dport);
-    let mut out = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut out, payload).expect("frame builds");
-    out
+    frames::udp4(src, dst, sport, dport, payload)
 }
 
+/// A TCP data segment (ACK|PSH).
 pub fn tcp(
     src: [u8; 4],
     sport: u16,
@@ -27,13 +24,7 @@ pub fn tcp(
     seq: u32,
     payload: &[u8],
 ) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2([1; 6], [2; 6])
-        .ipv4(src, dst, 64)
-        .tcp(sport, dport, seq, 65_535)
-        .ack(1);
-    let mut out = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut out, payload).expect("frame builds");
-    out
+    frames::tcp4(src, dst, sport, dport, seq, false, payload)
 }
 
 pub fn worker(m: &Metrics) -> Worker {
