@@ -491,6 +491,47 @@ pub(crate) mod tests {
         assert!(get(addr, "/api/exposures").starts_with("HTTP/1.1 404"));
     }
 
+    /// `/` is the HTML status page: inert (CSP header and meta), linking
+    /// the other endpoints, rendered from the store.
+    #[test]
+    fn root_serves_the_status_page() {
+        let store = Arc::new(Store::with_key(
+            &[5u8; 32],
+            crate::findings::StoreConfig::default(),
+        ));
+        let f = crate::exposure::Finding {
+            kind: crate::exposure::Kind::CustomHeader,
+            field: crate::exposure::Field::XHeader,
+            name: b"X-Account",
+            evidence: b"<script>5551234567</script>",
+        };
+        store.record(
+            &f,
+            "192.0.2.1".parse().unwrap(),
+            "udp",
+            "unknown",
+            std::time::SystemTime::now(),
+        );
+        let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        spawn_with_store(l, Metrics::new(), store).unwrap();
+        let r = get(addr, "/");
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(r.contains("content-type: text/html; charset=utf-8"), "{r}");
+        assert!(
+            r.contains("content-security-policy: default-src 'none'"),
+            "{r}"
+        );
+        for link in ["/metrics", "/api/exposures", "/healthz"] {
+            assert!(r.contains(&format!("href=\"{link}\"")), "{r}");
+        }
+        assert!(
+            r.contains("id=\"severity-low\"") && r.contains("X-Account: "),
+            "{r}"
+        );
+        assert!(!r.contains("<script") && !r.contains("5551234567") && !r.contains("192.0.2.1"));
+    }
+
     #[test]
     fn api_exposures_rejects_bad_queries_with_a_reason() {
         let store = Arc::new(Store::with_key(

@@ -54,7 +54,9 @@ fn learns(kind: &str) -> &'static str {
             "listen to the audio of calls: media streams carry RTP without encryption"
         }
         "srtp_key_exposed" => "decrypt encrypted calls: SRTP keys travel inside cleartext SIP",
-        "privacy_request_ignored" => "see who is calling even when callers asked to stay anonymous",
+        "privacy_request_ignored" => {
+            "see who is calling even when callers asked for privacy (Privacy header)"
+        }
         "encryption_mismatch" => {
             "listen to calls that were announced as encrypted but were sent in clear"
         }
@@ -461,7 +463,7 @@ pub fn page(metrics: &Metrics, store: Option<&Store>, source: Source<'_>) -> Str
                     p class="counts" {
                         (num(frames)) " frames, " (num(sip_total)) " SIP messages, "
                         (num(streams_total)) " media streams (" (num(cleartext_streams)) " in clear), "
-                        (num(calls.total())) " calls ended."
+                        (num(calls.total())) " ended call(s)."
                     }
                 }
                 section id="exposures" {
