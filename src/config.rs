@@ -148,8 +148,8 @@ pub struct AuditArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Report format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+    pub format: AuditFormat,
     /// Worker threads (default: number of cores).
     #[arg(short = 'w', long)]
     pub workers: Option<usize>,
@@ -163,6 +163,16 @@ pub enum ReportFormat {
     Text,
     Json,
     Prometheus,
+}
+
+/// `audit --format`: the report formats, and the HTML page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Text,
+    Json,
+    Prometheus,
+    /// One self-contained HTML page (no script, no external asset).
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]

@@ -6,7 +6,7 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use sipsentinel::config::{self, Cli, Command, LogFormat, ReportFormat, Settings, Source};
+use sipsentinel::config::{self, AuditFormat, Cli, Command, LogFormat, Settings, Source};
 use sipsentinel::exposure::Zones;
 use sipsentinel::findings::{Store, StoreConfig};
 use sipsentinel::health::Health;
@@ -239,9 +239,14 @@ fn audit(args: &config::AuditArgs) -> anyhow::Result<()> {
     let ctx = context(&settings)?;
     let out = pipeline::read_files(&args.files, &settings, &ctx, &shutdown)?;
     let text = match args.format {
-        ReportFormat::Prometheus => ctx.metrics.render(),
-        ReportFormat::Text => report::text_with_findings(&ctx.metrics, &ctx.store, &args.files),
-        ReportFormat::Json => report::json_with_findings(&ctx.metrics, &ctx.store, &args.files),
+        AuditFormat::Prometheus => ctx.metrics.render(),
+        AuditFormat::Text => report::text_with_findings(&ctx.metrics, &ctx.store, &args.files),
+        AuditFormat::Json => report::json_with_findings(&ctx.metrics, &ctx.store, &args.files),
+        AuditFormat::Html => report::html::page(
+            &ctx.metrics,
+            Some(&ctx.store),
+            report::html::Source::Files(&args.files),
+        ),
     };
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();

@@ -1,11 +1,14 @@
 //! The `audit` report: the registry's samples rendered as a readable text
-//! table or as JSON (`--format prometheus` is the registry's own text).
+//! table, as JSON, or as one self-contained HTML page ([`html`], also the
+//! live sensor's `/`); `--format prometheus` is the registry's own text.
 //!
 //! Owner: `report`. It reads gathered metric families, so the numbers are
 //! those `/metrics` would serve (same fixed-set labels, no traffic
 //! identifiers), and the findings store, whose entries are already
 //! pseudonymised and redacted (see `findings`): the report adds no
 //! identifier of its own.
+
+pub mod html;
 
 use crate::findings::{Entry, Store};
 use crate::metrics::Metrics;

