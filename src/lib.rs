@@ -19,6 +19,8 @@ pub mod metrics;
 pub mod pbxlog;
 pub mod pipeline;
 pub mod privdrop;
+pub mod progress;
 pub mod report;
 pub mod sdp;
+pub mod share;
 pub mod sip;

@@ -170,6 +170,17 @@ pub fn read_files(
     ctx: &Context,
     shutdown: &AtomicBool,
 ) -> Result<FilesOutcome, CaptureError> {
+    read_files_with(files, settings, ctx, shutdown, None)
+}
+
+/// [`read_files`], counting what is read into `progress` (see `progress`).
+pub fn read_files_with(
+    files: &[PathBuf],
+    settings: &Settings,
+    ctx: &Context,
+    shutdown: &AtomicBool,
+    progress: Option<&crate::progress::ReadProgress>,
+) -> Result<FilesOutcome, CaptureError> {
     let metrics = &ctx.metrics;
     let mut sources = Vec::with_capacity(files.len());
     for f in files {
@@ -208,8 +219,11 @@ pub fn read_files(
     let mut frames = 0u64;
     let mut error = None;
     let mut last_tick = Duration::ZERO;
-    'files: for (mut src, link) in sources {
+    'files: for (i, (mut src, link)) in sources.into_iter().enumerate() {
         disp.set_link(link);
+        if let Some(p) = progress {
+            p.start_file(i);
+        }
         loop {
             if shutdown.load(Ordering::Relaxed) {
                 break 'files;
@@ -219,6 +233,9 @@ pub fn read_files(
                     frames += 1;
                     packets.inc();
                     bytes.inc_by(data.len() as u64);
+                    if let Some(p) = progress {
+                        p.frame(data.len());
+                    }
                     // Synchronise before a frame a second or more later in
                     // capture time than the last barrier: see
                     // `Dispatcher::barrier`.
@@ -242,7 +259,12 @@ pub fn read_files(
                     disp.push(ts, data);
                 }
                 Ok(Next::Timeout | Next::Empty) => {}
-                Ok(Next::Eof) => break,
+                Ok(Next::Eof) => {
+                    if let Some(p) = progress {
+                        p.start_file(i + 1);
+                    }
+                    break;
+                }
                 Err(e) => {
                     error.get_or_insert(e);
                     break;
