@@ -29,7 +29,9 @@ use crate::capture::{CaptureError, Next, Source};
 use crate::decode::{self, LinkType};
 use crate::findings::Pseudonymizer;
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::DataLink;
 use std::borrow::Cow;
@@ -92,7 +94,9 @@ pub fn redact_files(
     w.write_pcapng_block(InterfaceDescriptionBlock {
         linktype: DataLink::RAW,
         snaplen: 0,
-        options: vec![],
+        // pcap-file writes Enhanced Packet Block times in nanoseconds;
+        // without this option readers take them as microseconds.
+        options: vec![InterfaceDescriptionOption::IfTsResol(9)],
     })?;
     let mut red = packet::Redactor::new(pseudo, addrs);
     let mut sum = Summary::default();

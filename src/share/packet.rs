@@ -301,10 +301,11 @@ impl<'k> Redactor<'k> {
                 dst_port,
                 payload,
             } => {
-                let body = if framing::looks_like_sip(payload) {
-                    let r = self.rewriter().sip(payload);
-                    out.sip_messages += u64::from(r.is_some());
-                    r
+                // SIP by its start line (on any port, as tshark's heuristic).
+                let sip = self.rewriter().sip(payload);
+                out.sip_messages += u64::from(sip.is_some());
+                let body = if sip.is_some() {
+                    sip
                 } else if !media_ports(src_port, dst_port) {
                     None
                 } else if is_rtcp(payload) {

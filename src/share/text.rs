@@ -115,6 +115,32 @@ fn reason(code: u16) -> &'static str {
     }
 }
 
+/// Lines ended by CRLF, CR or LF, as tshark reads them (`tvb_find_line_end`).
+fn split_lines(b: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\r' => {
+                out.push(&b[start..i]);
+                i += if b.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                start = i;
+            }
+            b'\n' => {
+                out.push(&b[start..i]);
+                i += 1;
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    if start < b.len() {
+        out.push(&b[start..]);
+    }
+    out
+}
+
 fn is_token(s: &[u8], max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
@@ -208,15 +234,29 @@ fn is_name(name: &[u8], long: &[u8], compact: &[u8]) -> bool {
 }
 
 impl Rewriter<'_> {
-    /// Rewrite one SIP message; `None` when `msg` does not start with a
-    /// SIP start line. `body_len`: the body to take after the header
-    /// section (`None`: Content-Length, else everything after it).
+    /// Rewrite one SIP message (a datagram, or one framed from a stream);
+    /// `None` when `msg` does not start with a SIP start line. The body is
+    /// Content-Length bytes, or everything after the header section.
     pub fn sip(&mut self, msg: &[u8]) -> Option<Vec<u8>> {
+        // Cheap refusal first: most datagrams offered are RTP.
+        let first = msg
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(msg.len());
+        let rest = msg.get(first..).unwrap_or(&[]);
+        let window = rest.get(..rest.len().min(MAX_HEADER)).unwrap_or(rest);
+        let eol = window
+            .iter()
+            .position(|&b| b == b'\r' || b == b'\n')
+            .unwrap_or(window.len());
+        let line = window.get(..eol).unwrap_or(&[]);
+        if !(line.starts_with(b"SIP/2.0 ") || line.ends_with(b" SIP/2.0")) {
+            return None;
+        }
         let hend = header_end(msg).unwrap_or(msg.len());
         let head = msg.get(..hend)?;
         let mut lines: Vec<Vec<u8>> = Vec::new();
-        for raw in head.split(|&b| b == b'\n') {
-            let l = raw.strip_suffix(b"\r").unwrap_or(raw);
+        for l in split_lines(head) {
             if l.is_empty() {
                 continue;
             }
@@ -278,6 +318,10 @@ impl Rewriter<'_> {
     }
 
     fn start_line(&mut self, l: &[u8], out: &mut Vec<u8>) -> Option<()> {
+        // A control character in the start line: not SIP to tshark either.
+        if l.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
+            return None;
+        }
         if let Some(rest) = l.strip_prefix(b"SIP/2.0 ") {
             let code = rest.get(..3).filter(|c| all_digits(c, 3))?;
             let n: u16 = std::str::from_utf8(code).ok()?.parse().ok()?;
@@ -286,12 +330,20 @@ impl Rewriter<'_> {
         }
         let mut parts = l.split(|&b| b == b' ').filter(|p| !p.is_empty());
         let (method, uri, version) = (parts.next()?, parts.next()?, parts.next()?);
-        if !is_token(method, 32) || !version.eq_ignore_ascii_case(b"SIP/2.0") {
+        // A method is a token (RFC 3261 §25.1), kept as sent so tshark
+        // counts the same methods, unless it holds a digit run a number
+        // could hide in.
+        if !is_token(method, MAX_HEADER) || !version.eq_ignore_ascii_case(b"SIP/2.0") {
             return None;
         }
+        let method = if method.windows(4).any(|w| w.iter().all(u8::is_ascii_digit)) {
+            self.pseudo.pseudonym("val", method).into_bytes()
+        } else {
+            method.to_vec()
+        };
         let uri = self.value(b"", uri);
         let uri: String = uri.chars().filter(|c| !c.is_whitespace()).collect();
-        out.extend_from_slice(method);
+        out.extend_from_slice(&method);
         out.push(b' ');
         out.extend_from_slice(uri.as_bytes());
         out.extend_from_slice(b" SIP/2.0\r\n");
