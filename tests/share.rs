@@ -127,13 +127,16 @@ fn rtp_streams(f: &Path) -> usize {
         "-z",
         "rtp,streams",
     ]);
-    // Rows of the table: they end in a problem marker or a payload
-    // column and start with an address; the header and rules do not.
+    stream_rows(&text)
+}
+
+/// Rows of tshark's stream table: start time, end time, then the source
+/// address (the header and the rules have no address there).
+fn stream_rows(text: &str) -> usize {
     text.lines()
         .filter(|l| {
-            let t = l.trim_start();
-            t.split_whitespace()
-                .next()
+            l.split_whitespace()
+                .nth(2)
                 .is_some_and(|w| w.parse::<std::net::IpAddr>().is_ok())
         })
         .count()
@@ -190,12 +193,22 @@ fn identifiers(f: &Path) -> Vec<String> {
                 .to_string()
         })
         .filter(|v| v.len() >= 4 && !software.contains(v.as_str()))
+        // RFC 3323 §4.1.1.3 placeholders name no one (the redaction keeps them).
+        .filter(|v| !PLACEHOLDERS.contains(&v.to_ascii_lowercase().as_str()))
         .filter(|v| !kept_address(v))
         .collect();
     v.sort();
     v.dedup();
     v
 }
+
+const PLACEHOLDERS: &[&str] = &[
+    "anonymous",
+    "unavailable",
+    "unknown",
+    "restricted",
+    "invalid",
+];
 
 /// Addresses that identify no one and are kept: unspecified, loopback,
 /// broadcast, multicast.
@@ -323,14 +336,14 @@ fn sdp_still_leads_tshark_to_the_media() {
         "pcapng section header"
     );
     let streams = |f: &Path| {
-        tshark(&["-n", "-q", "-r", f.to_str().unwrap(), "-z", "rtp,streams"])
-            .lines()
-            .filter(|l| {
-                l.split_whitespace()
-                    .next()
-                    .is_some_and(|w| w.parse::<std::net::IpAddr>().is_ok())
-            })
-            .count()
+        stream_rows(&tshark(&[
+            "-n",
+            "-q",
+            "-r",
+            f.to_str().unwrap(),
+            "-z",
+            "rtp,streams",
+        ]))
     };
     let n = streams(&input);
     assert!(n > 0, "fixture has SDP-announced RTP");

@@ -29,9 +29,7 @@ use crate::capture::{CaptureError, Next, Source};
 use crate::decode::{self, LinkType};
 use crate::findings::Pseudonymizer;
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
-use pcap_file::pcapng::blocks::interface_description::{
-    InterfaceDescriptionBlock, InterfaceDescriptionOption,
-};
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::DataLink;
 use std::borrow::Cow;
@@ -94,9 +92,8 @@ pub fn redact_files(
     w.write_pcapng_block(InterfaceDescriptionBlock {
         linktype: DataLink::RAW,
         snaplen: 0,
-        // pcap-file writes Enhanced Packet Block times in nanoseconds;
-        // without this option readers take them as microseconds.
-        options: vec![InterfaceDescriptionOption::IfTsResol(9)],
+        // Default resolution, microseconds (see the timestamp below).
+        options: vec![],
     })?;
     let mut red = packet::Redactor::new(pseudo, addrs);
     let mut sum = Summary::default();
@@ -112,7 +109,15 @@ pub fn redact_files(
                         sum.frames_out += 1;
                         w.write_pcapng_block(EnhancedPacketBlock {
                             interface_id: 0,
-                            timestamp: ts,
+                            // pcap-file 2.0 writes `as_nanos()` of this
+                            // as the block's time units, and the
+                            // interface's units are microseconds (its
+                            // `if_tsresol` option did not reach tshark
+                            // 4.0): a Duration of as many nanoseconds as
+                            // the frame has microseconds.
+                            timestamp: std::time::Duration::from_nanos(
+                                u64::try_from(ts.as_micros()).unwrap_or(u64::MAX),
+                            ),
                             original_len: p.len() as u32,
                             data: Cow::Owned(p),
                             options: vec![],

@@ -16,6 +16,7 @@
 //!   the payload zeroed, the padding flag cleared; same length;
 //! - RTCP: each packet's first 8 bytes (header and sender SSRC), the rest
 //!   zeroed (SDES CNAMEs, report blocks);
+//! - RTP or RTCP in TURN ChannelData: the channel header, then as above;
 //! - TCP segments without SIP (TLS, anything else): headers only, empty
 //!   payload, so the connection stays visible;
 //! - anything else (DNS, STUN, DTLS, ZRTP, SCTP, ...): nothing.
@@ -202,6 +203,26 @@ fn rtcp_zeroed(p: &[u8]) -> Vec<u8> {
     out
 }
 
+/// TURN ChannelData (RFC 8656 §12.4: channel number 0x4000..0x7FFF,
+/// length, data) carrying RTP or RTCP: the 4-byte header as sent, the
+/// media zeroed as above, the padding zeroed.
+fn channel_data(p: &[u8]) -> Option<Vec<u8>> {
+    if p.len() < 4 || p[0] & 0xc0 != 0x40 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([p[2], p[3]]));
+    let inner = p.get(4..4 + len)?;
+    let z = if is_rtcp(inner) {
+        rtcp_zeroed(inner)
+    } else {
+        rtp_zeroed(inner)?
+    };
+    let mut out = p[..4].to_vec();
+    out.extend_from_slice(&z);
+    out.resize(p.len(), 0);
+    Some(out)
+}
+
 /// A WebSocket frame (RFC 6455 §5.2) with `payload`, FIN set; masked with
 /// the all-zero key when the original was masked (the bytes then read as
 /// they are).
@@ -311,7 +332,7 @@ impl<'k> Redactor<'k> {
                 } else if is_rtcp(payload) {
                     Some(rtcp_zeroed(payload))
                 } else {
-                    rtp_zeroed(payload)
+                    rtp_zeroed(payload).or_else(|| channel_data(payload))
                 };
                 if let Some(b) = body {
                     self.build(net, &b, None, out, (src_port, dst_port));
