@@ -116,7 +116,7 @@ fn findings_log_has_one_line_per_finding_and_no_identifier() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report = exposures_in_report(&String::from_utf8_lossy(&out.stdout));
-    let lines = lines_of(&[log.clone()]);
+    let lines = lines_of(std::slice::from_ref(&log));
     assert!(!report.is_empty());
     assert_eq!(lines.len(), report.len());
     // The same records: every (kind, field, sender) of the report once,
