@@ -74,7 +74,8 @@ pub fn redact_files(
     let mut addrs = addr::AddrMap::new();
     for f in files {
         let (mut src, link) = open(f)?;
-        while let Next::Frame { data, .. } = src.next_frame()? {
+        // A truncated file ends where it was cut (the audit reports it).
+        while let Ok(Next::Frame { data, .. }) = src.next_frame() {
             if let Ok(Some(p)) = decode::decode(link, data) {
                 addrs.note_input(p.net.src);
                 addrs.note_input(p.net.dst);
@@ -100,8 +101,10 @@ pub fn redact_files(
     for f in files {
         let (mut src, link) = open(f)?;
         loop {
-            match src.next_frame()? {
-                Next::Frame { ts, data, .. } => {
+            match src.next_frame() {
+                Err(CaptureError::Truncated { .. }) => break,
+                Err(e) => return Err(e.into()),
+                Ok(Next::Frame { ts, data, .. }) => {
                     sum.frames_in += 1;
                     let out = red.frame(link, data);
                     sum.sip_messages += out.sip_messages;
@@ -124,8 +127,8 @@ pub fn redact_files(
                         })?;
                     }
                 }
-                Next::Eof => break,
-                Next::Timeout | Next::Empty => {}
+                Ok(Next::Eof) => break,
+                Ok(Next::Timeout | Next::Empty) => {}
             }
         }
     }
