@@ -140,6 +140,10 @@ pub struct RunArgs {
     /// format): TLS and basic auth for every HTTP endpoint.
     #[arg(long, value_name = "FILE")]
     pub web_config: Option<PathBuf>,
+    /// Write each new finding as one JSON line to FILE (`-`: stdout),
+    /// rotated at `[limits] findings_log_bytes`.
+    #[arg(long, value_name = "FILE")]
+    pub findings_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +160,15 @@ pub struct AuditArgs {
     /// TOML configuration file (bounds, zones).
     #[arg(short = 'c', long)]
     pub config: Option<PathBuf>,
+    /// No progress bar (it is shown only when stderr is a terminal).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Also write a redacted copy of the capture, safe to share (pcapng).
+    #[arg(long, value_name = "OUT.pcapng")]
+    pub redact_pcap: Option<PathBuf>,
+    /// Write each new finding as one JSON line to FILE (`-`: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub findings_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -232,6 +245,8 @@ pub struct FileFindings {
     pub ttl_secs: Option<u64>,
     /// File with at least 32 random bytes: stable pseudonyms across restarts.
     pub key_file: Option<PathBuf>,
+    /// As `--findings-log`.
+    pub log: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -250,6 +265,8 @@ pub struct FileLimits {
     pub media_idle_secs: Option<u64>,
     pub media_endpoints: Option<usize>,
     pub calls: Option<usize>,
+    pub findings_log_bytes: Option<usize>,
+    pub findings_log_files: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -300,6 +317,10 @@ pub struct Limits {
     pub endpoint_ttl: Duration,
     /// Call-IDs tracked per class (calls being set up, answered, registrations).
     pub calls: usize,
+    /// The findings log is rotated past this size ...
+    pub findings_log_bytes: usize,
+    /// ... keeping this many rotated files (`FILE.1` newest).
+    pub findings_log_files: usize,
 }
 
 impl Default for Limits {
@@ -319,6 +340,8 @@ impl Default for Limits {
             media_endpoints: 262_144,
             endpoint_ttl: Duration::from_secs(4 * 3600),
             calls: 200_000,
+            findings_log_bytes: 64 << 20,
+            findings_log_files: 5,
         }
     }
 }
@@ -344,6 +367,8 @@ pub struct Settings {
     /// Web configuration file (TLS, basic auth); loaded and checked at
     /// startup by `http::webconfig`.
     pub web_config: Option<PathBuf>,
+    /// `--findings-log` / `[findings] log`: `-` is stdout.
+    pub findings_log: Option<PathBuf>,
 }
 
 /// What SIGHUP can change without a restart, re-read from the config file.
@@ -528,6 +553,9 @@ pub mod range {
     /// `[findings]`.
     pub const FINDINGS_CAPACITY: (usize, usize) = (1, 1_000_000);
     pub const FINDINGS_TTL_SECS: (u64, u64) = (1, 366 * 86_400);
+    /// At least a few lines; at most 64 GiB per file.
+    pub const FINDINGS_LOG_BYTES: (usize, usize) = (4_096, 64 << 30);
+    pub const FINDINGS_LOG_FILES: (usize, usize) = (1, 1_000);
 }
 
 fn limits(f: &FileLimits) -> Result<Limits, ConfigError> {
@@ -607,6 +635,18 @@ fn limits(f: &FileLimits) -> Result<Limits, ConfigError> {
         )?,
         endpoint_ttl: d.endpoint_ttl,
         calls: bounded("limits.calls", f.calls, d.calls, range::CALLS)?,
+        findings_log_bytes: bounded(
+            "limits.findings_log_bytes",
+            f.findings_log_bytes,
+            d.findings_log_bytes,
+            range::FINDINGS_LOG_BYTES,
+        )?,
+        findings_log_files: bounded(
+            "limits.findings_log_files",
+            f.findings_log_files,
+            d.findings_log_files,
+            range::FINDINGS_LOG_FILES,
+        )?,
     })
 }
 
@@ -683,6 +723,7 @@ impl Settings {
             findings_ttl: findings_ttl(&file)?,
             key_file: file.findings.key_file.clone(),
             web_config: a.web_config.clone().or(file.web_config.clone()),
+            findings_log: a.findings_log.clone().or(file.findings.log.clone()),
         })
     }
 
@@ -711,6 +752,7 @@ impl Settings {
             findings_ttl: findings_ttl(&file)?,
             key_file: file.findings.key_file.clone(),
             web_config: None,
+            findings_log: a.findings_log.clone().or(file.findings.log.clone()),
         })
     }
 }
@@ -762,6 +804,8 @@ mod tests {
             ("media_idle_secs", "100000000000", "60"),
             ("media_endpoints", "99999999999", "262144"),
             ("calls", "0", "200000"),
+            ("findings_log_bytes", "100", "1048576"),
+            ("findings_log_files", "0", "3"),
         ];
         for (key, bad, good) in cases {
             let f = parse_file(&format!("[limits]\n{key} = {bad}")).unwrap();

@@ -20,8 +20,10 @@ pub mod metrics;
 pub mod pbxlog;
 pub mod pipeline;
 pub mod privdrop;
+pub mod progress;
 pub mod report;
 pub mod sdp;
+pub mod share;
 pub mod sip;
 // Builders and readers for tests, benches and examples; not the sensor.
 #[doc(hidden)]

@@ -58,6 +58,15 @@ fn context(settings: &Settings) -> anyhow::Result<Context> {
     };
     let zones = Zones::new(settings.zones.clone()).context("invalid zones in the config file")?;
     let metrics = Metrics::new();
+    if let Some(path) = &settings.findings_log {
+        use sipsentinel::findings::log;
+        let rot = log::Rotation {
+            max_bytes: settings.limits.findings_log_bytes as u64,
+            keep: settings.limits.findings_log_files,
+        };
+        let (sink, _writer) = log::start(path, rot, metrics.findings_log_dropped.clone())?;
+        let _ = store.set_log(sink);
+    }
     Ok(Context {
         health: Health::new(Some(metrics.thread_up.clone())),
         metrics,
@@ -217,7 +226,14 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
             start_cdr_check(cdr_check, &shutdown)?;
             let _http = http::spawn_with(listener, ctx.metrics.clone(), http_options(&ctx, web))
                 .context("cannot start http thread")?;
-            let out = pipeline::read_files(files, &settings, &ctx, &shutdown)?;
+            let progress = Arc::new(sipsentinel::progress::ReadProgress::new(files));
+            let logger = sipsentinel::progress::spawn_log(progress.clone(), PROGRESS_LOG_EVERY)
+                .context("cannot start the progress thread")?;
+            let out = pipeline::read_files_with(files, &settings, &ctx, &shutdown, Some(&progress));
+            progress.finish();
+            let _ = logger.join();
+            let out = out?;
+            ctx.store.flush_log(FLUSH_LOG_WAIT);
             tracing::info!(frames = out.frames, "replay done");
             if let Some(e) = out.error {
                 tracing::warn!(error = %e, "replay stopped early");
@@ -229,15 +245,44 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
             }
         }
     }
+    ctx.store.flush_log(FLUSH_LOG_WAIT);
     Ok(())
 }
+
+/// `run --read` logs its progress this often.
+const PROGRESS_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longest wait at exit for the findings log to be written.
+const FLUSH_LOG_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn audit(args: &config::AuditArgs) -> anyhow::Result<()> {
     let settings = Settings::from_audit(args)?;
     let _ = init_logging(settings.log_format, &settings.log_level);
     let shutdown = shutdown_flag()?;
     let ctx = context(&settings)?;
-    let out = pipeline::read_files(&args.files, &settings, &ctx, &shutdown)?;
+    // A bar only for a person watching: stderr on a terminal, not --quiet.
+    use std::io::IsTerminal as _;
+    let progress = Arc::new(sipsentinel::progress::ReadProgress::new(&args.files));
+    let bar = (!args.quiet && std::io::stderr().is_terminal())
+        .then(|| sipsentinel::progress::spawn_bar(progress.clone()))
+        .transpose()
+        .context("cannot start the progress thread")?;
+    let out = pipeline::read_files_with(&args.files, &settings, &ctx, &shutdown, Some(&progress));
+    progress.finish();
+    if let Some(b) = bar {
+        let _ = b.join();
+    }
+    let out = out?;
+    ctx.store.flush_log(FLUSH_LOG_WAIT);
+    if let Some(dest) = &args.redact_pcap {
+        let s = sipsentinel::share::redact_files(&args.files, dest, ctx.store.pseudonymizer())
+            .with_context(|| format!("cannot write the redacted capture {}", dest.display()))?;
+        tracing::info!(
+            frames_in = s.frames_in,
+            frames_out = s.frames_out,
+            sip_messages = s.sip_messages,
+            "redacted capture written"
+        );
+    }
     let text = match args.format {
         AuditFormat::Prometheus => ctx.metrics.render(),
         AuditFormat::Text => report::text_with_findings(&ctx.metrics, &ctx.store, &args.files),

@@ -133,6 +133,7 @@ pub struct Metrics {
     pub flow_evictions: IntCounterVec,
     pub worker_frames: IntCounterVec,
     pub thread_up: IntGaugeVec,
+    pub findings_log_dropped: IntCounter,
 }
 
 /// The registry being built and the contract it records.
@@ -390,6 +391,10 @@ impl Metrics {
             "1 while a pipeline thread (capture, worker_N) is running and making progress, 0 when it is dead, stalled or ended (see /healthz).",
             &[("thread", Values::Open)],
         );
+        let findings_log_dropped = d.plain_counter(
+            "findings_log_dropped_total",
+            "New findings not written to the findings log: its queue was full or the file could not be written.",
+        );
         let spec = Arc::new(d.spec);
         Metrics {
             registry: reg,
@@ -424,6 +429,7 @@ impl Metrics {
             flow_evictions,
             worker_frames,
             thread_up,
+            findings_log_dropped,
         }
     }
 

@@ -16,7 +16,6 @@
 //! Chromium runs with `--no-sandbox` when root (its sandbox refuses root).
 
 mod common;
-mod robust;
 
 use common::sensor::{http_get, Sensor};
 use std::path::{Path, PathBuf};
@@ -71,7 +70,7 @@ const HOSTILE: [&str; 5] = [
 ];
 
 fn hostile_capture(path: &Path) {
-    let mut w = robust::PcapWriter::create(path, 1);
+    let mut w = common::PcapWriter::create(path, 1);
     let (a, b) = ([192, 0, 2, 10], [198, 51, 100, 20]);
     let sdp = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
                m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
@@ -99,7 +98,7 @@ fn hostile_capture(path: &Path) {
     );
     w.write(
         Duration::from_secs(1_700_000_000),
-        &robust::udp4(a, b, 5060, 5060, msg.as_bytes()),
+        &common::frames::udp4(a, b, 5060, 5060, msg.as_bytes()),
     );
     let ok = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-1\r\n\
               From: <sip:alice@example.invalid>;tag=1\r\nTo: <sip:bob@example.invalid>;tag=2\r\n\
@@ -107,7 +106,7 @@ fn hostile_capture(path: &Path) {
               Server: <script>alert(5)</script>\r\nContent-Length: 0\r\n\r\n";
     w.write(
         Duration::from_millis(1_700_000_000_100),
-        &robust::udp4(b, a, 5060, 5060, ok.as_bytes()),
+        &common::frames::udp4(b, a, 5060, 5060, ok.as_bytes()),
     );
     w.finish();
 }

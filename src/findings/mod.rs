@@ -16,6 +16,7 @@
 //! `Send + Sync`: one `Mutex`; redaction and hashing run outside it.
 
 pub mod keyfile;
+pub mod log;
 pub mod redact;
 
 pub use redact::Pseudonymizer;
@@ -163,6 +164,8 @@ pub struct Store {
     pseudo: Pseudonymizer,
     cfg: StoreConfig,
     inner: Mutex<Inner>,
+    /// Where each new entry is also sent (`--findings-log`), if set.
+    log: std::sync::OnceLock<log::Sink>,
 }
 
 impl std::fmt::Debug for Store {
@@ -212,6 +215,21 @@ impl Store {
                 ttl: cfg.ttl,
             },
             inner: Mutex::new(Inner::default()),
+            log: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Send every new entry from now on to `sink` as well (once; a second
+    /// sink is refused and returned).
+    pub fn set_log(&self, sink: log::Sink) -> Result<(), log::Sink> {
+        self.log.set(sink)
+    }
+
+    /// Wait until the findings log has written what was sent (no-op
+    /// without one).
+    pub fn flush_log(&self, timeout: Duration) {
+        if let Some(l) = self.log.get() {
+            l.flush(timeout);
         }
     }
 
@@ -302,6 +320,15 @@ impl Store {
         g.tick += 1;
         let tick = g.tick;
         g.order.insert(tick, key.clone());
+        // A new entry: the findings log gets it as `/api/exposures` would
+        // show it now (sent under the lock, so lines keep the table's
+        // order; `send` never blocks).
+        if let Some(l) = self.log.get() {
+            let mut e = entry.clone();
+            e.first_seen_utc = rfc3339(e.first_seen);
+            e.last_seen_utc = rfc3339(e.last_seen);
+            l.send(e);
+        }
         g.map.insert(
             key,
             Slot {

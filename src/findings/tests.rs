@@ -352,3 +352,41 @@ fn bench_scan_and_record() {
         s.stats().entries
     );
 }
+
+/// `--findings-log`: a line for each new entry only (repeats raise the
+/// count, not the log), the `/api/exposures` record, nothing raw.
+#[test]
+fn log_gets_new_entries_only() {
+    let s = store(10, 3600);
+    let dir = std::env::temp_dir().join(format!("ss-store-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("f.jsonl");
+    let rot = log::Rotation {
+        max_bytes: 1 << 20,
+        keep: 1,
+    };
+    let (sink, _h) = log::start(
+        &path,
+        rot,
+        prometheus::IntCounter::new("dropped_total", "test").unwrap(),
+    )
+    .unwrap();
+    s.set_log(sink).unwrap();
+    s.record(&PAI, ip("10.1.2.3"), "udp", "lan", t(1000));
+    s.record(&PAI, ip("10.1.2.3"), "udp", "lan", t(1001));
+    s.record(&PAI, ip("10.1.2.4"), "udp", "lan", t(1002));
+    s.flush_log(Duration::from_secs(5));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["kind"], "identity_asserted");
+    assert_eq!(lines[0]["first_seen_utc"], "1970-01-01T00:16:40Z");
+    assert!(
+        !text.contains("5551234567") && !text.contains("10.1.2.3"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

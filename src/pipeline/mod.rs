@@ -174,6 +174,17 @@ pub fn read_files(
     ctx: &Context,
     shutdown: &AtomicBool,
 ) -> Result<FilesOutcome, CaptureError> {
+    read_files_with(files, settings, ctx, shutdown, None)
+}
+
+/// [`read_files`], counting what is read into `progress` (see `progress`).
+pub fn read_files_with(
+    files: &[PathBuf],
+    settings: &Settings,
+    ctx: &Context,
+    shutdown: &AtomicBool,
+    progress: Option<&crate::progress::ReadProgress>,
+) -> Result<FilesOutcome, CaptureError> {
     let metrics = &ctx.metrics;
     let mut sources = Vec::with_capacity(files.len());
     for f in files {
@@ -212,10 +223,22 @@ pub fn read_files(
     let mut frames = 0u64;
     let mut counted = 0u64;
     let mut pending_bytes = 0u64;
+    // Frames and captured bytes read since the last call reach the
+    // counters and the progress display in batches (see below).
+    let publish = |n: u64, caplen: u64| {
+        packets.inc_by(n);
+        bytes.inc_by(caplen);
+        if let Some(p) = progress {
+            p.add_read(n, caplen);
+        }
+    };
     let mut error = None;
     let mut last_tick = Duration::ZERO;
-    'files: for (mut src, link) in sources {
+    'files: for (i, (mut src, link)) in sources.into_iter().enumerate() {
         disp.set_link(link);
+        if let Some(p) = progress {
+            p.start_file(i);
+        }
         loop {
             if shutdown.load(Ordering::Relaxed) {
                 break 'files;
@@ -228,9 +251,8 @@ pub fn read_files(
                     // frame were 3 % of the capture thread).
                     pending_bytes += data.len() as u64;
                     if frames % 4096 == 0 {
-                        packets.inc_by(frames - counted);
+                        publish(frames - counted, std::mem::take(&mut pending_bytes));
                         counted = frames;
-                        bytes.inc_by(std::mem::take(&mut pending_bytes));
                     }
                     // Synchronise before a frame a second or more later in
                     // capture time than the last barrier: see
@@ -255,7 +277,14 @@ pub fn read_files(
                     disp.push(ts, data);
                 }
                 Ok(Next::Timeout | Next::Empty) => {}
-                Ok(Next::Eof) => break,
+                Ok(Next::Eof) => {
+                    publish(frames - counted, std::mem::take(&mut pending_bytes));
+                    counted = frames;
+                    if let Some(p) = progress {
+                        p.start_file(i + 1);
+                    }
+                    break;
+                }
                 Err(e) => {
                     error.get_or_insert(e);
                     break;
@@ -263,8 +292,7 @@ pub fn read_files(
             }
         }
     }
-    packets.inc_by(frames - counted);
-    bytes.inc_by(pending_bytes);
+    publish(frames - counted, pending_bytes);
     disp.flush();
     drop(disp);
     health.capture_active(false, false);
