@@ -442,6 +442,16 @@ impl FlowHasher {
         let [k0, k1, k2, k3] = self.0;
         let (lo, hi, tail) = match f.ports {
             Some((sp, dp)) => {
+                // UDP ports 2n and 2n+1 hash alike: RTP on an even port and
+                // its RTCP on the next (RFC 3550 §11) meet on one worker,
+                // whose stream table knows the SSRC the RTCP reports on.
+                // Apart, RTCP's protection depended on which worker each
+                // flow landed on, so counts moved from run to run.
+                let (sp, dp) = if f.proto == 17 {
+                    (sp & !1, dp & !1)
+                } else {
+                    (sp, dp)
+                };
                 let a = (f.src, sp);
                 let b = (f.dst, dp);
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };

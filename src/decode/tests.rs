@@ -5,6 +5,7 @@
 use super::defrag::{Defrag, DefragConfig, DefragOutcome};
 use super::*;
 use std::time::Duration;
+use crate::testkit::frames;
 
 // Frame builders: one set for every test, in `crate::testkit::frames`
 // (`ipv4_udp`: 192.0.2.1 > 192.0.2.2, DF; `ipv6_with`: 2001:db8::1 >
@@ -634,7 +635,7 @@ fn flow_hash_is_symmetric() {
     let pa = decode(LinkType::Raw, &a).unwrap().unwrap();
     let pb = decode(LinkType::Raw, &b).unwrap().unwrap();
     assert_eq!(flow_hash(&pa), flow_hash(&pb));
-    let c = ipv4_udp(5060, 40001, SIP);
+    let c = ipv4_udp(5060, 40002, SIP);
     assert_ne!(
         flow_hash(&pa),
         flow_hash(&decode(LinkType::Raw, &c).unwrap().unwrap())
@@ -660,6 +661,21 @@ fn flow_hash_is_symmetric() {
     fr[16..20].copy_from_slice(&s);
     let f2 = decode(LinkType::Raw, &fr).unwrap().unwrap();
     assert_eq!(flow_hash(&f1), flow_hash(&f2));
+}
+
+#[test]
+fn rtp_and_its_rtcp_hash_alike_over_udp_only() {
+    let h = |f: &[u8]| flow_hash(&decode(LinkType::Ethernet, f).unwrap().unwrap());
+    let (a, b) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let rtp = frames::udp4(a, b, 4000, 6000, b"x");
+    // RTCP on the next ports, and the reverse direction of it.
+    assert_eq!(h(&rtp), h(&frames::udp4(a, b, 4001, 6001, b"x")));
+    assert_eq!(h(&rtp), h(&frames::udp4(b, a, 6001, 4001, b"x")));
+    // The next pair of ports is another flow.
+    assert_ne!(h(&rtp), h(&frames::udp4(a, b, 4002, 6002, b"x")));
+    // TCP ports stay apart.
+    let t = |sp, dp| frames::tcp4(a, b, sp, dp, 1, false, b"x");
+    assert_ne!(h(&t(4000, 6000)), h(&t(4001, 6001)));
 }
 
 /// A small deterministic generator (xorshift64*), no dependency needed.
