@@ -4,8 +4,8 @@
 
 use super::defrag::{Defrag, DefragConfig, DefragOutcome};
 use super::*;
-use std::time::Duration;
 use crate::testkit::frames;
+use std::time::Duration;
 
 // Frame builders: one set for every test, in `crate::testkit::frames`
 // (`ipv4_udp`: 192.0.2.1 > 192.0.2.2, DF; `ipv6_with`: 2001:db8::1 >
