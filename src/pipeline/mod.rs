@@ -1,15 +1,18 @@
 //! The only glue: threads, channels, capture loops, shutdown.
 //!
-//! Shape: one capture thread per source reads frames with libpcap, copies
+//! Shape: one capture thread per source (per `--interface`: a SPAN session
+//! may deliver the two directions on two ports) reads frames with libpcap, copies
 //! each once into a per-worker batch (see `dispatch`), and sends batches over
 //! bounded crossbeam channels; N worker threads (see `worker`) decode and
 //! analyse. Files are read with back-pressure (every frame counts); live
 //! interfaces never block (full queue ⇒ counted drop), are polled for
 //! `pcap_stats` about once a second, and are reopened with backoff when they
 //! fail, with `capture_up` following. Every thread started here is watched
-//! by `health` (`/healthz`): the live capture loop beats about once a
+//! by `health` (`/healthz`): each live capture loop beats about once a
 //! second, each worker is registered with its frame counter and queue
-//! length.
+//! length. Several capture threads feed the same workers with one dispatch
+//! key and each send their own ticks; a worker takes a tick behind the last
+//! one (another port's clock read a moment earlier) as nothing to do.
 
 pub mod contract;
 pub mod counters;
