@@ -100,9 +100,11 @@ pub struct PbxLoggingArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Interface to capture on (a mirror/SPAN port, or `any`).
+    /// Interface to capture on (a mirror/SPAN port, or `any`). Repeat it
+    /// for a SPAN session that delivers the two directions on two ports:
+    /// one capture thread per interface, the same workers.
     #[arg(short = 'i', long, conflicts_with = "read")]
-    pub interface: Option<String>,
+    pub interface: Vec<String>,
     /// Replay pcap/pcapng files (repeat the flag for several, read in
     /// order) through the live pipeline instead of capturing.
     #[arg(short = 'r', long)]
@@ -201,7 +203,8 @@ pub enum LogFormat {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    pub interface: Option<String>,
+    /// `interface = "eth0"` or `interface = ["eth1", "eth2"]`.
+    pub interface: Option<OneOrMany>,
     pub filter: Option<String>,
     pub listen: Option<String>,
     pub workers: Option<usize>,
@@ -220,6 +223,23 @@ pub struct FileConfig {
     pub findings: FileFindings,
     /// The CDR store to watch (`cdr audit` defaults and the sensor's check).
     pub cdr: Option<FileCdr>,
+}
+
+/// A key that takes one string or a list of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -287,7 +307,9 @@ pub enum ConfigError {
 /// Where frames come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    Interface(String),
+    /// One or more interfaces (validated: not empty, no duplicates, at most
+    /// [`range::INTERFACES`]), one capture thread each.
+    Interfaces(Vec<String>),
     Files(Vec<PathBuf>),
 }
 
@@ -478,6 +500,49 @@ fn default_workers() -> usize {
         .unwrap_or(1)
 }
 
+/// Interface names: each non-empty, none twice (two capture threads on one
+/// port would count every frame twice and split nothing), at most
+/// [`range::INTERFACES`].
+pub fn interfaces(list: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    match interface_problem(&list) {
+        None => Ok(list),
+        Some(message) => Err(ConfigError::Invalid {
+            key: "interface",
+            message,
+        }),
+    }
+}
+
+fn interface_problem(list: &[String]) -> Option<String> {
+    let (min, max) = range::INTERFACES;
+    if !(min..=max).contains(&list.len()) {
+        return Some(format!(
+            "{} interfaces given; between {min} and {max} are supported",
+            list.len()
+        ));
+    }
+    for (k, i) in list.iter().enumerate() {
+        if i.is_empty() {
+            return Some("is empty".into());
+        }
+        if list[..k].contains(i) {
+            return Some(format!(
+                "{i:?} is given twice (each interface is captured once)"
+            ));
+        }
+    }
+    None
+}
+
+/// What clap cannot check about `run`'s flags alone: a usage error (exit 2),
+/// e.g. the same `--interface` twice.
+pub fn usage_error(a: &RunArgs) -> Option<String> {
+    if a.interface.is_empty() {
+        return None;
+    }
+    interface_problem(&a.interface).map(|m| format!("invalid value for --interface: {m}"))
+}
+
 fn workers(n: Option<usize>) -> Result<usize, ConfigError> {
     match n {
         None => Ok(default_workers()),
@@ -530,6 +595,11 @@ fn bounded_secs(
 
 /// The documented range of every `[limits]` key (README, "Configuration").
 pub mod range {
+    /// Interfaces captured at once, one capture thread each. A SPAN session
+    /// needs two (one per direction); 16 leaves room for a few sessions
+    /// while keeping the thread count (and the kernel ring buffers,
+    /// `buffer_mib` each) far from what one host can spare.
+    pub const INTERFACES: (usize, usize) = (1, 16);
     /// Per worker; each queued batch holds up to `batch_frames` frames.
     pub const QUEUE_BATCHES: (usize, usize) = (1, 16_384);
     pub const BATCH_FRAMES: (usize, usize) = (1, 4_096);
@@ -667,14 +737,10 @@ impl Settings {
         };
         let source = if !a.read.is_empty() {
             Source::Files(a.read.clone())
-        } else if let Some(i) = a.interface.clone().or(file.interface.clone()) {
-            if i.is_empty() {
-                return Err(ConfigError::Invalid {
-                    key: "interface",
-                    message: "is empty".into(),
-                });
-            }
-            Source::Interface(i)
+        } else if !a.interface.is_empty() {
+            Source::Interfaces(interfaces(a.interface.clone())?)
+        } else if let Some(i) = file.interface.clone() {
+            Source::Interfaces(interfaces(i.into_vec())?)
         } else {
             return Err(ConfigError::NoSource);
         };
@@ -770,6 +836,29 @@ mod tests {
     }
 
     #[test]
+    fn interface_is_a_string_or_a_list_without_duplicates() {
+        let f = parse_file("interface = [\"eth1\", \"eth2\"]").unwrap();
+        let list = f.interface.unwrap().into_vec();
+        assert_eq!(interfaces(list).unwrap(), vec!["eth1", "eth2"]);
+        let f = parse_file("interface = \"eth1\"").unwrap();
+        assert_eq!(f.interface.unwrap().into_vec(), vec!["eth1"]);
+        let e = interfaces(vec!["eth1".into(), "eth1".into()]).unwrap_err();
+        assert!(e.to_string().contains("\"eth1\" is given twice"), "{e}");
+        let e = interfaces(vec![String::new()]).unwrap_err();
+        assert!(e.to_string().contains("is empty"), "{e}");
+        let many: Vec<String> = (0..17).map(|i| format!("eth{i}")).collect();
+        let e = interfaces(many).unwrap_err();
+        assert!(e.to_string().contains("between 1 and 16"), "{e}");
+        assert!(interfaces(Vec::new()).is_err());
+        let cli = Cli::parse_from(["sipsentinel", "run", "-i", "a", "--interface", "a"]);
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
+        let e = usage_error(&a).unwrap();
+        assert!(e.contains("--interface") && e.contains("twice"), "{e}");
+    }
+
+    #[test]
     fn flags_override_file() {
         let dir = std::env::temp_dir().join(format!("ss-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -784,7 +873,7 @@ mod tests {
             panic!()
         };
         let s = Settings::from_run(&a).unwrap();
-        assert_eq!(s.source, Source::Interface("eth9".into()));
+        assert_eq!(s.source, Source::Interfaces(vec!["eth9".into()]));
         assert_eq!(s.workers, 2);
         assert_eq!(s.listen, "127.0.0.1:1".parse().unwrap());
     }

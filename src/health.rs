@@ -17,6 +17,11 @@
 //!
 //! A worker that ended normally (the end of a replay) is neither: it is
 //! no longer watched.
+//!
+//! Each capture loop (one per interface with several `--interface`) is
+//! watched on its own, by name: `capture` for a single source, else
+//! `capture_<interface>` (operator configuration, at most
+//! `config::range::INTERFACES` of them, so a bounded label).
 
 use prometheus::IntCounter;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -90,7 +95,7 @@ struct Watched {
 }
 
 #[derive(Default)]
-struct Capture {
+pub struct Capture {
     /// Set while a capture source is open and being read.
     active: AtomicBool,
     /// Whether the loop is expected to beat: live capture only. A replay
@@ -102,14 +107,38 @@ struct Capture {
     beats: AtomicU64,
 }
 
+struct WatchedCapture {
+    name: String,
+    state: Arc<Capture>,
+    last_beats: u64,
+    last_ok: Instant,
+}
+
 struct Sampled {
     workers: Vec<Watched>,
-    capture_beats: u64,
-    capture_ok: Instant,
+    captures: Vec<WatchedCapture>,
+}
+
+/// One capture loop's side of its health: held by the capture thread.
+#[derive(Clone)]
+pub struct CaptureProbe(Arc<Capture>);
+
+impl CaptureProbe {
+    /// The capture loop opened its source (`true`) or closed it.
+    /// `watched`: whether it must beat (live capture) or not (a replay).
+    pub fn active(&self, on: bool, watched: bool) {
+        self.0.active.store(on, Ordering::Relaxed);
+        self.0.watched.store(watched, Ordering::Relaxed);
+        self.beat();
+    }
+
+    /// The capture loop came round (call about once a second).
+    pub fn beat(&self) {
+        self.0.beats.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 struct Inner {
-    capture: Capture,
     sampled: Mutex<Sampled>,
     stall_after: Duration,
     thread_up: Option<prometheus::IntGaugeVec>,
@@ -150,11 +179,9 @@ impl Health {
         stall_after: Duration,
     ) -> Health {
         Health(Arc::new(Inner {
-            capture: Capture::default(),
             sampled: Mutex::new(Sampled {
                 workers: Vec::new(),
-                capture_beats: 0,
-                capture_ok: Instant::now(),
+                captures: Vec::new(),
             }),
             stall_after,
             thread_up,
@@ -192,17 +219,31 @@ impl Health {
         WorkerGuard(state)
     }
 
-    /// The capture loop opened its source (`true`) or closed it.
-    /// `watched`: whether it must beat (live capture) or not (a replay).
-    pub fn capture_active(&self, on: bool, watched: bool) {
-        self.0.capture.active.store(on, Ordering::Relaxed);
-        self.0.capture.watched.store(watched, Ordering::Relaxed);
-        self.beat();
+    /// The capture loop named `name` (its `thread_up` label), watched from
+    /// the first call on; the same name gives the same probe.
+    pub fn capture(&self, name: &str) -> CaptureProbe {
+        let mut g = self.sampled();
+        if let Some(c) = g.captures.iter().find(|c| c.name == name) {
+            return CaptureProbe(c.state.clone());
+        }
+        let state = Arc::new(Capture::default());
+        g.captures.push(WatchedCapture {
+            name: name.to_owned(),
+            state: state.clone(),
+            last_beats: 0,
+            last_ok: Instant::now(),
+        });
+        CaptureProbe(state)
     }
 
-    /// The capture loop came round (call about once a second).
+    /// [`CaptureProbe::active`] of the single capture loop, `capture`.
+    pub fn capture_active(&self, on: bool, watched: bool) {
+        self.capture(CAPTURE).active(on, watched);
+    }
+
+    /// [`CaptureProbe::beat`] of the single capture loop, `capture`.
     pub fn beat(&self) {
-        self.0.capture.beats.fetch_add(1, Ordering::Relaxed);
+        self.capture(CAPTURE).beat();
     }
 
     /// Sample every thread and say what is wrong; updates `thread_up`.
@@ -215,19 +256,22 @@ impl Health {
         let mut problems = Vec::new();
         let stall = self.0.stall_after;
         let mut g = self.sampled();
-        let mut up = Vec::with_capacity(g.workers.len() + 1);
-        let beats = self.0.capture.beats.load(Ordering::Relaxed);
-        let active = self.0.capture.active.load(Ordering::Relaxed);
-        let watched = self.0.capture.watched.load(Ordering::Relaxed);
-        if !active || !watched || beats != g.capture_beats {
-            g.capture_beats = beats;
-            g.capture_ok = now;
+        let mut up = Vec::with_capacity(g.workers.len() + g.captures.len());
+        for c in &mut g.captures {
+            let beats = c.state.beats.load(Ordering::Relaxed);
+            let active = c.state.active.load(Ordering::Relaxed);
+            let watched = c.state.watched.load(Ordering::Relaxed);
+            if !active || !watched || beats != c.last_beats {
+                c.last_beats = beats;
+                c.last_ok = now;
+            }
+            let stalled = now.saturating_duration_since(c.last_ok) >= stall;
+            if stalled {
+                // `capture stalled`, `capture_eth1 stalled`.
+                problems.push(format!("{} stalled", c.name));
+            }
+            up.push((c.name.clone(), active && !stalled));
         }
-        let capture_stalled = now.saturating_duration_since(g.capture_ok) >= stall;
-        if capture_stalled {
-            problems.push("capture stalled".to_string());
-        }
-        up.push(("capture".to_string(), active && !capture_stalled));
         for w in &mut g.workers {
             let status = w.state.status.load(Ordering::Acquire);
             let p = w.state.progress.get();
@@ -260,6 +304,15 @@ impl Health {
         }
         Verdict { problems }
     }
+}
+
+/// Name of the capture loop when there is one source.
+pub const CAPTURE: &str = "capture";
+
+/// Name of the capture loop for `iface` when there are several:
+/// `capture_eth1` (the interface name is operator configuration).
+pub fn capture_name(iface: &str) -> String {
+    format!("{CAPTURE}_{iface}")
 }
 
 /// Label value of worker `i`: `worker_0` … (bounded: at most 256 workers,
@@ -331,6 +384,31 @@ mod tests {
         assert!(m
             .render()
             .contains("sipsentinel_thread_up{thread=\"capture\"} 1"));
+    }
+
+    #[test]
+    fn each_capture_loop_is_watched_by_name() {
+        let m = crate::metrics::Metrics::new();
+        let h = Health::with_stall_after(Some(m.thread_up.clone()), Duration::from_secs(10));
+        let t0 = Instant::now();
+        let a = h.capture(&capture_name("eth1"));
+        let b = h.capture(&capture_name("eth2"));
+        a.active(true, true);
+        b.active(true, true);
+        assert!(h.check_at(t0 + Duration::from_secs(1)).healthy());
+        a.beat();
+        let v = h.check_at(t0 + Duration::from_secs(12));
+        assert_eq!(v.problems, vec!["capture_eth2 stalled".to_string()]);
+        let r = m.render();
+        assert!(
+            r.contains("sipsentinel_thread_up{thread=\"capture_eth1\"} 1"),
+            "{r}"
+        );
+        assert!(
+            r.contains("sipsentinel_thread_up{thread=\"capture_eth2\"} 0"),
+            "{r}"
+        );
+        assert!(!r.contains("thread=\"capture\""), "{r}");
     }
 
     #[test]

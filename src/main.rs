@@ -189,15 +189,15 @@ fn run(args: &config::RunArgs) -> anyhow::Result<()> {
     let listener = http::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     match &settings.source {
-        Source::Interface(iface) => {
-            // Open the capture first, so a wrong interface or a missing
+        Source::Interfaces(ifaces) => {
+            // Open every capture first, so a wrong interface or a missing
             // capability fails fast with a clear message; then drop root
             // (before any other thread exists), then serve.
             let c = ctx.clone();
             let user = settings.user.clone();
             let config_file = settings.config_file.clone();
             let stop = shutdown.clone();
-            pipeline::capture_live(iface, &settings, &ctx, shutdown.clone(), move || {
+            pipeline::capture_live(ifaces, &settings, &ctx, shutdown.clone(), move || {
                 if let Some(u) = &user {
                     sipsentinel::privdrop::drop_to(u)?;
                     tracing::info!(user = %u, "dropped privileges: all capabilities gone");
@@ -334,6 +334,14 @@ fn pbx_logging(a: &config::PbxLoggingArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Run(a) = &cli.command {
+        if let Some(msg) = config::usage_error(a) {
+            use clap::CommandFactory as _;
+            Cli::command()
+                .error(clap::error::ErrorKind::ValueValidation, msg)
+                .exit();
+        }
+    }
     let r = match &cli.command {
         Command::Run(a) => run(a),
         Command::Audit(a) => audit(a),

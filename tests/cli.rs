@@ -102,6 +102,54 @@ fn usage_errors_exit_2() {
     assert_clean_error(&out, "run needs --interface or --read");
 }
 
+/// Several mirror ports: the same `--interface` twice is a usage error
+/// (exit 2) that says which; the config file takes a list, whose
+/// duplicates are named too, and whose every entry is opened.
+#[test]
+fn interfaces_repeated_or_listed() {
+    let out = sipsentinel()
+        .args(["run", "-i", "eth7", "--interface", "eth7"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("invalid value for --interface: \"eth7\" is given twice"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let d = temp_dir("cfg");
+    let p = d.join("c.toml");
+    std::fs::write(&p, "interface = [\"nosuchif0\", \"nosuchif1\"]\n").unwrap();
+    let out = sipsentinel()
+        .args(["run", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_clean_error(&out, "interface \"nosuchif0\" does not exist");
+    std::fs::write(&p, "interface = [\"lo\", \"nosuchif1\"]\n").unwrap();
+    let out = sipsentinel()
+        .args(["run", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    // `lo` may open (root) or fail for want of CAP_NET_RAW; either way the
+    // list was read. As root, the second entry is the one that fails.
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    if common::is_root() {
+        assert_clean_error(&out, "interface \"nosuchif1\" does not exist");
+    }
+    std::fs::write(&p, "interface = [\"eth7\", \"eth8\", \"eth7\"]\n").unwrap();
+    let out = sipsentinel()
+        .args(["run", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_clean_error(&out, "\"eth7\" is given twice");
+}
+
 #[test]
 fn bad_config_key_is_named() {
     let d = temp_dir("cfg");

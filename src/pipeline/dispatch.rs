@@ -19,7 +19,10 @@ use std::time::Duration;
 /// Four random words from the OS for the dispatch hash key. Should the OS
 /// refuse (no entropy source at all), ahash's own per-process random state
 /// still keys the hash: the fallback is never a fixed, public seed.
-fn random_seeds() -> [u64; 4] {
+///
+/// Several dispatchers feeding the same workers (one capture thread per
+/// interface) must share one key: see [`Dispatcher::seeded`].
+pub fn random_seeds() -> [u64; 4] {
     let mut b = [0u8; 32];
     if getrandom::getrandom(&mut b).is_err() {
         let s = ahash::RandomState::new();
@@ -157,6 +160,15 @@ impl Dispatcher {
             worker_dead,
             dead: Vec::new(),
         }
+    }
+
+    /// Key the flow hash with `seeds` (from [`random_seeds`], drawn once
+    /// per start) instead of a key of its own. Capture threads that feed
+    /// the same workers must share it: a SPAN session may deliver the two
+    /// directions of a flow on two ports, and both must meet on one worker.
+    pub fn seeded(mut self, seeds: [u64; 4]) -> Dispatcher {
+        self.hasher = decode::FlowHasher::new(seeds);
+        self
     }
 
     /// Flags set when worker threads die (one per sender, in order), so a
@@ -310,5 +322,61 @@ impl Dispatcher {
                 let _ = tx.try_send(Msg::Tick(now));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::frames::{addr, udp4};
+
+    fn dispatcher(senders: &[Sender<Msg>], seeds: [u64; 4]) -> Dispatcher {
+        Dispatcher::new(
+            senders.to_vec(),
+            LinkType::Ethernet,
+            1,
+            true,
+            IntCounter::new("q", "q").unwrap(),
+            IntCounter::new("d", "d").unwrap(),
+        )
+        .seeded(seeds)
+    }
+
+    /// Two capture threads (a SPAN session's two ports) with one key: the
+    /// two directions of every flow, each seen on one port, meet on one
+    /// worker.
+    #[test]
+    fn shared_seeds_send_both_directions_from_two_ports_to_one_worker() {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..8).map(|_| crossbeam_channel::unbounded()).unzip();
+        let seeds = random_seeds();
+        let mut port_a = dispatcher(&txs, seeds);
+        let mut port_b = dispatcher(&txs, seeds);
+        let n = 200u32;
+        for i in 0..n {
+            let (a, b) = (addr(10, i), addr(192, i));
+            port_a.push(Duration::ZERO, &udp4(a, b, 5060, 5060, b"x"));
+            port_b.push(Duration::ZERO, &udp4(b, a, 5060, 5060, b"x"));
+        }
+        drop((port_a, port_b, txs));
+        // Per flow (its caller-side address), the workers it reached.
+        let mut seen = std::collections::HashMap::<[u8; 4], Vec<usize>>::new();
+        for (w, rx) in rxs.iter().enumerate() {
+            for msg in rx.iter() {
+                let Msg::Batch(batch) = msg else { continue };
+                for (_, f) in batch.iter() {
+                    let (src, dst) = (&f[26..30], &f[30..34]);
+                    let key: [u8; 4] = if src[0] == 10 { src } else { dst }.try_into().unwrap();
+                    seen.entry(key).or_default().push(w);
+                }
+            }
+        }
+        assert_eq!(seen.len(), n as usize);
+        let mut used = std::collections::HashSet::new();
+        for (k, ws) in &seen {
+            assert_eq!(ws.len(), 2, "{k:?}");
+            assert_eq!(ws[0], ws[1], "flow {k:?} split over two workers");
+            used.insert(ws[0]);
+        }
+        assert!(used.len() > 1, "all flows on one worker");
     }
 }

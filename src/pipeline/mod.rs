@@ -1,15 +1,18 @@
 //! The only glue: threads, channels, capture loops, shutdown.
 //!
-//! Shape: one capture thread per source reads frames with libpcap, copies
+//! Shape: one capture thread per source (per `--interface`: a SPAN session
+//! may deliver the two directions on two ports) reads frames with libpcap, copies
 //! each once into a per-worker batch (see `dispatch`), and sends batches over
 //! bounded crossbeam channels; N worker threads (see `worker`) decode and
 //! analyse. Files are read with back-pressure (every frame counts); live
 //! interfaces never block (full queue ⇒ counted drop), are polled for
 //! `pcap_stats` about once a second, and are reopened with backoff when they
 //! fail, with `capture_up` following. Every thread started here is watched
-//! by `health` (`/healthz`): the live capture loop beats about once a
+//! by `health` (`/healthz`): each live capture loop beats about once a
 //! second, each worker is registered with its frame counter and queue
-//! length.
+//! length. Several capture threads feed the same workers with one dispatch
+//! key and each send their own ticks; a worker takes a tick behind the last
+//! one (another port's clock read a moment earlier) as nothing to do.
 
 pub mod contract;
 pub mod counters;
@@ -311,16 +314,20 @@ fn wall_now() -> Duration {
         .unwrap_or_default()
 }
 
-/// Capture live until `shutdown`. The first open must succeed (a wrong
-/// interface name or missing capability is a startup error); after that,
-/// failures set `capture_up` to 0 and the interface is reopened with
-/// exponential backoff (100 ms … 1 s), never spinning, never exiting.
+/// Capture live until `shutdown`, one capture thread per interface (a SPAN
+/// session may deliver the two directions on two ports), all feeding the
+/// same workers through dispatchers keyed alike, so both directions of a
+/// flow meet on one worker. Every interface must open at first (a wrong
+/// name or a missing capability is a startup error); after that, failures
+/// set that interface's `capture_up` to 0 and it is reopened with
+/// exponential backoff (100 ms … 1 s), never spinning, never exiting,
+/// while the others go on.
 ///
-/// `opened` runs once, after the first open and before any pipeline thread
-/// starts: the place to drop privileges (they are needed only to open) and
-/// start serving.
+/// `opened` runs once, after every interface is open and before any
+/// pipeline thread starts: the place to drop privileges (they are needed
+/// only to open) and start serving.
 pub fn capture_live(
-    iface: &str,
+    ifaces: &[String],
     settings: &Settings,
     ctx: &Context,
     shutdown: Arc<AtomicBool>,
@@ -332,8 +339,12 @@ pub fn capture_live(
         filter: settings.filter.clone(),
         ..LiveOptions::default()
     };
-    let mut src = Source::open_live(iface, &opts)?;
-    let mut link = link_of(&src)?;
+    let mut sources = Vec::with_capacity(ifaces.len());
+    for iface in ifaces {
+        let src = Source::open_live(iface, &opts)?;
+        let link = link_of(&src)?;
+        sources.push((iface.as_str(), src, link));
+    }
     opened()?;
     let workers = Workers::start(settings.workers, ctx, &settings.limits).map_err(|e| {
         CaptureError::Live {
@@ -341,156 +352,221 @@ pub fn capture_live(
             detail: e.to_string(),
         }
     })?;
-    let source = iface;
-    let packets = metrics.capture_packets.with_label_values(&[source]);
-    let bytes = metrics.capture_bytes.with_label_values(&[source]);
-    let kdrop = metrics.capture_kernel_dropped.with_label_values(&[source]);
-    let ifdrop = metrics
-        .capture_interface_dropped
-        .with_label_values(&[source]);
-    let up = metrics.capture_up.with_label_values(&[source]);
-    let reopens = metrics.capture_reopens.with_label_values(&[source]);
-    let mut disp = Dispatcher::new(
-        workers.senders(),
-        link,
-        settings.limits.batch_frames,
-        false,
-        metrics.dropped(DropReason::QueueFull),
-        metrics.dropped(DropReason::WorkerDead),
-    )
-    .watch_deaths(workers.dead_flags());
-    tracing::info!(
-        datalink = link_name(link),
-        workers = settings.workers,
-        listen = %settings.listen,
-        "capturing"
-    );
-    up.set(1);
-    let health = &ctx.health;
-    health.capture_active(true, true);
-    let mut last = crate::capture::Stats::default();
-    let mut last_stats = Instant::now();
-    let mut backoff = Duration::from_millis(100);
-    'outer: while !shutdown.load(Ordering::Relaxed) {
-        // Frames read since the clock and the shutdown flag were last
-        // checked: they are checked when the ring is empty and every 256
-        // frames, not per frame (clock_gettime was 2.5 % of the capture
-        // thread at 300,000 pps).
-        let mut frames_since = 0u32;
-        let failure = loop {
-            if frames_since == 0 || frames_since >= 256 {
-                frames_since = 0;
-                if shutdown.load(Ordering::Relaxed) {
-                    break 'outer;
-                }
-            }
-            if frames_since == 0 && last_stats.elapsed() >= Duration::from_secs(1) {
-                last_stats = Instant::now();
-                health.beat();
-                if let Some(s) = src.stats() {
-                    // pcap_stats counters are u32 and wrap; take deltas.
-                    kdrop.inc_by(u64::from(s.dropped.wrapping_sub(last.dropped)));
-                    ifdrop.inc_by(u64::from(s.if_dropped.wrapping_sub(last.if_dropped)));
-                    last = s;
-                }
-                disp.flush();
-                disp.tick(wall_now());
-                if crate::capture::link_is_up(iface) == Some(false) {
-                    break CaptureError::InterfaceDown {
-                        name: iface.to_owned(),
-                        detail: "link is down or gone".into(),
-                    };
-                }
-            }
-            match src.next_frame() {
-                Ok(Next::Frame { ts, data, .. }) => {
-                    packets.inc();
-                    bytes.inc_by(data.len() as u64);
-                    disp.push(ts, data);
-                    backoff = Duration::from_millis(100);
-                    frames_since += 1;
-                }
-                Ok(Next::Timeout) => {
-                    disp.flush();
-                    frames_since = 0;
-                }
-                Ok(Next::Empty) => frames_since = 0,
-                Ok(Next::Eof) => {
-                    break CaptureError::Live {
-                        name: iface.to_owned(),
-                        detail: "capture ended".into(),
-                    }
-                }
-                Err(e) => break e,
-            }
-        };
-        up.set(0);
-        // Not capturing while reopening: no beat is expected.
-        health.capture_active(false, true);
-        disp.flush();
-        tracing::warn!(error = %failure, "capture failed; reopening");
-        // Reopen with backoff; sleep in small steps so shutdown stays prompt.
-        // While the link is known to be down, its state (one sysfs read)
-        // is checked at every step too, so capture resumes within about
-        // 50 ms of the link coming back rather than after the backoff.
-        let mut link_down = false;
-        loop {
-            let until = Instant::now() + backoff;
-            while Instant::now() < until {
-                if shutdown.load(Ordering::Relaxed) {
-                    break 'outer;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-                if link_down && crate::capture::link_is_up(iface) == Some(true) {
-                    break;
-                }
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            reopens.inc();
-            link_down = crate::capture::link_is_up(iface) == Some(false);
-            if link_down {
-                tracing::debug!(retry_in_ms = backoff.as_millis() as u64, "link still down");
-                continue;
-            }
-            match Source::open_live(iface, &opts) {
-                Err(e @ CaptureError::Permission { .. }) if settings.user.is_some() => {
-                    // After --user there is no capability left to reopen
-                    // with (as with tcpdump -Z); say so once a minute at
-                    // most, keep capture_up at 0, keep serving.
-                    if reopens.get() % 60 == 1 {
-                        tracing::error!(error = %e, "cannot reopen after dropping privileges; restart the sensor, or run it under systemd with CAP_NET_RAW instead of --user");
-                    }
-                }
-                Ok(s) => {
-                    src = s;
-                    match link_of(&src) {
-                        Ok(l) => {
-                            link = l;
-                            disp.set_link(link);
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "reopened with an unsupported link type");
-                            continue;
-                        }
-                    }
-                    last = crate::capture::Stats::default();
-                    up.set(1);
-                    health.capture_active(true, true);
-                    tracing::info!("capture reopened");
-                    continue 'outer;
-                }
+    // One key for every capture thread: see `Dispatcher::seeded`.
+    let seeds = dispatch::random_seeds();
+    let single = sources.len() == 1;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let mut threads = Vec::with_capacity(sources.len());
+        for (iface, src, link) in sources {
+            let disp = Dispatcher::new(
+                workers.senders(),
+                link,
+                settings.limits.batch_frames,
+                false,
+                metrics.dropped(DropReason::QueueFull),
+                metrics.dropped(DropReason::WorkerDead),
+            )
+            .seeded(seeds)
+            .watch_deaths(workers.dead_flags());
+            // `capture` alone keeps today's name for one interface.
+            let probe = if single {
+                ctx.health.capture(crate::health::CAPTURE)
+            } else {
+                ctx.health.capture(&crate::health::capture_name(iface))
+            };
+            let live = Live {
+                iface,
+                opts: &opts,
+                settings,
+                metrics,
+                health: probe,
+                shutdown: &shutdown,
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("capture-{iface}"))
+                .spawn_scoped(scope, move || live.run(src, link, disp));
+            match spawned {
+                Ok(h) => threads.push((iface, h)),
                 Err(e) => {
-                    tracing::debug!(error = %e, retry_in_ms = backoff.as_millis() as u64, "reopen failed");
+                    // Stop the ones already started, then report.
+                    shutdown.store(true, Ordering::Relaxed);
+                    for (_, h) in threads {
+                        let _ = h.join();
+                    }
+                    return Err(anyhow::Error::new(e).context("cannot start capture thread"));
                 }
             }
         }
-    }
-    up.set(0);
-    health.capture_active(false, true);
-    disp.flush();
-    drop(disp);
+        for (iface, h) in threads {
+            if h.join().is_err() {
+                tracing::error!(interface = iface, "capture thread panicked");
+            }
+        }
+        Ok(())
+    })?;
     workers.finish(metrics);
     Ok(())
+}
+
+/// One interface's capture loop (its own thread).
+struct Live<'a> {
+    iface: &'a str,
+    opts: &'a LiveOptions,
+    settings: &'a Settings,
+    metrics: &'a Metrics,
+    health: crate::health::CaptureProbe,
+    shutdown: &'a AtomicBool,
+}
+
+impl Live<'_> {
+    fn run(self, mut src: Source, mut link: LinkType, mut disp: Dispatcher) {
+        let Live {
+            iface,
+            opts,
+            settings,
+            metrics,
+            health,
+            shutdown,
+        } = self;
+        let source = iface;
+        let packets = metrics.capture_packets.with_label_values(&[source]);
+        let bytes = metrics.capture_bytes.with_label_values(&[source]);
+        let kdrop = metrics.capture_kernel_dropped.with_label_values(&[source]);
+        let ifdrop = metrics
+            .capture_interface_dropped
+            .with_label_values(&[source]);
+        let up = metrics.capture_up.with_label_values(&[source]);
+        let reopens = metrics.capture_reopens.with_label_values(&[source]);
+        tracing::info!(
+            interface = iface,
+            datalink = link_name(link),
+            workers = settings.workers,
+            listen = %settings.listen,
+            "capturing"
+        );
+        up.set(1);
+        health.active(true, true);
+        let mut last = crate::capture::Stats::default();
+        let mut last_stats = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        'outer: while !shutdown.load(Ordering::Relaxed) {
+            // Frames read since the clock and the shutdown flag were last
+            // checked: they are checked when the ring is empty and every 256
+            // frames, not per frame (clock_gettime was 2.5 % of the capture
+            // thread at 300,000 pps).
+            let mut frames_since = 0u32;
+            let failure = loop {
+                if frames_since == 0 || frames_since >= 256 {
+                    frames_since = 0;
+                    if shutdown.load(Ordering::Relaxed) {
+                        break 'outer;
+                    }
+                }
+                if frames_since == 0 && last_stats.elapsed() >= Duration::from_secs(1) {
+                    last_stats = Instant::now();
+                    health.beat();
+                    if let Some(s) = src.stats() {
+                        // pcap_stats counters are u32 and wrap; take deltas.
+                        kdrop.inc_by(u64::from(s.dropped.wrapping_sub(last.dropped)));
+                        ifdrop.inc_by(u64::from(s.if_dropped.wrapping_sub(last.if_dropped)));
+                        last = s;
+                    }
+                    disp.flush();
+                    disp.tick(wall_now());
+                    if crate::capture::link_is_up(iface) == Some(false) {
+                        break CaptureError::InterfaceDown {
+                            name: iface.to_owned(),
+                            detail: "link is down or gone".into(),
+                        };
+                    }
+                }
+                match src.next_frame() {
+                    Ok(Next::Frame { ts, data, .. }) => {
+                        packets.inc();
+                        bytes.inc_by(data.len() as u64);
+                        disp.push(ts, data);
+                        backoff = Duration::from_millis(100);
+                        frames_since += 1;
+                    }
+                    Ok(Next::Timeout) => {
+                        disp.flush();
+                        frames_since = 0;
+                    }
+                    Ok(Next::Empty) => frames_since = 0,
+                    Ok(Next::Eof) => {
+                        break CaptureError::Live {
+                            name: iface.to_owned(),
+                            detail: "capture ended".into(),
+                        }
+                    }
+                    Err(e) => break e,
+                }
+            };
+            up.set(0);
+            // Not capturing while reopening: no beat is expected.
+            health.active(false, true);
+            disp.flush();
+            tracing::warn!(interface = iface, error = %failure, "capture failed; reopening");
+            // Reopen with backoff; sleep in small steps so shutdown stays prompt.
+            // While the link is known to be down, its state (one sysfs read)
+            // is checked at every step too, so capture resumes within about
+            // 50 ms of the link coming back rather than after the backoff.
+            let mut link_down = false;
+            loop {
+                let until = Instant::now() + backoff;
+                while Instant::now() < until {
+                    if shutdown.load(Ordering::Relaxed) {
+                        break 'outer;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                    if link_down && crate::capture::link_is_up(iface) == Some(true) {
+                        break;
+                    }
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                reopens.inc();
+                link_down = crate::capture::link_is_up(iface) == Some(false);
+                if link_down {
+                    tracing::debug!(retry_in_ms = backoff.as_millis() as u64, "link still down");
+                    continue;
+                }
+                match Source::open_live(iface, opts) {
+                    Err(e @ CaptureError::Permission { .. }) if settings.user.is_some() => {
+                        // After --user there is no capability left to reopen
+                        // with (as with tcpdump -Z); say so once a minute at
+                        // most, keep capture_up at 0, keep serving.
+                        if reopens.get() % 60 == 1 {
+                            tracing::error!(error = %e, "cannot reopen after dropping privileges; restart the sensor, or run it under systemd with CAP_NET_RAW instead of --user");
+                        }
+                    }
+                    Ok(s) => {
+                        src = s;
+                        match link_of(&src) {
+                            Ok(l) => {
+                                link = l;
+                                disp.set_link(link);
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "reopened with an unsupported link type");
+                                continue;
+                            }
+                        }
+                        last = crate::capture::Stats::default();
+                        up.set(1);
+                        health.active(true, true);
+                        tracing::info!(interface = iface, "capture reopened");
+                        continue 'outer;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, retry_in_ms = backoff.as_millis() as u64, "reopen failed");
+                    }
+                }
+            }
+        }
+        up.set(0);
+        health.active(false, true);
+        disp.flush();
+    }
 }
 
 fn link_name(l: LinkType) -> &'static str {

@@ -394,5 +394,18 @@ mod tests {
         assert_eq!(w.last_expire, secs(5));
         w.maintain(secs(7));
         assert_eq!(w.last_expire, secs(7));
+        // Several capture threads (one per interface) tick each on its own
+        // clock reading: a tick a little behind the last is not a new
+        // timeline, only nothing to do.
+        w.maintain(secs(7) - Duration::from_millis(300));
+        assert_eq!(w.last_expire, secs(7));
+        w.frame(
+            LinkType::Ethernet,
+            secs(6) + Duration::from_millis(900),
+            &udp(A, 1, B, 2, b"\x00"),
+        );
+        assert_eq!(w.last_expire, secs(7));
+        w.maintain(secs(8));
+        assert_eq!(w.last_expire, secs(8));
     }
 }
