@@ -15,15 +15,14 @@
 //! Tools: `cargo-deb`, `lintian`, `systemd-analyze`, installed by
 //! `tests/run.sh`. The package is purged on every way out of the test.
 
+mod common;
+
+use common::{is_root, repo_root};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const PKG: &str = "sipsentinel";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn run(cmd: &mut Command) -> Output {
     let desc = format!("{cmd:?}");
@@ -69,9 +68,9 @@ impl Drop for Purge {
 /// stripped; else let cargo-deb build it. The path of the `.deb`.
 fn build_deb() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let bin = Path::new(env!("CARGO_BIN_EXE_sipsentinel"));
+    let bin = Path::new(common::bin());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root()).args(["deb", "--strip"]);
+    cmd.current_dir(repo_root()).args(["deb", "--strip"]);
     if bin.parent().and_then(Path::file_name) == Some("release".as_ref()) {
         cmd.arg("--no-build");
     }
@@ -106,7 +105,7 @@ fn group_exists(group: &str) -> bool {
 
 /// The senders of an `audit --format json` run of `/usr/bin/sipsentinel`.
 fn audit_senders(extra: &[&str]) -> Vec<String> {
-    let fixture = root().join("tests/fixtures/recorded/sdes_udp.pcap");
+    let fixture = repo_root().join("tests/fixtures/recorded/sdes_udp.pcap");
     let out = ok(Command::new("/usr/bin/sipsentinel")
         .arg("audit")
         .args(extra)
@@ -127,7 +126,7 @@ fn audit_senders(extra: &[&str]) -> Vec<String> {
 
 #[test]
 fn package_installs_verifies_runs_and_purges() {
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         eprintln!(
             "note: tests/deb.rs needs root (dpkg -i / --purge on this machine); skipped. \
              CI runs it as root: sudo -E cargo test --release --test deb"
@@ -224,7 +223,7 @@ fn package_installs_verifies_runs_and_purges() {
     assert_ne!(a, audit_senders(&[]), "the key file was not used");
     let text = ok(Command::new("/usr/bin/sipsentinel")
         .args(["audit"])
-        .arg(root().join("tests/fixtures/recorded/plain_udp.pcap")));
+        .arg(repo_root().join("tests/fixtures/recorded/plain_udp.pcap")));
     assert!(text.contains("cleartext_media"), "{text}");
 
     // An upgrade (reinstall) keeps the key.

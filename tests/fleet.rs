@@ -2,24 +2,15 @@
 //! Loki/Elasticsearch (`--findings-log`), and the progress an `audit` shows
 //! on a terminal (and nowhere else).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::record::{tshark_identifiers, IDENTIFIER_FIELDS};
+use common::{bin, repo_root, sipsentinel, temp_dir};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sipsentinel")
-}
-
-fn tmp(label: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sipsentinel-fleet-{label}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/recorded")
-        .join(name)
+    repo_root().join("tests/fixtures/recorded").join(name)
 }
 
 /// The recorded fixtures together: plenty of findings from several senders.
@@ -35,43 +26,15 @@ fn fixtures() -> Vec<PathBuf> {
     .collect()
 }
 
-/// Identifiers tshark reads in the fixtures (users, addresses), at least 4
-/// characters, that are not software names.
+/// Identifiers tshark reads in the fixtures (users, addresses, Call-IDs),
+/// at least 4 characters, that are not software names.
 fn identifiers(files: &[PathBuf]) -> Vec<String> {
-    let mut v = Vec::new();
-    for f in files {
-        let out = Command::new("tshark")
-            .args(["-n", "-r"])
-            .arg(f)
-            .args([
-                "-T",
-                "fields",
-                "-E",
-                "occurrence=a",
-                "-E",
-                "aggregator=\u{1e}",
-            ])
-            .args([
-                "-e",
-                "sip.from.user",
-                "-e",
-                "sip.to.user",
-                "-e",
-                "sip.contact.user",
-            ])
-            .args(["-e", "sip.r-uri.user", "-e", "sip.Call-ID"])
-            .args([
-                "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst",
-            ])
-            .output()
-            .expect("tshark is required (tests/run.sh installs it)");
-        v.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .split(['\t', '\n', '\u{1e}'])
-                .map(|s| s.trim().trim_start_matches('+').to_string())
-                .filter(|s| s.len() >= 4),
-        );
-    }
+    let mut fields = IDENTIFIER_FIELDS.to_vec();
+    fields.push("sip.Call-ID");
+    let mut v: Vec<String> = files
+        .iter()
+        .flat_map(|f| tshark_identifiers(f, &fields))
+        .collect();
     v.sort();
     v.dedup();
     assert!(!v.is_empty());
@@ -101,10 +64,10 @@ fn lines_of(paths: &[PathBuf]) -> Vec<serde_json::Value> {
 /// lines as the report has exposures; no identifier in them.
 #[test]
 fn findings_log_has_one_line_per_finding_and_no_identifier() {
-    let dir = tmp("log");
+    let dir = temp_dir("fleet-log");
     let log = dir.join("findings.jsonl");
     let files = fixtures();
-    let out = Command::new(bin())
+    let out = sipsentinel()
         .args(["audit", "--quiet", "--format", "json", "--findings-log"])
         .arg(&log)
         .args(&files)
@@ -144,7 +107,7 @@ fn findings_log_has_one_line_per_finding_and_no_identifier() {
 /// `findings_log_files` old files; nothing is lost while they suffice.
 #[test]
 fn findings_log_rotates_at_the_cap() {
-    let dir = tmp("rotate");
+    let dir = temp_dir("fleet-rotate");
     let log = dir.join("findings.jsonl");
     let cfg = dir.join("c.toml");
     std::fs::write(
@@ -153,7 +116,7 @@ fn findings_log_rotates_at_the_cap() {
     )
     .unwrap();
     let files = fixtures();
-    let out = Command::new(bin())
+    let out = sipsentinel()
         .args(["audit", "--quiet", "--format", "json", "-c"])
         .arg(&cfg)
         .arg("--findings-log")
@@ -178,14 +141,14 @@ fn findings_log_rotates_at_the_cap() {
     assert_eq!(lines_of(&paths).len(), report.len());
 
     // A cap of 2 files: the oldest are removed, never more than 2 kept.
-    let dir2 = tmp("rotate2");
+    let dir2 = temp_dir("fleet-rotate2");
     let log2 = dir2.join("f.jsonl");
     std::fs::write(
         &cfg,
         "[limits]\nfindings_log_bytes = 4096\nfindings_log_files = 2\n",
     )
     .unwrap();
-    let out = Command::new(bin())
+    let out = sipsentinel()
         .args(["audit", "--quiet", "--format", "json", "-c"])
         .arg(&cfg)
         .arg("--findings-log")
@@ -203,7 +166,7 @@ fn findings_log_rotates_at_the_cap() {
 /// `--findings-log -`: JSON lines on stdout (before the report).
 #[test]
 fn findings_log_to_stdout() {
-    let out = Command::new(bin())
+    let out = sipsentinel()
         .args([
             "audit",
             "--quiet",
@@ -234,7 +197,7 @@ const BAR_MARK: &str = "packets/s";
 #[test]
 fn progress_only_on_a_terminal() {
     let f = fixture("plain_udp.pcap");
-    let out = Command::new(bin())
+    let out = sipsentinel()
         .args(["audit", "--format", "json"])
         .arg(&f)
         .stdin(Stdio::null())

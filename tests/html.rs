@@ -18,18 +18,13 @@
 mod common;
 
 use common::sensor::{http_get, Sensor};
+use common::{bin, is_root, repo_root, sipsentinel};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sipsentinel")
-}
-
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/recorded")
-        .join(name)
+    repo_root().join("tests/fixtures/recorded").join(name)
 }
 
 /// `target/screenshots/` (beside the binary's profile directory).
@@ -45,7 +40,7 @@ fn screenshot_dir() -> PathBuf {
 }
 
 fn audit_html(files: &[PathBuf]) -> String {
-    let out = Command::new(bin())
+    let out = sipsentinel()
         .args(["audit", "--format", "html"])
         .args(files)
         .output()
@@ -290,7 +285,7 @@ fn chromium(args: &[&str], url: &str) -> (String, String) {
         "--enable-logging=stderr",
         "--v=0",
     ]);
-    if unsafe { libc::geteuid() } == 0 {
+    if is_root() {
         cmd.arg("--no-sandbox");
     }
     // Chromium's own profile, not the user's.

@@ -25,6 +25,7 @@ mod common;
 mod synth;
 
 use common::corpus;
+use common::record::{tshark_identifiers, IDENTIFIER_FIELDS};
 use common::sensor::{audit_debug as audit, free_port, http_get, sensor_bin};
 
 use std::collections::BTreeSet;
@@ -39,39 +40,9 @@ const FILES: [&str; 3] = [
     "heplify_sip_tcp_websocket.pcap",
 ];
 
-/// Every value of `fields` in `file`, per tshark, one entry per occurrence.
-fn tshark_values(file: &Path, fields: &[&str]) -> Vec<String> {
-    common::record::tshark_fields(file, None, fields)
-        .iter()
-        .flatten()
-        .flat_map(|cell| cell.split('\u{1e}'))
-        .map(|v| v.trim().trim_matches('"').to_string())
-        .filter(|v| !v.is_empty())
-        .collect()
-}
-
 /// The identifiers of `file`, per tshark.
 fn identifiers(file: &Path) -> BTreeSet<String> {
-    let software = tshark_values(file, &["sip.User-Agent", "sip.Server"]).join("\n");
-    tshark_values(
-        file,
-        &[
-            "sip.from.user",
-            "sip.to.user",
-            "sip.contact.user",
-            "sip.pai.user",
-            "sip.r-uri.user",
-            "sip.auth.username",
-            "ip.src",
-            "ip.dst",
-            "ipv6.src",
-            "ipv6.dst",
-        ],
-    )
-    .into_iter()
-    .map(|v| v.trim_start_matches('+').to_string())
-    .filter(|v| v.len() >= 4 && !software.contains(v.as_str()))
-    .collect()
+    tshark_identifiers(file, &IDENTIFIER_FIELDS)
 }
 
 /// Remove what may legitimately look like an identifier: pseudonyms

@@ -22,89 +22,35 @@
 //!
 //! tshark is required (tests/run.sh installs it).
 
+mod common;
+
+use common::corpus;
+use common::record::{
+    tshark_fields, tshark_fields_opts, tshark_identifiers, tshark_rtp_streams,
+    tshark_rtp_streams_heuristic, tshark_values, IDENTIFIER_FIELDS,
+};
+use common::{repo_root, sipsentinel, temp_dir};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sipsentinel")
-}
-
-fn tmp(label: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sipsentinel-share-{label}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("SIPSENTINEL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "capture corpus {} is missing (CI=true)",
-        dir.display()
-    );
-    eprintln!("note: corpus {} missing; only the fixtures", dir.display());
-    None
-}
-
-fn captures_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    v.retain(|p| {
-        let n = p.to_string_lossy();
-        n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".cap")
-    });
-    v.sort();
-    v
-}
-
+/// The recorded fixtures, then the corpus (when it is there; under
+/// `CI=true` it must be).
 fn all_captures() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut v = captures_in(&root);
-    v.extend(captures_in(&root.join("recorded")));
-    if let Some(c) = corpus_dir() {
-        v.extend(captures_in(&c));
+    let root = repo_root().join("tests/fixtures");
+    let mut v = corpus::files(&root);
+    v.extend(corpus::files(&root.join("recorded")));
+    if let Some(c) = corpus::required() {
+        v.extend(corpus::files(&c));
     }
     v
-}
-
-fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .args(args)
-        .output()
-        .expect("tshark is required (tests/run.sh installs it)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Per request method and status code, how many SIP messages tshark reads.
 fn sip_counts(f: &Path) -> BTreeMap<String, usize> {
-    let text = tshark(&[
-        "-n",
-        "-r",
-        f.to_str().unwrap(),
-        "-Y",
-        "sip",
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=,",
-        "-e",
-        "sip.Method",
-        "-e",
-        "sip.Status-Code",
-    ]);
     let mut m = BTreeMap::new();
-    for line in text.lines() {
-        for (i, col) in line.split('\t').enumerate() {
-            for v in col.split(',').filter(|v| !v.is_empty()) {
+    for row in tshark_fields(f, Some("sip"), &["sip.Method", "sip.Status-Code"]) {
+        for (i, col) in row.iter().enumerate() {
+            for v in col.split('\u{1e}').filter(|v| !v.is_empty()) {
                 let k = if i == 0 {
                     v.to_string()
                 } else {
@@ -117,116 +63,38 @@ fn sip_counts(f: &Path) -> BTreeMap<String, usize> {
     m
 }
 
-/// RTP streams tshark finds (SDP-announced and heuristic).
-fn rtp_streams(f: &Path) -> usize {
-    let text = tshark(&[
-        "-n",
-        "-q",
-        "-r",
-        f.to_str().unwrap(),
-        "-o",
-        "rtp.heuristic_rtp:TRUE",
-        "-z",
-        "rtp,streams",
-    ]);
-    stream_rows(&text)
-}
-
 /// RTP streams tshark finds inside TCP (distinct source and SSRC).
 fn rtp_streams_over_tcp(f: &Path) -> usize {
-    let text = tshark(&[
-        "-n",
-        "-r",
-        f.to_str().unwrap(),
-        "-o",
-        "rtp.heuristic_rtp:TRUE",
-        "-Y",
-        "rtp && tcp",
-        "-T",
-        "fields",
-        "-e",
-        "ip.src",
-        "-e",
-        "tcp.srcport",
-        "-e",
-        "rtp.ssrc",
-    ]);
-    let mut v: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut v = tshark_fields_opts(
+        f,
+        &["-o", "rtp.heuristic_rtp:TRUE"],
+        Some("rtp && tcp"),
+        &["ip.src", "tcp.srcport", "rtp.ssrc"],
+    );
     v.sort();
     v.dedup();
     v.len()
 }
 
-/// Rows of tshark's stream table: start time, end time, then the source
-/// address (the header and the rules have no address there).
-fn stream_rows(text: &str) -> usize {
-    text.lines()
-        .filter(|l| {
-            l.split_whitespace()
-                .nth(2)
-                .is_some_and(|w| w.parse::<std::net::IpAddr>().is_ok())
-        })
-        .count()
-}
-
-/// Identifiers tshark reads in `f`, of at least 4 characters; names that
-/// are also software (User-Agent, Server) are left out, as in privacy.rs.
+/// Identifiers tshark reads in `f` (as in privacy.rs, with Call-IDs,
+/// digests, nonces, SDP owners and SRTP keys besides): none of them may
+/// be in the redacted capture.
 fn identifiers(f: &Path) -> Vec<String> {
-    let fields = [
-        "sip.from.user",
-        "sip.to.user",
-        "sip.contact.user",
-        "sip.pai.user",
-        "sip.r-uri.user",
-        "sip.auth.username",
+    let mut fields = IDENTIFIER_FIELDS.to_vec();
+    fields.extend([
         "sip.auth.digest.response",
         "sip.auth.nonce",
         "sip.auth.cnonce",
         "sip.Call-ID",
         "sdp.owner.username",
         "sdp.crypto.master_key",
-        "ip.src",
-        "ip.dst",
-        "ipv6.src",
-        "ipv6.dst",
-    ];
-    let mut args = vec!["-n", "-r", f.to_str().unwrap(), "-T", "fields"];
-    args.extend(["-E", "occurrence=a", "-E", "aggregator=\u{1e}"]);
-    for fl in fields {
-        args.extend(["-e", fl]);
-    }
-    let software = tshark(&[
-        "-n",
-        "-r",
-        f.to_str().unwrap(),
-        "-T",
-        "fields",
-        "-e",
-        "sip.User-Agent",
-        "-e",
-        "sip.Server",
     ]);
-    let mut v: Vec<String> = tshark(&args)
-        .lines()
-        .flat_map(|l| {
-            l.split(['\t', '\u{1e}'])
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .map(|v| {
-            v.trim()
-                .trim_matches('"')
-                .trim_start_matches('+')
-                .to_string()
-        })
-        .filter(|v| v.len() >= 4 && !software.contains(v.as_str()))
+    tshark_identifiers(f, &fields)
+        .into_iter()
         // RFC 3323 §4.1.1.3 placeholders name no one (the redaction keeps them).
         .filter(|v| !PLACEHOLDERS.contains(&v.to_ascii_lowercase().as_str()))
         .filter(|v| !kept_address(v))
-        .collect();
-    v.sort();
-    v.dedup();
-    v
+        .collect()
 }
 
 const PLACEHOLDERS: &[&str] = &[
@@ -264,7 +132,7 @@ fn contains_word(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 fn redact(input: &Path, out: &Path) {
-    let r = Command::new(bin())
+    let r = sipsentinel()
         .args(["audit", "--quiet", "--format", "json", "--redact-pcap"])
         .arg(out)
         .arg(input)
@@ -283,7 +151,7 @@ fn redact(input: &Path, out: &Path) {
 
 #[test]
 fn redacted_captures_dissect_the_same_and_leak_nothing() {
-    let dir = tmp("all");
+    let dir = temp_dir("share-all");
     let mut failures = Vec::new();
     let mut compared = 0;
     for input in all_captures() {
@@ -298,22 +166,9 @@ fn redacted_captures_dissect_the_same_and_leak_nothing() {
                 failures.push(format!("{name}: identifier {id:?} in the redacted capture"));
             }
         }
-        let out_addrs = tshark(&[
-            "-n",
-            "-r",
-            out.to_str().unwrap(),
-            "-T",
-            "fields",
-            "-e",
-            "ip.addr",
-            "-e",
-            "ipv6.addr",
-        ]);
+        let out_addrs = tshark_values(&out, None, &["ip.addr", "ipv6.addr"]);
         for id in ids.iter().filter(|i| i.parse::<std::net::IpAddr>().is_ok()) {
-            if out_addrs
-                .split(['\t', ',', '\n'])
-                .any(|a| a.trim() == id.as_str())
-            {
+            if out_addrs.contains(id) {
                 failures.push(format!("{name}: address {id} in the output's headers"));
             }
         }
@@ -330,7 +185,10 @@ fn redacted_captures_dissect_the_same_and_leak_nothing() {
                 "{name}: SIP per method/status {sip_in:?} → {sip_out:?}"
             ));
         }
-        let (rtp_in, rtp_out) = (rtp_streams(&input), rtp_streams(&out));
+        let (rtp_in, rtp_out) = (
+            tshark_rtp_streams(&input).len(),
+            tshark_rtp_streams(&out).len(),
+        );
         // RTP carried in TCP (TURN over TCP, RFC 4571) is not written:
         // non-SIP TCP keeps its headers only.
         let over_tcp = rtp_streams_over_tcp(&input);
@@ -354,9 +212,8 @@ fn redacted_captures_dissect_the_same_and_leak_nothing() {
 /// found by tshark through the SDP alone (heuristic RTP off).
 #[test]
 fn sdp_still_leads_tshark_to_the_media() {
-    let input =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorded/plain_udp.pcap");
-    let dir = tmp("sdp");
+    let input = repo_root().join("tests/fixtures/recorded/plain_udp.pcap");
+    let dir = temp_dir("share-sdp");
     let out = dir.join("sdp.pcapng");
     redact(&input, &out);
     let bytes = std::fs::read(&out).unwrap();
@@ -365,33 +222,15 @@ fn sdp_still_leads_tshark_to_the_media() {
         &[0x0a, 0x0d, 0x0d, 0x0a],
         "pcapng section header"
     );
-    let streams = |f: &Path| {
-        stream_rows(&tshark(&[
-            "-n",
-            "-q",
-            "-r",
-            f.to_str().unwrap(),
-            "-z",
-            "rtp,streams",
-        ]))
-    };
+    // Heuristic RTP off: only the streams the SDP announces.
+    let streams = |f: &Path| tshark_rtp_streams_heuristic(f, false).len();
     let n = streams(&input);
     assert!(n > 0, "fixture has SDP-announced RTP");
     assert_eq!(streams(&out), n);
     // The RTP payload is zeroed: no non-zero byte after the 12-byte header.
-    let payloads = tshark(&[
-        "-n",
-        "-r",
-        out.to_str().unwrap(),
-        "-Y",
-        "rtp",
-        "-T",
-        "fields",
-        "-e",
-        "rtp.payload",
-    ]);
-    assert!(!payloads.trim().is_empty());
-    for p in payloads.lines() {
+    let payloads = tshark_values(&out, Some("rtp"), &["rtp.payload"]);
+    assert!(!payloads.is_empty());
+    for p in &payloads {
         assert!(p.chars().all(|c| c == '0' || c == ':'), "payload {p}");
     }
     let _ = std::fs::remove_dir_all(dir);

@@ -1,4 +1,5 @@
 //! `Recorder` (tcpdump on the lab bridge) and the tshark oracle.
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -334,18 +335,31 @@ pub struct RtpStream {
 /// rtp,streams` (one per SSRC and direction; SRTP counts too, its header is
 /// in the clear).
 pub fn tshark_rtp_streams(file: &Path) -> Vec<RtpStream> {
-    let text = tshark(
-        &["-q", "-o", "rtp.heuristic_rtp:TRUE", "-z", "rtp,streams"],
-        file,
+    tshark_rtp_streams_heuristic(file, true)
+}
+
+/// As [`tshark_rtp_streams`]; with `heuristic` false only the streams
+/// that signalling (SDP) announces.
+pub fn tshark_rtp_streams_heuristic(file: &Path, heuristic: bool) -> Vec<RtpStream> {
+    let pref = format!(
+        "rtp.heuristic_rtp:{}",
+        if heuristic { "TRUE" } else { "FALSE" }
     );
+    let text = tshark(&["-q", "-o", &pref, "-z", "rtp,streams"], file);
     let mut v = Vec::new();
     for line in text.lines() {
-        // start end src sport dst dport ssrc payload pkts lost(..%) ...
+        // start end src sport dst dport ssrc payload… pkts lost (..%) ...
+        // The payload is one name or several (`g711A, CN`), so the packet
+        // count is found from the lost percentage after it.
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 9 || f[0].parse::<f64>().is_err() || !f[6].starts_with("0x") {
+        if f.len() < 10 || f[0].parse::<f64>().is_err() || !f[6].starts_with("0x") {
             continue;
         }
-        let (Ok(sp), Ok(dp), Ok(pk)) = (f[3].parse(), f[5].parse(), f[8].parse()) else {
+        let Some(pct) = (9..f.len()).find(|&j| f[j].starts_with('(') && f[j].ends_with("%)"))
+        else {
+            continue;
+        };
+        let (Ok(sp), Ok(dp), Ok(pk)) = (f[3].parse(), f[5].parse(), f[pct - 2].parse()) else {
             continue;
         };
         v.push(RtpStream {
@@ -354,7 +368,7 @@ pub fn tshark_rtp_streams(file: &Path) -> Vec<RtpStream> {
             dst: f[4].to_string(),
             dst_port: dp,
             ssrc: f[6].to_string(),
-            payload: f[7].to_string(),
+            payload: f[7..pct - 2].join(" "),
             packets: pk,
         });
     }
@@ -386,13 +400,24 @@ pub fn tshark_sip_resent(file: &Path) -> u64 {
         .unwrap_or_else(|| panic!("no 'Number of resent SIP messages' in sip,stat output:\n{text}"))
 }
 
-/// `tshark -r FILE [-Y FILTER] -T fields -e F...`: one row per dissected
+/// `tshark -n -r FILE [-Y FILTER] -T fields -e F...`: one row per dissected
 /// packet, one cell per field; a field that occurs several times in a
 /// packet has its values joined by U+001E in its cell. Panics when tshark
 /// is missing or fails.
 pub fn tshark_fields(file: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
+    tshark_fields_opts(file, &[], filter, fields)
+}
+
+/// As [`tshark_fields`], with extra tshark options (e.g. `["-o",
+/// "rtp.heuristic_rtp:TRUE"]`).
+pub fn tshark_fields_opts(
+    file: &Path,
+    opts: &[&str],
+    filter: Option<&str>,
+    fields: &[&str],
+) -> Vec<Vec<String>> {
     let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(file);
+    cmd.arg("-n").arg("-r").arg(file).args(opts);
     if let Some(f) = filter {
         cmd.args(["-Y", f]);
     }
@@ -413,11 +438,54 @@ pub fn tshark_fields(file: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<
         .unwrap_or_else(|e| panic!("tshark is required for this test: {e}"));
     assert!(
         out.status.success(),
-        "tshark: {}",
+        "tshark on {}: {}",
+        file.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.split('\u{1f}').map(str::to_string).collect())
+        .collect()
+}
+
+/// Every value of `fields` in `file` (packets matching `filter`), one
+/// entry per occurrence, trimmed of white space and quotes; empty ones
+/// left out.
+pub fn tshark_values(file: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<String> {
+    tshark_fields(file, filter, fields)
+        .iter()
+        .flatten()
+        .flat_map(|cell| cell.split('\u{1e}'))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The fields that name people and hosts: SIP users (From, To, Contact,
+/// P-Asserted-Identity, Request-URI, digest user name) and IP source and
+/// destination addresses. Tests add fields of their own (Call-ID, keys).
+pub const IDENTIFIER_FIELDS: [&str; 10] = [
+    "sip.from.user",
+    "sip.to.user",
+    "sip.contact.user",
+    "sip.pai.user",
+    "sip.r-uri.user",
+    "sip.auth.username",
+    "ip.src",
+    "ip.dst",
+    "ipv6.src",
+    "ipv6.dst",
+];
+
+/// The identifiers tshark reads in `file`: the values of `fields` (e.g.
+/// [`IDENTIFIER_FIELDS`]) without a leading `+`, of at least 4 characters;
+/// names that are also in a User-Agent or Server value are software, not
+/// people, and are left out. The leak canary of the privacy tests.
+pub fn tshark_identifiers(file: &Path, fields: &[&str]) -> BTreeSet<String> {
+    let software = tshark_values(file, None, &["sip.User-Agent", "sip.Server"]).join("\n");
+    tshark_values(file, None, fields)
+        .into_iter()
+        .map(|v| v.trim_start_matches('+').to_string())
+        .filter(|v| v.len() >= 4 && !software.contains(v.as_str()))
         .collect()
 }
