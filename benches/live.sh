@@ -290,8 +290,23 @@ run_tcpdump() {
     done
 }
 
+# The generator's ceiling with nothing capturing: unpaced (blast --pps 0),
+# same pinning, for DURATION s.
+run_baseline() {
+    [ "$GENERATOR" = blast ] || return 0
+    local s0 s1 line
+    s0=$(stat_cpu)
+    timeout $((DURATION * 3 + 60)) $REPLAY_PIN ip netns exec "$NS" "$BLAST" --file "$FILE" \
+        --interface "$NS_IF" --pps 0 --seconds "$DURATION" >"$OUT/generator.log" 2>&1 || true
+    s1=$(stat_cpu)
+    line="generator alone (no capturer, unpaced): $(grep '^blast:' "$OUT/generator.log"); $(stat_delta "$s0" "$s1")"
+    echo "$line"
+    SUMMARY+=("$line")
+}
+
 rm -f "$OUT/live-perf.done" "$OUT/live-cpu.txt"
 echo "== $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), generator $GENERATOR; replaying $FILE ($FILE_PACKETS packets, looped) for $DURATION s per rate"
+run_baseline
 [ "$ONLY" = tcpdump ] || run_sensor
 [ "$ONLY" = sensor ] || run_tcpdump
 
