@@ -7,6 +7,7 @@
 #   bash benches/live.sh --rates "100000 200000" --duration 10 [--only sensor|tcpdump] [--perf]
 #   (--perf: profile the sensor with perf during the first rate, per thread)
 #   bash benches/live.sh --pin ...  # the generator on CPU 1, the capturer on CPU 0
+#   bash benches/live.sh --sensor-args "--config FILE" ...  # extra sensor arguments
 #   bash benches/live.sh --nice ...  # generator and capturer at nice -15 (a busy machine)
 #   bash benches/live.sh --gen tcpreplay ...  # tcpreplay -K --pps instead of blast
 #
@@ -50,6 +51,7 @@ BUFFER_MIB=64
 PERF=0
 PIN=0
 NICE=0
+SENSOR_ARGS=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -60,8 +62,9 @@ while [ $# -gt 0 ]; do
     --perf) PERF=1 ;;
     --pin) PIN=1 ;;
     --nice) NICE=1 ;;
+    --sensor-args) SENSOR_ARGS="$2"; shift ;;
     --gen) GENERATOR="$2"; shift ;;
-    -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "live.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -195,8 +198,8 @@ best_sensor=0
 best_tcpdump=0
 
 run_sensor() {
-    echo "== sensor: $BIN run --interface $HOST_IF --listen 127.0.0.1:$PORT --buffer-mib $BUFFER_MIB"
-    start_sensor "$OUT/sensor.log" --interface "$HOST_IF" --listen "127.0.0.1:$PORT" --buffer-mib "$BUFFER_MIB"
+    echo "== sensor: $BIN run --interface $HOST_IF --listen 127.0.0.1:$PORT --buffer-mib $BUFFER_MIB $SENSOR_ARGS"
+    start_sensor "$OUT/sensor.log" --interface "$HOST_IF" --listen "127.0.0.1:$PORT" --buffer-mib "$BUFFER_MIB" $SENSOR_ARGS
     # All its threads exist once /healthz answers: pin them all.
     [ "$PIN" = 0 ] || taskset -a -p -c 0 "$SENSOR_PID" >/dev/null
     if [ "$NICE" = 1 ]; then
