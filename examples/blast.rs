@@ -73,7 +73,12 @@ struct Frames {
 fn load(path: &PathBuf) -> anyhow::Result<Frames> {
     let mut f = std::fs::File::open(path)?;
     let size = f.metadata()?.len();
-    anyhow::ensure!(size <= MAX_FILE, "{}: {} bytes, over the 2 GiB limit", path.display(), size);
+    anyhow::ensure!(
+        size <= MAX_FILE,
+        "{}: {} bytes, over the 2 GiB limit",
+        path.display(),
+        size
+    );
     let mut buf = Vec::with_capacity(size as usize);
     f.read_to_end(&mut buf)?;
     anyhow::ensure!(buf.len() >= 24, "not a pcap file (too short)");
@@ -92,7 +97,10 @@ fn load(path: &PathBuf) -> anyhow::Result<Frames> {
         }
     };
     let linktype = rd(&buf[20..24]) & 0x0fff_ffff;
-    anyhow::ensure!(linktype == 1, "link type {linktype}, only Ethernet (1) is sent");
+    anyhow::ensure!(
+        linktype == 1,
+        "link type {linktype}, only Ethernet (1) is sent"
+    );
     let mut spans = Vec::new();
     let mut skipped = 0u64;
     let mut off = 24usize;
@@ -136,7 +144,11 @@ fn open_socket(ifname: &str, bypass: bool) -> anyhow::Result<i32> {
         let ifindex = libc::if_nametoindex(cname.as_ptr());
         anyhow::ensure!(ifindex != 0, "no interface {ifname}");
         let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0);
-        anyhow::ensure!(fd >= 0, "socket(AF_PACKET): {}", std::io::Error::last_os_error());
+        anyhow::ensure!(
+            fd >= 0,
+            "socket(AF_PACKET): {}",
+            std::io::Error::last_os_error()
+        );
         let mut sll: libc::sockaddr_ll = std::mem::zeroed();
         sll.sll_family = libc::AF_PACKET as u16;
         sll.sll_protocol = 0;
@@ -157,7 +169,10 @@ fn open_socket(ifname: &str, bypass: bool) -> anyhow::Result<i32> {
                 std::mem::size_of::<libc::c_int>() as u32,
             );
             if r != 0 {
-                eprintln!("blast: PACKET_QDISC_BYPASS: {}", std::io::Error::last_os_error());
+                eprintln!(
+                    "blast: PACKET_QDISC_BYPASS: {}",
+                    std::io::Error::last_os_error()
+                );
             }
         }
         let sndbuf: libc::c_int = 16 << 20;
@@ -174,15 +189,26 @@ fn open_socket(ifname: &str, bypass: bool) -> anyhow::Result<i32> {
 
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    anyhow::ensure!(a.seconds > 0.0 && a.seconds <= 3600.0, "--seconds must be in (0, 3600]");
+    anyhow::ensure!(
+        a.seconds > 0.0 && a.seconds <= 3600.0,
+        "--seconds must be in (0, 3600]"
+    );
     anyhow::ensure!((1..=1024).contains(&a.batch), "--batch must be 1..=1024");
     let frames = load(&a.file)?;
     let nframes = frames.spans.len() as u64;
-    let limit = a.count.unwrap_or(u64::MAX).min(a.loops.saturating_mul(nframes));
+    let limit = a
+        .count
+        .unwrap_or(u64::MAX)
+        .min(a.loops.saturating_mul(nframes));
     let fd = open_socket(&a.interface, !a.no_bypass)?;
 
-    let mut iov: Vec<libc::iovec> =
-        vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; a.batch];
+    let mut iov: Vec<libc::iovec> = vec![
+        libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0
+        };
+        a.batch
+    ];
     // SAFETY: all-zero mmsghdr is valid; the iovec pointers are set below
     // and stay valid (iov is not resized) while sendmmsg runs.
     let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; a.batch];
