@@ -456,26 +456,7 @@ pub(crate) mod tests {
 
     #[test]
     fn api_exposures_serves_the_store() {
-        let store = Arc::new(Store::with_key(
-            &[5u8; 32],
-            crate::findings::StoreConfig::default(),
-        ));
-        let f = crate::exposure::Finding {
-            kind: crate::exposure::Kind::CustomHeader,
-            field: crate::exposure::Field::XHeader,
-            name: b"X-Account",
-            evidence: b"5551234567",
-        };
-        store.record(
-            &f,
-            "192.0.2.1".parse().unwrap(),
-            "udp",
-            "unknown",
-            std::time::SystemTime::now(),
-        );
-        let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = l.local_addr().unwrap();
-        spawn_with_store(l, Metrics::new(), store).unwrap();
+        let addr = serve_one_finding(b"5551234567");
         let r = get(addr, "/api/exposures");
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
         assert!(r.contains("content-type: application/json"), "{r}");
@@ -491,10 +472,9 @@ pub(crate) mod tests {
         assert!(get(addr, "/api/exposures").starts_with("HTTP/1.1 404"));
     }
 
-    /// `/` is the HTML status page: inert (CSP header and meta), linking
-    /// the other endpoints, rendered from the store.
-    #[test]
-    fn root_serves_the_status_page() {
+    /// A server whose store holds one X-Account finding from 192.0.2.1
+    /// with `evidence`.
+    fn serve_one_finding(evidence: &[u8]) -> SocketAddr {
         let store = Arc::new(Store::with_key(
             &[5u8; 32],
             crate::findings::StoreConfig::default(),
@@ -503,7 +483,7 @@ pub(crate) mod tests {
             kind: crate::exposure::Kind::CustomHeader,
             field: crate::exposure::Field::XHeader,
             name: b"X-Account",
-            evidence: b"<script>5551234567</script>",
+            evidence,
         };
         store.record(
             &f,
@@ -515,6 +495,14 @@ pub(crate) mod tests {
         let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = l.local_addr().unwrap();
         spawn_with_store(l, Metrics::new(), store).unwrap();
+        addr
+    }
+
+    /// `/` is the HTML status page: inert (CSP header and meta), linking
+    /// the other endpoints, rendered from the store.
+    #[test]
+    fn root_serves_the_status_page() {
+        let addr = serve_one_finding(b"<script>5551234567</script>");
         let r = get(addr, "/");
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
         assert!(r.contains("content-type: text/html; charset=utf-8"), "{r}");
