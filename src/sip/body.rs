@@ -417,31 +417,12 @@ epilogue";
 
     #[test]
     fn random_bytes_never_panic() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
         // Alphabet biased towards multipart syntax so the walker goes deep.
         const ALPHA: &[u8] = b"v=0 \r\n\r\n;-\"--b --c boundary=b boundary=c Content-Type: multipart/mixed application/sdp application/pidf+xml geopriv";
-        let mut buf = Vec::new();
-        for _ in 0..20_000 {
-            buf.clear();
-            let len = (next() % 300) as usize;
-            let raw = next() % 4 == 0;
-            for _ in 0..len {
-                let r = next();
-                buf.push(if raw {
-                    r as u8
-                } else {
-                    ALPHA[(r as usize) % ALPHA.len()]
-                });
-            }
-            let p = find_parts(b"multipart/mixed;boundary=b", &buf);
+        crate::testkit::random::for_random_inputs(ALPHA, 20_000, 300, |buf, _| {
+            let p = find_parts(b"multipart/mixed;boundary=b", buf);
             assert!(p.sdp.is_none_or(|s| s.len() <= buf.len()));
-            assert!(for_each_part(&buf, &buf, &mut |_, _| {}) <= MAX_PARTS);
-        }
+            assert!(for_each_part(buf, buf, &mut |_, _| {}) <= MAX_PARTS);
+        });
     }
 }

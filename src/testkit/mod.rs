@@ -2,7 +2,8 @@
 //! examples: frame builders ([`frames`]), a pcap writer ([`pcap`]), the
 //! location of the third-party capture corpus ([`corpus`]) and pseudonym
 //! stripping for leak checks of redacted output ([`pseudonyms`]) and TCP
-//! flag sets for driving the reassembler ([`tcp`]).
+//! flag sets for driving the reassembler ([`tcp`]), random inputs
+//! for never-panics tests ([`random`]).
 //!
 //! The sensor never calls into this module; it is public (and hidden from
 //! the docs) only because integration tests, benches and examples are
@@ -16,4 +17,5 @@ pub mod corpus;
 pub mod frames;
 pub mod pcap;
 pub mod pseudonyms;
+pub mod random;
 pub mod tcp;
