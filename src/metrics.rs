@@ -49,6 +49,9 @@ pub enum Vocabulary {
     Severity,
     ExposureField,
     CdrClass,
+    /// `zone_sessions_total{protection}`: the media protections, plus `tls`
+    /// for signalling (`cleartext` is shared by both layers).
+    SessionProtection,
 }
 
 /// Where a label's values come from.
@@ -134,6 +137,9 @@ pub struct Metrics {
     pub worker_frames: IntCounterVec,
     pub thread_up: IntGaugeVec,
     pub findings_log_dropped: IntCounter,
+    pub zone_sessions: IntCounterVec,
+    pub registrations_active: IntGauge,
+    pub dtmf_digits: IntCounterVec,
 }
 
 /// The registry being built and the contract it records.
@@ -395,6 +401,28 @@ impl Metrics {
             "findings_log_dropped_total",
             "New findings not written to the findings log: its queue was full or the file could not be written.",
         );
+        let zone_sessions = d.counter(
+            "zone_sessions_total",
+            "Dialogs (layer signaling, protection tls or cleartext) and media streams (layer media, the media protection) by caller's and callee's zone.",
+            &[
+                ("src_zone", Values::Open),
+                ("dst_zone", Values::Open),
+                ("layer", Values::Fixed(&["signaling", "media"])),
+                ("protection", Values::Domain(Vocabulary::SessionProtection)),
+            ],
+        );
+        let registrations_active = d.plain_gauge(
+            "registrations_active",
+            "Bindings (address of record and contact) currently registered, as seen in cleartext REGISTER transactions.",
+        );
+        let dtmf_digits = d.counter(
+            "dtmf_digits_total",
+            "DTMF key presses an on-path observer could count (never which keys), by where they were seen.",
+            &[(
+                "field",
+                Values::Fixed(&["sip_info", "rtp_event", "rtp_event_timing"]),
+            )],
+        );
         let spec = Arc::new(d.spec);
         Metrics {
             registry: reg,
@@ -430,6 +458,9 @@ impl Metrics {
             worker_frames,
             thread_up,
             findings_log_dropped,
+            zone_sessions,
+            registrations_active,
+            dtmf_digits,
         }
     }
 

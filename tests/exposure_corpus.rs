@@ -415,13 +415,28 @@ fn synthetic_kinds_the_corpus_lacks() {
     // Severity labels follow the catalogue.
     for (l, _) in exposures(&text) {
         let want = match l["kind"].as_str() {
-            "cleartext_media" | "srtp_key_exposed" | "privacy_request_ignored" => "critical",
+            "cleartext_media"
+            | "srtp_key_exposed"
+            | "privacy_request_ignored"
+            | "srtp_null_cipher" => "critical",
             "encryption_mismatch"
             | "cleartext_signaling"
             | "identity_asserted"
             | "location_disclosed"
-            | "digest_credentials" => "high",
-            "forwarding_history" | "private_address" | "rtcp_identity" => "medium",
+            | "digest_credentials"
+            | "weak_transport_crypto"
+            | "dtmf_disclosed"
+            | "message_content" => "high",
+            "forwarding_history"
+            | "private_address"
+            | "rtcp_identity"
+            | "certificate_exposed"
+            | "speech_activity"
+            | "device_identifier"
+            | "sdp_contact_info"
+            | "topology_disclosed"
+            | "linkable_identifier"
+            | "registration_presence" => "medium",
             "software_version" | "custom_header" | "sdp_username" => "low",
             "tls_server_name" => "info",
             k => panic!("unknown kind {k}"),

@@ -59,21 +59,46 @@ crate::label_enum! {
         CustomHeader = "custom_header",
         SdpUsername = "sdp_username",
         TlsServerName = "tls_server_name",
+        // Catalogue, second part (issues #13, #14, #15).
+        SrtpNullCipher = "srtp_null_cipher",
+        WeakTransportCrypto = "weak_transport_crypto",
+        CertificateExposed = "certificate_exposed",
+        SpeechActivity = "speech_activity",
+        DtmfDisclosed = "dtmf_disclosed",
+        MessageContent = "message_content",
+        DeviceIdentifier = "device_identifier",
+        SdpContactInfo = "sdp_contact_info",
+        TopologyDisclosed = "topology_disclosed",
+        LinkableIdentifier = "linkable_identifier",
+        RegistrationPresence = "registration_presence",
     }
 }
 
 impl Kind {
     pub fn severity(&self) -> Severity {
         match self {
-            Kind::CleartextMedia | Kind::SrtpKeyExposed | Kind::PrivacyRequestIgnored => {
-                Severity::Critical
-            }
+            Kind::CleartextMedia
+            | Kind::SrtpKeyExposed
+            | Kind::PrivacyRequestIgnored
+            | Kind::SrtpNullCipher => Severity::Critical,
             Kind::EncryptionMismatch
             | Kind::CleartextSignaling
             | Kind::IdentityAsserted
             | Kind::LocationDisclosed
-            | Kind::DigestCredentials => Severity::High,
-            Kind::ForwardingHistory | Kind::PrivateAddress | Kind::RtcpIdentity => Severity::Medium,
+            | Kind::DigestCredentials
+            | Kind::WeakTransportCrypto
+            | Kind::DtmfDisclosed
+            | Kind::MessageContent => Severity::High,
+            Kind::ForwardingHistory
+            | Kind::PrivateAddress
+            | Kind::RtcpIdentity
+            | Kind::CertificateExposed
+            | Kind::SpeechActivity
+            | Kind::DeviceIdentifier
+            | Kind::SdpContactInfo
+            | Kind::TopologyDisclosed
+            | Kind::LinkableIdentifier
+            | Kind::RegistrationPresence => Severity::Medium,
             Kind::SoftwareVersion | Kind::CustomHeader | Kind::SdpUsername => Severity::Low,
             Kind::TlsServerName => Severity::Info,
         }
@@ -120,6 +145,58 @@ crate::label_enum! {
         Signaling = "signaling",
         TlsSni = "tls_sni",
         Other = "other",
+        // Catalogue, second part (issues #13, #14, #15): fields of the new
+        // kinds and new fields of existing kinds. `sdp_crypto`, `call_id`,
+        // `sdp_origin`, `user_agent`, `server`, `via`, `record_route` and
+        // `contact` above are reused where the design names them.
+        // #13: protection that is not protection.
+        DtlsSrtpProfile = "dtls_srtp_profile",
+        Version = "version",
+        KeyExchange = "key_exchange",
+        Cipher = "cipher",
+        SrtpAuth = "srtp_auth",
+        ServerCertificate = "server_certificate",
+        ClientCertificate = "client_certificate",
+        TlsClientHello = "tls_client_hello",
+        AudioLevel = "audio_level",
+        PacketLength = "packet_length",
+        // #14: content and identity.
+        SipInfo = "sip_info",
+        RtpEvent = "rtp_event",
+        RtpEventTiming = "rtp_event_timing",
+        Message = "message",
+        Voicemail = "voicemail",
+        Presence = "presence",
+        DialogInfo = "dialog_info",
+        Identity = "identity",
+        PAssociatedUri = "p_associated_uri",
+        PServedUser = "p_served_user",
+        PCalledPartyId = "p_called_party_id",
+        ReferredBy = "referred_by",
+        UserToUser = "user_to_user",
+        PChargingVector = "p_charging_vector",
+        SipInstance = "sip_instance",
+        Imei = "imei",
+        Gruu = "gruu",
+        ZrtpZid = "zrtp_zid",
+        MacAddress = "mac_address",
+        SdpEmail = "sdp_email",
+        SdpPhone = "sdp_phone",
+        SdpUri = "sdp_uri",
+        SdpInfo = "sdp_info",
+        Subject = "subject",
+        CallInfo = "call_info",
+        Organization = "organization",
+        ReplyTo = "reply_to",
+        InReplyTo = "in_reply_to",
+        Session = "session",
+        // #15: what an observer can assemble.
+        RtcpCname = "rtcp_cname",
+        DtlsFingerprint = "dtls_fingerprint",
+        RegisterCallId = "register_call_id",
+        Register = "register",
+        Refresh = "refresh",
+        Deregister = "deregister",
     }
 }
 
@@ -245,6 +322,22 @@ mod tests {
         assert_eq!(Kind::PrivateAddress.severity(), Severity::Medium);
         assert_eq!(Kind::SdpUsername.severity(), Severity::Low);
         assert_eq!(Kind::TlsServerName.severity().as_str(), "info");
+        // The design's second table.
+        for (k, sev) in [
+            (Kind::SrtpNullCipher, "critical"),
+            (Kind::WeakTransportCrypto, "high"),
+            (Kind::CertificateExposed, "medium"),
+            (Kind::SpeechActivity, "medium"),
+            (Kind::DtmfDisclosed, "high"),
+            (Kind::MessageContent, "high"),
+            (Kind::DeviceIdentifier, "medium"),
+            (Kind::SdpContactInfo, "medium"),
+            (Kind::TopologyDisclosed, "medium"),
+            (Kind::LinkableIdentifier, "medium"),
+            (Kind::RegistrationPresence, "medium"),
+        ] {
+            assert_eq!(k.severity().as_str(), sev, "{}", k.as_str());
+        }
     }
 
     #[test]

@@ -22,8 +22,21 @@ pub fn vocabulary(v: Vocabulary) -> &'static [&'static str] {
         Vocabulary::Severity => &crate::exposure::Severity::LABELS,
         Vocabulary::ExposureField => &crate::exposure::Field::LABELS,
         Vocabulary::CdrClass => &crate::cdr::Class::LABELS,
+        Vocabulary::SessionProtection => &SESSION_PROTECTIONS,
     }
 }
+
+/// `zone_sessions_total{protection}`: every media protection (streams),
+/// then `tls` (dialogs; cleartext dialogs share `cleartext`).
+pub const SESSION_PROTECTIONS: [&str; crate::media::Protection::COUNT + 1] = [
+    "cleartext",
+    "srtp_sdes",
+    "srtp_dtls",
+    "zrtp",
+    "encrypted_unknown",
+    "unknown",
+    "tls",
+];
 
 /// [`Metrics::contract`] with every [`Values::Domain`] resolved to the
 /// values of its enum: each label is `Fixed` (all its values) or `Open`.
@@ -42,6 +55,13 @@ pub fn metric_contract() -> Vec<MetricSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_protections_are_the_media_ones_and_tls() {
+        let media = &crate::media::Protection::LABELS;
+        assert_eq!(&SESSION_PROTECTIONS[..media.len()], &media[..]);
+        assert_eq!(SESSION_PROTECTIONS[media.len()], "tls");
+    }
 
     #[test]
     fn every_label_is_fixed_or_open_and_values_are_unique() {

@@ -204,7 +204,7 @@ impl ExposureCounters {
     /// Count one exposure. `zone` is a name from `exposure::Zones::zone_of`.
     pub fn inc(&mut self, kind: Kind, field: Field, transport: Transport, zone: &str) {
         let z = self.zone_index(zone);
-        // Every index fits a u8: 15 kinds, < 256 fields, 6 transports, 65 zones.
+        // Every index fits a u8: < 256 kinds and fields, 6 transports, 65 zones.
         let key = (
             kind.index() as u8,
             field.index() as u8,

@@ -75,6 +75,23 @@ fn learns(kind: &str) -> &'static str {
         "custom_header" => "read vendor-specific headers (account codes, internal tags)",
         "sdp_username" => "read user or device names in SDP origin lines",
         "tls_server_name" => "see which SIP servers TLS clients connect to (server name)",
+        "srtp_null_cipher" => "listen to calls marked SRTP whose cipher encrypts nothing",
+        "weak_transport_crypto" => {
+            "decrypt recorded TLS or SRTP later, or weaken it now (old versions, RSA key exchange, NULL ciphers, short tags)"
+        }
+        "certificate_exposed" => "identify devices and servers by certificates sent in clear",
+        "speech_activity" => {
+            "tell when each party speaks, even under SRTP (audio levels, packet lengths)"
+        }
+        "dtmf_disclosed" => "count and time the keys pressed (PINs, card numbers) on calls",
+        "message_content" => {
+            "read that messages, voicemail notices, presence or who-talks-to-whom were sent"
+        }
+        "device_identifier" => "follow a device by identifiers that never change (instance ids, IMEIs, MACs)",
+        "sdp_contact_info" => "read e-mail addresses, phone numbers and notes in SDP",
+        "topology_disclosed" => "learn internal host names and addresses from Call-IDs",
+        "linkable_identifier" => "link separate calls to one device or person, even when encrypted",
+        "registration_presence" => "see when each phone comes online, stays and goes offline",
         _ => "",
     }
 }
