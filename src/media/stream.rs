@@ -181,6 +181,9 @@ pub struct Observed {
 pub struct FlowHints {
     pub dtls: bool,
     pub zrtp: bool,
+    /// The DTLS handshake on this flow selected a NULL SRTP profile
+    /// (RFC 5764 §4.1.2, 0x0005/0x0006): SRTP that encrypts nothing.
+    pub null_srtp: bool,
 }
 
 /// Largest forward timestamp step accepted during probation (≈ 8.7 min at
@@ -259,11 +262,36 @@ impl StreamTable {
             PacketKind::Zrtp => (false, true),
             _ => return,
         };
+        self.hint(
+            flow,
+            FlowHints {
+                dtls,
+                zrtp,
+                null_srtp: false,
+            },
+        );
+    }
+
+    /// Records that the DTLS-SRTP handshake on this flow selected a NULL
+    /// profile: its streams are never called `srtp_*` (see [`decide`]).
+    pub fn observe_null_srtp(&mut self, flow: Flow) {
+        self.hint(
+            flow,
+            FlowHints {
+                dtls: true,
+                zrtp: false,
+                null_srtp: true,
+            },
+        );
+    }
+
+    fn hint(&mut self, flow: Flow, add: FlowHints) {
         let k = flow.unordered();
         if let Some(h) = self.hints.get_mut(&k) {
-            h.dtls |= dtls;
-            h.zrtp |= zrtp;
-        } else if self.hints.insert(k, FlowHints { dtls, zrtp }).is_some() {
+            h.dtls |= add.dtls;
+            h.zrtp |= add.zrtp;
+            h.null_srtp |= add.null_srtp;
+        } else if self.hints.insert(k, add).is_some() {
             self.stats.hints_evicted += 1;
         }
     }
@@ -524,6 +552,10 @@ fn classify_stream(
 
 /// The protection rules, in order:
 ///
+/// 0. A NULL SRTP profile negotiated on the flow encrypts nothing: the
+///    stream is `cleartext` unless the payload test says it looks
+///    encrypted (then `encrypted_unknown`); never `srtp_*`. Not a
+///    mismatch: `srtp_null_cipher` reports it.
 /// 1. Cleartext payload wins: the audio is readable whatever was promised;
 ///    `mismatch` if SDP declared encryption or ZRTP was seen.
 /// 2. ZRTP seen in band or declared (`a=zrtp-hash`) ⇒ `zrtp`.
@@ -544,6 +576,16 @@ pub fn decide(
     last_chance: bool,
 ) -> Option<(Protection, bool)> {
     use PayloadVerdict as V;
+    if hint.null_srtp {
+        if observed == V::Undecided && !last_chance {
+            return None;
+        }
+        return Some(if observed == V::Encrypted {
+            (Protection::EncryptedUnknown, false)
+        } else {
+            (Protection::Cleartext, false)
+        });
+    }
     if observed == V::Cleartext {
         let promised = declared.is_some_and(|d| d.is_encrypted()) || hint.zrtp;
         return Some((Protection::Cleartext, promised));
@@ -767,13 +809,59 @@ mod tests {
             Some((Protection::Cleartext, false))
         );
         let zrtp = FlowHints {
-            dtls: false,
             zrtp: true,
+            ..FlowHints::default()
         };
         assert_eq!(
             decide(None, PayloadVerdict::Cleartext, zrtp, false),
             Some((Protection::Cleartext, true))
         );
+        // A NULL DTLS-SRTP profile: never srtp_dtls, whatever SDP declared.
+        let null = FlowHints {
+            dtls: true,
+            null_srtp: true,
+            ..FlowHints::default()
+        };
+        let sdp = Some(Declared::SrtpDtls);
+        assert_eq!(decide(sdp, v, null, false), None);
+        assert_eq!(
+            decide(sdp, v, null, true),
+            Some((Protection::Cleartext, false))
+        );
+        assert_eq!(
+            decide(sdp, PayloadVerdict::Cleartext, null, false),
+            Some((Protection::Cleartext, false))
+        );
+        assert_eq!(
+            decide(sdp, PayloadVerdict::Encrypted, null, false),
+            Some((Protection::EncryptedUnknown, false))
+        );
+    }
+
+    #[test]
+    fn null_srtp_hint_makes_a_dtls_stream_cleartext() {
+        let mut t = StreamTable::new(StreamConfig::default());
+        let mut ev = Vec::new();
+        t.observe_flow(flow(11), &PacketKind::Dtls(DtlsContentType::Handshake));
+        let f = flow(11);
+        let rev = Flow {
+            src: f.dst,
+            dst: f.src,
+            src_port: f.dst_port,
+            dst_port: f.src_port,
+        };
+        t.observe_null_srtp(rev);
+        let o = feed(
+            &mut t,
+            flow(11),
+            8,
+            30,
+            0,
+            false,
+            Some(Declared::SrtpDtls),
+            &mut ev,
+        );
+        assert_eq!(o.protection, Protection::Cleartext);
     }
 
     #[test]
