@@ -1075,3 +1075,29 @@ fn sysusers_entry_is_accepted() {
         "sysusers entry must create user sipsentinel"
     );
 }
+
+/// docs/metrics.md is the contract rendered from the definitions: a family,
+/// label value, kind or field added in code and not in the document (or the
+/// other way round) fails here. `SIPSENTINEL_BLESS=1` rewrites the file.
+#[test]
+fn docs_metrics_md_is_the_contract() {
+    let want = sipsentinel::pipeline::contract::contract_markdown();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md");
+    if std::env::var_os("SIPSENTINEL_BLESS").is_some() {
+        std::fs::write(&path, &want).expect("write docs/metrics.md");
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/metrics.md differs from the metric contract; rerun with SIPSENTINEL_BLESS=1 and review the diff"
+    );
+    // The rendering is not vacuous: it names families, kinds and fields.
+    for needle in [
+        "`sipsentinel_exposures_total`",
+        "`sipsentinel_zone_sessions_total`",
+        "| `srtp_null_cipher` | critical |",
+        "`dtls_srtp_profile`",
+    ] {
+        assert!(want.contains(needle), "{needle}");
+    }
+}

@@ -52,6 +52,83 @@ pub fn metric_contract() -> Vec<MetricSpec> {
     spec
 }
 
+/// `docs/metrics.md`: the contract and the exposure catalogue as a
+/// reader needs them, rendered from the definitions (tests/ops.rs checks
+/// the file is this text, so the document cannot drift from the code).
+pub fn contract_markdown() -> String {
+    use crate::exposure::{Field, Kind};
+    use crate::metrics::MetricKind;
+    use std::fmt::Write;
+    let mut md = String::from(
+        "# Metrics and exposure kinds\n\n\
+         Generated from the sensor's definitions (`src/metrics.rs`, `src/exposure/mod.rs`);\n\
+         `cargo test --test ops` fails when this file and the code differ\n\
+         (`SIPSENTINEL_BLESS=1 cargo test --test ops docs_metrics` rewrites it).\n\n\
+         Names are an interface: families, labels and label values are added, never\n\
+         renamed. Every label value comes from a fixed set the code chooses, or from\n\
+         the configuration (\"open\": capture sources, zones, worker and thread names,\n\
+         the version); never from the traffic.\n\n## Families\n\n\
+         | family | type | labels | help |\n|---|---|---|---|\n",
+    );
+    for s in metric_contract() {
+        let kind = match s.kind {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        };
+        let labels: Vec<String> = s
+            .labels
+            .iter()
+            .map(|(l, v)| match v {
+                Values::Fixed(vals) if vals.len() <= 12 => format!(
+                    "`{l}`: {}",
+                    vals.iter()
+                        .map(|x| if x.is_empty() {
+                            "`\"\"`".to_string()
+                        } else {
+                            format!("`{x}`")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Values::Fixed(vals) => format!("`{l}`: {} values (below)", vals.len()),
+                _ => format!("`{l}`: open"),
+            })
+            .collect();
+        let _ = writeln!(
+            md,
+            "| `{}` | {kind} | {} | {} |",
+            s.name,
+            labels.join("; "),
+            s.help.replace('|', "\\|")
+        );
+    }
+    md.push_str("\n## Exposure kinds (`kind`, `severity`)\n\n| kind | severity |\n|---|---|\n");
+    for k in Kind::ALL {
+        let _ = writeln!(md, "| `{}` | {} |", k.as_str(), k.severity().as_str());
+    }
+    md.push_str("\n## Fields (`field`)\n\n");
+    let fields: Vec<String> = Field::ALL
+        .iter()
+        .map(|f| format!("`{}`", f.as_str()))
+        .collect();
+    md.push_str(&fields.join(", "));
+    md.push_str("\n\nWhat each kind and field detects, and the unit it is counted once per: README, \"What it finds\".\n");
+    for s in metric_contract() {
+        for (l, v) in &s.labels {
+            if let Values::Fixed(vals) = v {
+                if vals.len() > 12 {
+                    let _ = write!(md, "\n### `{}` `{l}`\n\n", s.name);
+                    let list: Vec<String> = vals.iter().map(|x| format!("`{x}`")).collect();
+                    md.push_str(&list.join(", "));
+                    md.push('\n');
+                }
+            }
+        }
+    }
+    md
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
