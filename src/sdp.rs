@@ -436,6 +436,22 @@ pub enum Notable<'a> {
     /// The first `a=ssrc:<id> ... cname:` (RFC 5576 §6.1): the RTCP CNAME is
     /// readable in the signalling.
     SsrcCname { line: &'a [u8] },
+    /// The first non-empty `e=`, `p=`, `u=` or `i=` line of each sort (RFC
+    /// 8866 §5.4-§5.6): contact details and free text about the session.
+    Contact { at: ContactAt, line: &'a [u8] },
+}
+
+/// Which SDP contact or description line a [`Notable::Contact`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactAt {
+    /// `e=` (RFC 8866 §5.6).
+    Email,
+    /// `p=` (RFC 8866 §5.6).
+    Phone,
+    /// `u=` (RFC 8866 §5.5).
+    Uri,
+    /// `i=` (RFC 8866 §5.4), session or media title.
+    Info,
 }
 
 /// Appends `n` unless a line of its sort (for addresses: of its place and
@@ -448,12 +464,13 @@ fn note<'a>(notable: &mut Vec<Notable<'a>>, ignored: &mut u32, n: Notable<'a>) {
                 at: at2, token: t2, ..
             },
         ) => at == at2 && token == t2,
+        (Notable::Contact { at, .. }, Notable::Contact { at: at2, .. }) => at == at2,
         (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
     };
     if notable.iter().any(same) {
         return;
     }
-    // The three other sorts are kept once each whatever the bound.
+    // The other sorts are kept once each (per sort) whatever the bound.
     if !matches!(n, Notable::Address { .. }) || notable.len() < MAX_NOTABLE {
         notable.push(n);
     } else {
@@ -571,6 +588,16 @@ pub fn parse_sdp(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
                     media_dropped = true;
                     sdp.ignored = sdp.ignored.saturating_add(1);
                 }
+            }
+            // `-` is what tools write for "nothing" (as for `o=` users).
+            b'e' | b'p' | b'u' | b'i' if !matches!(trim(value), b"" | b"-") => {
+                let at = match kind {
+                    b'e' => ContactAt::Email,
+                    b'p' => ContactAt::Phone,
+                    b'u' => ContactAt::Uri,
+                    _ => ContactAt::Info,
+                };
+                note(notable, ignored, Notable::Contact { at, line: raw });
             }
             b'a' => {
                 let (name, val) = match value.iter().position(|&b| b == b':') {
@@ -1224,6 +1251,33 @@ o=bob 2 2 IN IP4 fd00::1\n";
     }
 
     #[test]
+    fn contact_lines_once_per_sort() {
+        let body = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\ni=Board call\r\n\
+u=http://example.com/x\r\ne=alice@example.com (Alice)\r\ne=bob@example.com\r\n\
+p=+1 555 0100\r\nm=audio 4000 RTP/AVP 0\r\ni=-\r\ni=second\r\n";
+        let s = parse_sdp(body).unwrap();
+        let c = |at, line: &'static [u8]| Notable::Contact { at, line };
+        let contacts: Vec<_> = s
+            .notable
+            .iter()
+            .copied()
+            .filter(|n| matches!(n, Notable::Contact { .. }))
+            .collect();
+        assert_eq!(
+            contacts,
+            [
+                c(ContactAt::Info, b"i=Board call"),
+                c(ContactAt::Uri, b"u=http://example.com/x"),
+                c(ContactAt::Email, b"e=alice@example.com (Alice)"),
+                c(ContactAt::Phone, b"p=+1 555 0100"),
+            ]
+        );
+        // Empty or `-` lines say nothing.
+        let s = parse_sdp(b"v=0\r\ne=\r\np=-\r\nu= \r\ni=-\r\nm=audio 1 RTP/AVP 0\r\n").unwrap();
+        assert!(s.notable.is_empty(), "{:?}", s.notable);
+    }
+
+    #[test]
     fn keys_never_kept() {
         let s = parse_sdp(OFFER).unwrap();
         let dbg = format!("{s:?}");
@@ -1235,7 +1289,8 @@ o=bob 2 2 IN IP4 fd00::1\n";
                 Notable::Username { line }
                 | Notable::Address { line, .. }
                 | Notable::InlineKey { line }
-                | Notable::SsrcCname { line } => line,
+                | Notable::SsrcCname { line }
+                | Notable::Contact { line, .. } => line,
             };
             assert!(!line
                 .windows(9)

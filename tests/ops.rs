@@ -705,6 +705,11 @@ fn synthetic_series() -> String {
         ("sipsentinel_cdr_last_check_success", "", "1x20"),
         ("sipsentinel_cdr_columns", r#"class="identity""#, "4x20"),
         ("sipsentinel_cdr_columns", r#"class="network""#, "2x20"),
+        (
+            "sipsentinel_dtmf_digits_total",
+            r#"field="sip_info""#,
+            "0+3x20",
+        ),
     ];
     const EXPOSURES: &[(&str, &str, &str, &str)] = &[
         ("cleartext_media", "critical", "udp", "media"),
@@ -722,6 +727,14 @@ fn synthetic_series() -> String {
         ("rtcp_identity", "medium", "udp", "rtcp_sdes_cname"),
         ("private_address", "medium", "udp", "via"),
         ("software_version", "low", "udp", "user_agent"),
+        // Issue 14 (the signalling dashboard's Content row).
+        ("dtmf_disclosed", "high", "udp", "sip_info"),
+        ("message_content", "high", "udp", "message"),
+        ("device_identifier", "medium", "udp", "sip_instance"),
+        ("sdp_contact_info", "medium", "udp", "sdp_email"),
+        ("topology_disclosed", "medium", "udp", "call_id"),
+        ("identity_asserted", "high", "udp", "identity"),
+        ("privacy_request_ignored", "critical", "udp", "subject"),
     ];
     // every series is a family of the contract with values it can take
     for (metric, labels, _) in SERIES {

@@ -77,6 +77,8 @@ fn verdict(file: &str) -> Verdict {
         "tls_sdes" => v("encrypted_unknown", false, false, false),
         // DTLS handshake visible on the media path.
         "tls_dtls" => v("srtp_dtls", false, false, false),
+        // SIPp signalling only (tests/content_exposure.rs), no media.
+        "sip_content_call" | "sip_content_im" => v("cleartext", false, false, true),
         other => {
             panic!("no expected verdict for recorded fixture {other}; add it to tests/recorded.rs")
         }

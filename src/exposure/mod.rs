@@ -10,16 +10,20 @@
 //! stream, SSRC, TLS handshake) is the caller's: it holds the state.
 //!
 //! Files: [`scan`] (SIP messages and their SDP), [`addr`] (address
-//! classes, URI hosts), [`tls`] (ClientHello SNI), [`zones`] (named CIDR
-//! sets from the configuration).
+//! classes, URI hosts), [`identity`] (PASSporTs, device identifiers),
+//! [`privacy`] (what `Privacy: header`/`session` ask, Call-ID topology),
+//! [`tls`] (ClientHello SNI), [`zones`] (named CIDR sets from the
+//! configuration).
 
 pub mod addr;
+pub mod identity;
+pub mod privacy;
 pub mod scan;
 pub mod tls;
 pub mod zones;
 
 pub use addr::is_private;
-pub use scan::scan_sip;
+pub use scan::{scan_sip, Scanned};
 pub use tls::tls_client_hello_sni;
 pub use zones::{ZoneError, Zones};
 

@@ -9,14 +9,20 @@
 //! come from the parser ([`Sdp::notable`]), pointing into the message.
 
 use super::addr::{self, is_private, parse_ip, trim};
+use super::{identity, privacy};
 use super::{is_cleartext, Field, Finding, Kind};
-use crate::sdp::{AddrAt, Notable, Sdp};
+use crate::sdp::{AddrAt, ContactAt, Notable, Sdp};
+use crate::sip::body::ContentKind;
 use crate::sip::{Body, Header, HeaderName, Message, Transport};
 
 /// What kind of header this is, for the exposure checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     Identity(Field),
+    /// Identity headers of the second catalogue (each its own count).
+    IdentityMore(Field),
+    /// `Identity` (RFC 8224): a PASSporT.
+    Passport,
     Location(Field),
     Credentials(Field),
     Forwarding(Field),
@@ -24,7 +30,10 @@ enum Role {
     Privacy,
     From,
     Address(Field),
-    Custom,
+    Custom(Field),
+    /// A header `Privacy: header` asks to hide (RFC 3323 §4.2) that is no
+    /// other finding.
+    Hideable(Field),
     None,
 }
 
@@ -36,6 +45,11 @@ fn role(h: &Header<'_>) -> Role {
         H::PAssertedIdentity => Role::Identity(Field::PAssertedIdentity),
         H::PPreferredIdentity => Role::Identity(Field::PPreferredIdentity),
         H::RemotePartyId => Role::Identity(Field::RemotePartyId),
+        H::PAssociatedUri => Role::IdentityMore(Field::PAssociatedUri),
+        H::PServedUser => Role::IdentityMore(Field::PServedUser),
+        H::PCalledPartyId => Role::IdentityMore(Field::PCalledPartyId),
+        H::ReferredBy => Role::IdentityMore(Field::ReferredBy),
+        H::Identity => Role::Passport,
         H::PAccessNetworkInfo => Role::Location(Field::PAccessNetworkInfo),
         H::Geolocation => Role::Location(Field::Geolocation),
         H::Authorization => Role::Credentials(Field::Authorization),
@@ -50,6 +64,13 @@ fn role(h: &Header<'_>) -> Role {
         H::Contact => Role::Address(Field::Contact),
         H::RecordRoute => Role::Address(Field::RecordRoute),
         H::CallId => Role::Address(Field::CallId),
+        H::UserToUser => Role::Custom(Field::UserToUser),
+        H::PChargingVector => Role::Custom(Field::PChargingVector),
+        H::Subject => Role::Hideable(Field::Subject),
+        H::CallInfo => Role::Hideable(Field::CallInfo),
+        H::Organization => Role::Hideable(Field::Organization),
+        H::ReplyTo => Role::Hideable(Field::ReplyTo),
+        H::InReplyTo => Role::Hideable(Field::InReplyTo),
         // `x` alone is the compact Session-Expires (RFC 4028), not X-*:
         // it is classified, so never `Other`.
         H::Other
@@ -58,20 +79,46 @@ fn role(h: &Header<'_>) -> Role {
                     .get(..2)
                     .is_some_and(|p| p.eq_ignore_ascii_case(b"x-")) =>
         {
-            Role::Custom
+            Role::Custom(Field::XHeader)
         }
         _ => Role::None,
     }
 }
 
-/// Pushes `f` unless a finding of its kind (and, for `private_address`,
-/// its field) is already in `out[from..]`.
+/// What a finding is counted once per message by: its kind, and for the
+/// kinds counted per field its field. The first catalogue's identity
+/// fields share one count (as they always did); each field of the second
+/// catalogue counts on its own, so a signed PASSporT is not hidden behind
+/// a P-Asserted-Identity in the same message.
+pub fn slot(f: &Finding<'_>) -> (Kind, Option<Field>) {
+    use Field as F;
+    let field = match (f.kind, f.field) {
+        (Kind::PrivateAddress | Kind::TopologyDisclosed, field) => Some(field),
+        (
+            Kind::IdentityAsserted,
+            F::PAssertedIdentity | F::PPreferredIdentity | F::RemotePartyId,
+        ) => None,
+        (Kind::IdentityAsserted, field) => Some(field),
+        (Kind::CustomHeader, F::XHeader) => None,
+        (Kind::CustomHeader, field) => Some(field),
+        (
+            Kind::PrivacyRequestIgnored,
+            F::From | F::PAssertedIdentity | F::PPreferredIdentity | F::RemotePartyId,
+        ) => None,
+        (Kind::PrivacyRequestIgnored, field) => Some(field),
+        _ => None,
+    };
+    (f.kind, field)
+}
+
+/// Pushes `f` unless a finding of its [`slot`] is already in `out[from..]`.
 fn push_once<'a>(out: &mut Vec<Finding<'a>>, from: usize, f: Finding<'a>) {
+    let key = slot(&f);
     let dup = out
         .get(from..)
         .unwrap_or(&[])
         .iter()
-        .any(|g| g.kind == f.kind && (f.kind != Kind::PrivateAddress || g.field == f.field));
+        .any(|g| slot(g) == key);
     if !dup {
         out.push(f);
     }
@@ -164,24 +211,44 @@ fn private_in(field: Field, value: &[u8]) -> bool {
     }
 }
 
+/// What a scan saw besides findings, for the caller to count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scanned {
+    /// An `Identity` header that is not a PASSporT (counted as the
+    /// `bad_identity` parse error; the message is scanned all the same).
+    pub bad_identity: bool,
+    /// DTMF keys in the body (`dtmf_digits_total{field="sip_info"}`),
+    /// counted per message even when `dtmf_disclosed` is not (it is per call).
+    pub dtmf_digits: u32,
+}
+
 /// Every per-message exposure of `msg` seen on `transport` (see the
 /// catalogue in the design); `body` is what [`Body::parse`] read in `msg`
-/// (the caller parses it once and shares it). Appends to `out`; each kind at
-/// most once per call, `private_address` at most once per field.
+/// (the caller parses it once and shares it). Appends to `out`; each
+/// [`slot`] at most once per call.
 pub fn scan_sip<'a>(
     msg: &Message<'a>,
     body: &Body<'a>,
     transport: Transport,
     out: &mut Vec<Finding<'a>>,
-) {
+) -> Scanned {
     let from = out.len();
     let clear = is_cleartext(transport);
+    let mut scanned = Scanned::default();
     let mut privacy = false;
+    let mut asks = privacy::Asks::default();
     let mut from_hdr: Option<(&'a [u8], &'a [u8])> = None;
     let mut identity_shown: Option<Finding<'a>> = None;
+    let mut passport_shown: Option<Finding<'a>> = None;
+    let mut hideable = privacy::Hideable::default();
     for h in &msg.headers {
         let (name, value) = (h.raw_name, h.value);
-        match role(h) {
+        let role = role(h);
+        if let Some(f) = device_identifier(role, name, value) {
+            push_once(out, from, f);
+        }
+        hideable.see(role_hideable(role), h, private_in);
+        match role {
             Role::Identity(field) => {
                 push_once(
                     out,
@@ -195,6 +262,26 @@ pub fn scan_sip<'a>(
                     identity_shown = Some(finding(Kind::PrivacyRequestIgnored, field, name, value));
                 }
             }
+            Role::IdentityMore(field) => push_once(
+                out,
+                from,
+                finding(Kind::IdentityAsserted, field, name, value),
+            ),
+            Role::Passport => match identity::passport(value) {
+                Ok(p) => {
+                    let f = finding(Kind::IdentityAsserted, Field::Identity, name, value);
+                    push_once(out, from, f);
+                    // A full token carries the calling number whatever
+                    // From says (RFC 8224 §4); a compact one carries none.
+                    if matches!(p, identity::Passport::Full { orig: true, .. }) {
+                        passport_shown.get_or_insert(Finding {
+                            kind: Kind::PrivacyRequestIgnored,
+                            ..f
+                        });
+                    }
+                }
+                Err(_) => scanned.bad_identity = true,
+            },
             Role::Location(field) => push_once(
                 out,
                 from,
@@ -215,16 +302,26 @@ pub fn scan_sip<'a>(
                 from,
                 finding(Kind::SoftwareVersion, field, name, value),
             ),
-            Role::Privacy => privacy |= privacy_requested(value),
-            Role::From if from_hdr.is_none() => from_hdr = Some((name, value)),
-            Role::Address(field) if private_in(field, value) => {
-                push_once(out, from, finding(Kind::PrivateAddress, field, name, value))
+            Role::Privacy => {
+                privacy |= privacy_requested(value);
+                asks.add(value);
             }
-            Role::Custom => push_once(
-                out,
-                from,
-                finding(Kind::CustomHeader, Field::XHeader, name, value),
-            ),
+            Role::From if from_hdr.is_none() => from_hdr = Some((name, value)),
+            Role::Address(field) => {
+                if private_in(field, value) {
+                    push_once(out, from, finding(Kind::PrivateAddress, field, name, value));
+                }
+                if field == Field::CallId && privacy::call_id_topology(value) {
+                    push_once(
+                        out,
+                        from,
+                        finding(Kind::TopologyDisclosed, Field::CallId, name, value),
+                    );
+                }
+            }
+            Role::Custom(field) => {
+                push_once(out, from, finding(Kind::CustomHeader, field, name, value))
+            }
             _ => {}
         }
     }
@@ -237,11 +334,53 @@ pub fn scan_sip<'a>(
         if let Some(f) = shown {
             push_once(out, from, f);
         }
+        if let Some(f) = passport_shown {
+            push_once(out, from, f);
+        }
     }
-    scan_body(body, clear, from, out);
+    if clear && asks.header {
+        for f in hideable.found() {
+            push_once(out, from, f);
+        }
+    }
+    if clear && asks.session {
+        if let Some(f) = privacy::session_not_anonymised(msg, body.sdp.as_ref()) {
+            push_once(out, from, f);
+        }
+    }
+    scanned.dtmf_digits = scan_body(body, clear, from, out);
+    scanned
 }
 
-fn scan_body<'a>(body: &Body<'a>, clear: bool, from: usize, out: &mut Vec<Finding<'a>>) {
+/// The field a header would be reported under when `Privacy: header` was
+/// asked and it is still there (RFC 3323 §4.2, §5.1): the user's own
+/// free-text headers, the software, and internal hosts in routing headers.
+fn role_hideable(role: Role) -> Option<Field> {
+    match role {
+        Role::Hideable(field) | Role::Software(field) => Some(field),
+        Role::Address(field) if field != Field::CallId => Some(field),
+        _ => None,
+    }
+}
+
+/// `device_identifier` in one header: instance ids, IMEIs and GRUUs in a
+/// Contact, a MAC address in any header this scan reports.
+fn device_identifier<'a>(role: Role, name: &'a [u8], value: &'a [u8]) -> Option<Finding<'a>> {
+    let field = match role {
+        Role::Address(Field::Contact) => identity::device_in_contact(value),
+        _ => None,
+    };
+    let reported = !matches!(
+        role,
+        Role::None | Role::Privacy | Role::Address(Field::CallId)
+    );
+    let field =
+        field.or_else(|| (reported && identity::has_mac(value)).then_some(Field::MacAddress))?;
+    Some(finding(Kind::DeviceIdentifier, field, name, value))
+}
+
+/// Body findings; returns the DTMF keys seen.
+fn scan_body<'a>(body: &Body<'a>, clear: bool, from: usize, out: &mut Vec<Finding<'a>>) -> u32 {
     if let Some(ct) = body.pidf_lo {
         push_once(
             out,
@@ -249,9 +388,41 @@ fn scan_body<'a>(body: &Body<'a>, clear: bool, from: usize, out: &mut Vec<Findin
             finding(Kind::LocationDisclosed, Field::PidfLo, b"Content-Type", ct),
         );
     }
+    let mut digits = 0;
+    // Over TLS or WSS the body is as unreadable as the headers.
+    if clear {
+        if let Some(c) = &body.content {
+            let field = match c.kind {
+                ContentKind::Message => Field::Message,
+                ContentKind::Voicemail => Field::Voicemail,
+                ContentKind::Presence => Field::Presence,
+                ContentKind::DialogInfo => Field::DialogInfo,
+            };
+            // The evidence is the Content-Type: what, never the text.
+            push_once(
+                out,
+                from,
+                finding(Kind::MessageContent, field, b"Content-Type", c.content_type),
+            );
+        }
+        if let Some(d) = body.dtmf.filter(|d| d.digits > 0) {
+            digits = d.digits;
+            push_once(
+                out,
+                from,
+                finding(
+                    Kind::DtmfDisclosed,
+                    Field::SipInfo,
+                    b"Content-Type",
+                    d.content_type,
+                ),
+            );
+        }
+    }
     if let Some(sdp) = &body.sdp {
         scan_sdp(sdp, clear, from, out);
     }
+    digits
 }
 
 /// SDP lines (RFC 8866 §5) that expose something: the parser kept them
@@ -282,6 +453,15 @@ fn scan_sdp<'a>(sdp: &Sdp<'a>, clear: bool, from: usize, out: &mut Vec<Finding<'
             Notable::SsrcCname { line } => {
                 push_once(out, from, f(Kind::RtcpIdentity, Field::SdpSsrcCname, line))
             }
+            Notable::Contact { at, line } => {
+                let field = match at {
+                    ContactAt::Email => Field::SdpEmail,
+                    ContactAt::Phone => Field::SdpPhone,
+                    ContactAt::Uri => Field::SdpUri,
+                    ContactAt::Info => Field::SdpInfo,
+                };
+                push_once(out, from, f(Kind::SdpContactInfo, field, line))
+            }
         }
     }
 }
@@ -295,7 +475,7 @@ mod tests {
         Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK1\r\n\
         From: <sip:alice@example.com>;tag=1\r\n\
         To: <sip:bob@example.com>\r\n\
-        Call-ID: abc@203.0.113.1\r\n\
+        Call-ID: abc1234\r\n\
         CSeq: 1 INVITE\r\n";
 
     /// Scan a message made of HEAD + `extra` headers + `body`.
@@ -576,7 +756,11 @@ mod tests {
         let m = parse_message(public.as_bytes()).unwrap();
         out.clear();
         scan_sip(&m, &Body::parse(&m), UDP, &mut out);
-        assert!(out.is_empty(), "{out:?}");
+        // (A host name as the Call-ID's host is `topology_disclosed`.)
+        assert!(
+            out.iter().all(|f| f.kind == Kind::TopologyDisclosed),
+            "{out:?}"
+        );
     }
 
     #[test]
@@ -769,7 +953,7 @@ mod tests {
             roles,
             [
                 Role::Address(Field::Via),
-                Role::Custom,
+                Role::Custom(Field::XHeader),
                 Role::None,
                 Role::None,
                 Role::Software(Field::UserAgent),
@@ -842,15 +1026,16 @@ mod fuzz {
                 scan_sip(&m, &Body::parse(&m), t, &mut out);
                 for (i, f) in out.iter().enumerate() {
                     for g in &out[i + 1..] {
-                        prop_assert!(
-                            f.kind != g.kind || (f.kind == Kind::PrivateAddress && f.field != g.field),
-                            "{:?} twice", f.kind
-                        );
+                        prop_assert!(slot(f) != slot(g), "{:?} twice", slot(f));
                     }
                     if tls {
                         prop_assert!(!matches!(
                             f.kind,
-                            Kind::SrtpKeyExposed | Kind::DigestCredentials | Kind::PrivacyRequestIgnored
+                            Kind::SrtpKeyExposed
+                                | Kind::DigestCredentials
+                                | Kind::PrivacyRequestIgnored
+                                | Kind::MessageContent
+                                | Kind::DtmfDisclosed
                         ));
                     }
                     // Evidence borrows the message.
@@ -889,5 +1074,398 @@ mod fuzz {
             .filter(|f| f.kind == Kind::PrivateAddress)
             .count();
         assert_eq!(pa, 6, "{out:?}"); // via contact call_id origin connection candidate
+    }
+}
+
+/// Issue 14: content, identity tokens, device identifiers, what
+/// `Privacy: header`/`session` ask, Call-ID topology.
+#[cfg(test)]
+mod content {
+    use super::*;
+    use crate::sip::parse_message;
+    use base64::Engine as _;
+
+    fn scan(msg: &str, t: Transport) -> (Vec<(Kind, Field, String)>, Scanned) {
+        let m = parse_message(msg.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let s = scan_sip(&m, &Body::parse(&m), t, &mut out);
+        let f = out
+            .iter()
+            .map(|f| {
+                (
+                    f.kind,
+                    f.field,
+                    String::from_utf8_lossy(f.evidence).into_owned(),
+                )
+            })
+            .collect();
+        (f, s)
+    }
+
+    fn req(method: &str, extra: &str, ct: &str, body: &str) -> String {
+        format!(
+            "{method} sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+             From: <sip:alice@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: c1\r\n\
+             CSeq: 2 {method}\r\n{extra}Content-Type: {ct}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn has(f: &[(Kind, Field, String)], k: Kind, fld: Field) -> bool {
+        f.iter().any(|x| x.0 == k && x.1 == fld)
+    }
+
+    #[test]
+    fn dtmf_info_counts_keys_never_which() {
+        let (f, s) = scan(
+            &req(
+                "INFO",
+                "",
+                "application/dtmf-relay",
+                "Signal=7\r\nDuration=160\r\n",
+            ),
+            Transport::Udp,
+        );
+        assert_eq!(
+            f,
+            [(
+                Kind::DtmfDisclosed,
+                Field::SipInfo,
+                "application/dtmf-relay".into()
+            )]
+        );
+        assert_eq!(s.dtmf_digits, 1);
+        let (f, s) = scan(&req("INFO", "", "application/dtmf", "5"), Transport::Tcp);
+        assert_eq!(f.len(), 1);
+        assert_eq!(s.dtmf_digits, 1);
+        // No key, or not readable: nothing.
+        let (f, s) = scan(
+            &req("INFO", "", "application/dtmf-relay", "Duration=160\r\n"),
+            Transport::Udp,
+        );
+        assert!(f.is_empty() && s.dtmf_digits == 0);
+        let (f, s) = scan(
+            &req("INFO", "", "application/dtmf-relay", "Signal=1\r\n"),
+            Transport::Tls,
+        );
+        assert!(f.is_empty() && s.dtmf_digits == 0);
+        // Many keys in one body are bounded.
+        let many = "Signal=1\r\n".repeat(100);
+        let (_, s) = scan(
+            &req("INFO", "", "application/dtmf-relay", &many),
+            Transport::Udp,
+        );
+        assert_eq!(s.dtmf_digits, crate::sip::body::MAX_DTMF_PER_PART);
+    }
+
+    #[test]
+    fn message_content_per_kind() {
+        let cases = [
+            ("MESSAGE", "text/plain;charset=UTF-8", "see you at 5", Field::Message),
+            ("MESSAGE", "message/cpim", "From: <sip:a@h>\r\n\r\nContent-Type: text/plain\r\n\r\nhi", Field::Message),
+            ("MESSAGE", "application/vnd.3gpp.sms", "\x00\x01\x02", Field::Message),
+            ("NOTIFY", "application/simple-message-summary", "Messages-Waiting: yes\r\nVoice-Message: 2/8 (0/2)\r\n", Field::Voicemail),
+            ("NOTIFY", "application/pidf+xml", "<presence><tuple id=\"t\"><status><basic>open</basic></status></tuple></presence>", Field::Presence),
+            ("NOTIFY", "application/dialog-info+xml", "<dialog-info><dialog id=\"1\"><state>confirmed</state><remote><identity>sip:c@h</identity></remote></dialog></dialog-info>", Field::DialogInfo),
+        ];
+        for (m, ct, body, field) in cases {
+            let (f, _) = scan(&req(m, "", ct, body), Transport::Udp);
+            assert_eq!(f.len(), 1, "{ct}: {f:?}");
+            assert_eq!((f[0].0, f[0].1), (Kind::MessageContent, field), "{ct}");
+            // The evidence is the content type, never the text.
+            assert_eq!(f[0].2, ct);
+            let (f, _) = scan(&req(m, "", ct, body), Transport::Wss);
+            assert!(f.is_empty(), "{ct} over wss");
+        }
+        // text/plain outside MESSAGE, an empty MESSAGE, presence without a
+        // status, dialog-info without a remote party: nothing.
+        for (m, ct, body) in [
+            ("INFO", "text/plain", "hello"),
+            ("MESSAGE", "text/plain", "  "),
+            (
+                "NOTIFY",
+                "application/pidf+xml",
+                "<presence><tuple id=\"t\"/></presence>",
+            ),
+            (
+                "NOTIFY",
+                "application/dialog-info+xml",
+                "<dialog-info><dialog id=\"1\"><state>trying</state></dialog></dialog-info>",
+            ),
+        ] {
+            assert!(
+                scan(&req(m, "", ct, body), Transport::Udp).0.is_empty(),
+                "{m} {ct}"
+            );
+        }
+        // Inside a multipart body.
+        let body = "--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nm=audio 1 RTP/AVP 0\r\n--b\r\nContent-Type: text/plain\r\n\r\nsecret text\r\n--b--\r\n";
+        let (f, _) = scan(
+            &req("MESSAGE", "", "multipart/mixed;boundary=b", body),
+            Transport::Udp,
+        );
+        assert_eq!(
+            f,
+            [(Kind::MessageContent, Field::Message, "text/plain".into())]
+        );
+    }
+
+    fn passport(payload: &str) -> String {
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.c2ln;info=<https://cert.example.org/c.pem>;alg=ES256;ppt=shaken",
+            b.encode(r#"{"alg":"ES256","typ":"passport","ppt":"shaken"}"#),
+            b.encode(payload)
+        )
+    }
+
+    #[test]
+    fn identity_tokens() {
+        let t = passport(
+            r#"{"attest":"A","dest":{"tn":["15551230002"]},"iat":1,"orig":{"tn":"15551230001"},"origid":"x"}"#,
+        );
+        let anon = "From: \"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=1\r\n";
+        let msg = req(
+            "INVITE",
+            &format!("Identity: {t}\r\nPrivacy: id\r\n"),
+            "text/plain",
+            "",
+        )
+        .replace("From: <sip:alice@example.com>;tag=1\r\n", anon);
+        let (f, s) = scan(&msg, Transport::Udp);
+        assert!(!s.bad_identity);
+        assert!(has(&f, Kind::IdentityAsserted, Field::Identity), "{f:?}");
+        assert!(
+            has(&f, Kind::PrivacyRequestIgnored, Field::Identity),
+            "{f:?}"
+        );
+        // Compact form `y`: asserted, but it carries no number.
+        let (f, _) = scan(
+            &req(
+                "INVITE",
+                "y: ..c2ln;info=<https://x/c.pem>\r\nPrivacy: id\r\n",
+                "text/plain",
+                "",
+            )
+            .replace("From: <sip:alice@example.com>;tag=1\r\n", anon),
+            Transport::Udp,
+        );
+        assert_eq!(
+            f,
+            [(
+                Kind::IdentityAsserted,
+                Field::Identity,
+                "..c2ln;info=<https://x/c.pem>".into()
+            )]
+        );
+        // Malformed: a counted error, no finding.
+        let (f, s) = scan(
+            &req("INVITE", "Identity: not-a-token\r\n", "text/plain", ""),
+            Transport::Udp,
+        );
+        assert!(f.is_empty() && s.bad_identity);
+        // With P-Asserted-Identity: both fields, each once.
+        let (f, _) = scan(&req("INVITE", &format!("P-Asserted-Identity: <sip:+1555@h>\r\nIdentity: {t}\r\nP-Asserted-Identity: <tel:+1555>\r\n"), "text/plain", ""), Transport::Udp);
+        assert_eq!(
+            f.iter().filter(|x| x.0 == Kind::IdentityAsserted).count(),
+            2,
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn more_identity_and_custom_headers() {
+        let extra = "P-Associated-URI: <sip:+15551230001@ims.example.com>\r\n\
+            P-Served-User: <sip:alice@example.com>;sescase=orig\r\n\
+            P-Called-Party-ID: <sip:bob@example.com>\r\nb: <sip:carol@example.com>\r\n\
+            User-to-User: 56a390f3d2b7310023a2;encoding=hex;purpose=isdn-uui\r\n\
+            P-Charging-Vector: icid-value=1234bc9876e;icid-generated-at=192.0.6.8\r\nX-Foo: 1\r\n";
+        let (f, _) = scan(&req("INVITE", extra, "text/plain", ""), Transport::Udp);
+        let got: Vec<_> = f.iter().map(|x| (x.0, x.1)).collect();
+        assert_eq!(
+            got,
+            [
+                (Kind::IdentityAsserted, Field::PAssociatedUri),
+                (Kind::IdentityAsserted, Field::PServedUser),
+                (Kind::IdentityAsserted, Field::PCalledPartyId),
+                (Kind::IdentityAsserted, Field::ReferredBy),
+                (Kind::CustomHeader, Field::UserToUser),
+                (Kind::CustomHeader, Field::PChargingVector),
+                (Kind::CustomHeader, Field::XHeader),
+            ]
+        );
+    }
+
+    #[test]
+    fn device_identifiers_once_per_message() {
+        let extra = "Contact: <sip:alice@192.0.2.1>;+sip.instance=\"<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>\"\r\n\
+            Contact: <sip:alice@192.0.2.1>;+sip.instance=\"<urn:gsma:imei:35209900-176148-1>\"\r\n";
+        let (f, _) = scan(&req("REGISTER", extra, "text/plain", ""), Transport::Udp);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].0, f[0].1),
+            (Kind::DeviceIdentifier, Field::SipInstance)
+        );
+        let (f, _) = scan(
+            &req(
+                "REGISTER",
+                "User-Agent: Phone 00:1b:54:aa:bb:cc\r\n",
+                "text/plain",
+                "",
+            ),
+            Transport::Udp,
+        );
+        assert_eq!(
+            (f[0].0, f[0].1),
+            (Kind::DeviceIdentifier, Field::MacAddress)
+        );
+        let (f, _) = scan(
+            &req(
+                "REGISTER",
+                "Contact: <sip:a@example.com;gr=urn:uuid:1>\r\n",
+                "text/plain",
+                "",
+            ),
+            Transport::Udp,
+        );
+        assert_eq!((f[0].0, f[0].1), (Kind::DeviceIdentifier, Field::Gruu));
+        // A MAC-shaped Call-ID or branch is not a reported header.
+        let (f, _) = scan(
+            &req("OPTIONS", "", "text/plain", "")
+                .replace("Call-ID: c1", "Call-ID: 00:1b:54:aa:bb:cc"),
+            Transport::Udp,
+        );
+        assert!(f.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn sdp_contact_lines() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\ni=Q3 numbers\r\nu=http://example.com/a\r\ne=alice@example.com\r\np=+1 555 0100\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let (f, _) = scan(&req("INVITE", "", "application/sdp", sdp), Transport::Udp);
+        let got: Vec<_> = f.iter().map(|x| (x.0, x.1, x.2.as_str())).collect();
+        // Once per message: the first such line.
+        assert_eq!(
+            got,
+            [(Kind::SdpContactInfo, Field::SdpInfo, "i=Q3 numbers")]
+        );
+        let (f, _) = scan(
+            &req(
+                "INVITE",
+                "",
+                "application/sdp",
+                &sdp.replace("i=Q3 numbers\r\nu=http://example.com/a\r\n", ""),
+            ),
+            Transport::Udp,
+        );
+        assert_eq!(f[0].1, Field::SdpEmail);
+    }
+
+    #[test]
+    fn privacy_header_and_session() {
+        let extra = "Privacy: header\r\nSubject: Salary talk\r\nOrganization: Example Corp\r\n\
+            Call-Info: <http://example.com/alice.jpg>;purpose=icon\r\nReply-To: <sip:a@h>\r\n\
+            In-Reply-To: 70710@saturn.example.com\r\nUser-Agent: Phone\r\n\
+            Record-Route: <sip:10.0.0.1;lr>\r\nContact: <sip:alice@10.0.0.7>\r\n";
+        let (f, _) = scan(&req("INVITE", extra, "text/plain", ""), Transport::Udp);
+        let fields: Vec<_> = f
+            .iter()
+            .filter(|x| x.0 == Kind::PrivacyRequestIgnored)
+            .map(|x| x.1.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            // `header` hides the identity too (RFC 3323 §4.2): From names Alice.
+            [
+                "from",
+                "subject",
+                "call_info",
+                "organization",
+                "reply_to",
+                "in_reply_to",
+                "user_agent",
+                "record_route",
+                "contact"
+            ]
+        );
+        // Not asked, or not readable: none of these.
+        let (f, _) = scan(
+            &req(
+                "INVITE",
+                &extra.replace("Privacy: header", "Privacy: none"),
+                "text/plain",
+                "",
+            ),
+            Transport::Udp,
+        );
+        assert!(!f.iter().any(|x| x.0 == Kind::PrivacyRequestIgnored));
+        let (f, _) = scan(&req("INVITE", extra, "text/plain", ""), Transport::Tls);
+        assert!(!f.iter().any(|x| x.0 == Kind::PrivacyRequestIgnored));
+        // session: media at the sender's own address.
+        let sdp =
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let (f, _) = scan(
+            &req(
+                "INVITE",
+                "Privacy: session\r\nContact: <sip:alice@192.0.2.1>\r\n",
+                "application/sdp",
+                sdp,
+            ),
+            Transport::Udp,
+        );
+        assert!(
+            has(&f, Kind::PrivacyRequestIgnored, Field::Session),
+            "{f:?}"
+        );
+        // Via alone (a request's topmost Via is the sender).
+        let (f, _) = scan(
+            &req("INVITE", "Privacy: session\r\n", "application/sdp", sdp),
+            Transport::Udp,
+        );
+        assert!(
+            has(&f, Kind::PrivacyRequestIgnored, Field::Session),
+            "{f:?}"
+        );
+        // A relay's address: honoured.
+        let (f, _) = scan(
+            &req(
+                "INVITE",
+                "Privacy: session\r\n",
+                "application/sdp",
+                &sdp.replace("c=IN IP4 192.0.2.1", "c=IN IP4 198.51.100.9"),
+            ),
+            Transport::Udp,
+        );
+        assert!(
+            !has(&f, Kind::PrivacyRequestIgnored, Field::Session),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn call_id_topology() {
+        let m = req("OPTIONS", "", "text/plain", "");
+        let (f, _) = scan(
+            &m.replace("Call-ID: c1", "Call-ID: a84b4c76e66710@pc33.atlanta.com"),
+            Transport::Udp,
+        );
+        assert_eq!(
+            f,
+            [(
+                Kind::TopologyDisclosed,
+                Field::CallId,
+                "a84b4c76e66710@pc33.atlanta.com".into()
+            )]
+        );
+        let (f, _) = scan(
+            &m.replace("Call-ID: c1", "i: 12@198.51.100.7"),
+            Transport::Udp,
+        );
+        assert_eq!(f[0].0, Kind::TopologyDisclosed);
+        let (f, _) = scan(
+            &m.replace("Call-ID: c1", "Call-ID: 12@10.1.1.1"),
+            Transport::Udp,
+        );
+        assert_eq!(f[0].0, Kind::PrivateAddress);
+        assert_eq!(f.len(), 1);
     }
 }

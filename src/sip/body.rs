@@ -1,8 +1,11 @@
 //! SIP message bodies (RFC 3261 §7.4, RFC 5621): the Content-Type, MIME
 //! multipart walking (RFC 2046 §5.1: `multipart/mixed`, `/alternative`,
 //! `/related`) and the one walk per message that finds the parts the sensor
-//! reads: the SDP (for the media table and the exposure checks) and a
-//! PIDF-LO location document (RFC 4119, RFC 6442).
+//! reads: the SDP (for the media table and the exposure checks), a
+//! PIDF-LO location document (RFC 4119, RFC 6442), content a person wrote
+//! or a state they are in (instant messages, voicemail summaries, presence,
+//! dialog state: [`Content`]) and DTMF key presses sent in SIP INFO
+//! ([`Dtmf`]). Only content types and counts are read, never the text.
 //!
 //! Invariants: no recursion on a depth the message chooses (an explicit
 //! stack of at most [`MAX_MULTIPART_DEPTH`] open multiparts), at most
@@ -10,7 +13,7 @@
 //! [`Body::parse`] is the only place a message's body is walked and its SDP
 //! parsed; callers read the result. No state, I/O, logging or metrics.
 
-use super::parse::{HeaderName, Message};
+use super::parse::{HeaderName, Message, Method, StartLine};
 use crate::sdp::{parse_sdp, Sdp};
 
 /// Multipart nesting depth followed (a body inside a part inside a part).
@@ -28,7 +31,50 @@ pub struct Body<'a> {
     pub sdp: Option<Sdp<'a>>,
     /// The Content-Type of the first PIDF-LO part, if any.
     pub pidf_lo: Option<&'a [u8]>,
+    /// The first part whose content is personal (see [`ContentKind`]).
+    pub content: Option<Content<'a>>,
+    /// DTMF keys carried in the body (`application/dtmf-relay`,
+    /// `application/dtmf`), over all parts.
+    pub dtmf: Option<Dtmf<'a>>,
 }
+
+/// Bodies whose content is what a person wrote or the state they are in
+/// (the `message_content` kind's fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentKind {
+    /// An instant message (RFC 3428): `text/*`, `message/cpim` (RFC 3862),
+    /// 3GPP SMS over IP (TS 24.341) in a MESSAGE request.
+    Message,
+    /// A message-waiting summary (RFC 3842): who has voicemail, how much.
+    Voicemail,
+    /// A PIDF document (RFC 3863) with a `<basic>` status: open/closed.
+    Presence,
+    /// A dialog-info document (RFC 4235) naming a `<remote>` party: who
+    /// talks to whom (busy-lamp fields).
+    DialogInfo,
+}
+
+/// One personal body part: its kind, its Content-Type (the evidence) and
+/// its size in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Content<'a> {
+    pub kind: ContentKind,
+    pub content_type: &'a [u8],
+    pub len: usize,
+}
+
+/// DTMF in a body: the Content-Type of the first such part and the number
+/// of keys over all parts (which keys is never kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dtmf<'a> {
+    pub content_type: &'a [u8],
+    pub digits: u32,
+}
+
+/// Keys counted per part at most: a relay body carries one key (RFC 6086
+/// leaves the format to the package; `Signal=` lines in practice), a
+/// hostile one cannot make the count large.
+pub const MAX_DTMF_PER_PART: u32 = 32;
 
 impl<'a> Body<'a> {
     /// Walks the body of `msg` once (by its Content-Type) and parses the
@@ -40,10 +86,19 @@ impl<'a> Body<'a> {
         let ct = msg
             .header(HeaderName::ContentType)
             .map_or(&b""[..], |h| h.value);
-        let parts = find_parts(ct, msg.body);
+        let message = matches!(
+            msg.start,
+            StartLine::Request {
+                method: Method::Message,
+                ..
+            }
+        );
+        let parts = find_parts_of(ct, msg.body, message);
         Body {
             sdp: parts.sdp.and_then(|s| parse_sdp(s).ok()),
             pidf_lo: parts.pidf_lo,
+            content: parts.content,
+            dtmf: parts.dtmf,
         }
     }
 }
@@ -59,12 +114,40 @@ pub struct Parts<'a> {
     /// carries a location (a `geopriv` or `location-info` element, RFC 4119
     /// §2.2): what a finding points at, never the location itself.
     pub pidf_lo: Option<&'a [u8]>,
+    /// The first personal part ([`ContentKind`]).
+    pub content: Option<Content<'a>>,
+    /// DTMF keys in the body.
+    pub dtmf: Option<Dtmf<'a>>,
 }
 
-/// One walk of `body` (see [`for_each_part`]) for the parts in [`Parts`].
+/// One walk of `body` (see [`for_each_part`]) for the parts in [`Parts`]
+/// (instant messages are only looked for in a MESSAGE request: see
+/// [`find_parts_of`]).
 pub fn find_parts<'a>(content_type: &'a [u8], body: &'a [u8]) -> Parts<'a> {
+    find_parts_of(content_type, body, false)
+}
+
+/// [`find_parts`]; `message` says the body is a MESSAGE request's, where a
+/// `text/*` part is a message someone wrote (elsewhere it is usually a
+/// reason phrase or a tool's note).
+pub fn find_parts_of<'a>(content_type: &'a [u8], body: &'a [u8], message: bool) -> Parts<'a> {
     let mut found = Parts::default();
     for_each_part(content_type, body, &mut |ct, part| {
+        let media = media_type(ct);
+        if found.content.is_none() {
+            found.content = content_kind(media, part, message).map(|kind| Content {
+                kind,
+                content_type: ct,
+                len: part.len(),
+            });
+        }
+        if let Some(n) = dtmf_digits(media, part) {
+            let d = found.dtmf.get_or_insert(Dtmf {
+                content_type: ct,
+                digits: 0,
+            });
+            d.digits = d.digits.saturating_add(n);
+        }
         let media = media_type(ct);
         if found.sdp.is_none()
             && (media.eq_ignore_ascii_case(b"application/sdp")
@@ -80,6 +163,57 @@ pub fn find_parts<'a>(content_type: &'a [u8], body: &'a [u8]) -> Parts<'a> {
         }
     });
     found
+}
+
+/// Which personal content a part is, by its media type (and, for PIDF
+/// and dialog-info, an element that makes it personal). Empty parts say
+/// nothing.
+fn content_kind(media: &[u8], part: &[u8], message: bool) -> Option<ContentKind> {
+    if trim(part).is_empty() {
+        return None;
+    }
+    let is = |t: &[u8]| media.eq_ignore_ascii_case(t);
+    let text = media.len() > 5 && media[..5].eq_ignore_ascii_case(b"text/");
+    if message
+        && (text
+            || is(b"message/cpim")
+            || is(b"application/vnd.3gpp.sms")
+            || is(b"application/vnd.3gpp2.sms"))
+    {
+        Some(ContentKind::Message)
+    } else if is(b"application/simple-message-summary") {
+        Some(ContentKind::Voicemail)
+    } else if is(b"application/pidf+xml") && contains_ci(part, b"basic>") {
+        // `<basic>open</basic>` (or a prefixed `<p:basic>`), RFC 3863 §4.1.4.
+        Some(ContentKind::Presence)
+    } else if is(b"application/dialog-info+xml") && contains_ci(part, b"remote>") {
+        // `<remote><identity>…` (RFC 4235 §4.1.6.2): the other party.
+        Some(ContentKind::DialogInfo)
+    } else {
+        None
+    }
+}
+
+/// Keys in a DTMF body, `None` when the part is not DTMF.
+/// `application/dtmf-relay`: one key per `Signal=` line (the de-facto
+/// format, e.g. Cisco, Asterisk, SIPp); `application/dtmf`: the key itself
+/// (`5`, or a named event number). At most [`MAX_DTMF_PER_PART`].
+fn dtmf_digits(media: &[u8], part: &[u8]) -> Option<u32> {
+    if media.eq_ignore_ascii_case(b"application/dtmf-relay") {
+        let n = part
+            .split(|&b| b == b'\n')
+            .filter(|l| {
+                let l = trim(l);
+                l.len() > 7 && l[..7].eq_ignore_ascii_case(b"signal=") && !trim(&l[7..]).is_empty()
+            })
+            .take(MAX_DTMF_PER_PART as usize)
+            .count();
+        Some(n as u32)
+    } else if media.eq_ignore_ascii_case(b"application/dtmf") {
+        Some(u32::from(!trim(part).is_empty()))
+    } else {
+        None
+    }
 }
 
 /// The first SDP in a SIP body ([`Parts::sdp`]).
@@ -412,7 +546,17 @@ epilogue";
             b"MESSAGE sip:b@h SIP/2.0\r\nContent-Type: text/plain\r\n\r\nv=0\r\n",
         )
         .unwrap();
-        assert_eq!(Body::parse(&m), Body::default());
+        // A MESSAGE's text is content, not SDP.
+        let b = Body::parse(&m);
+        assert!(b.sdp.is_none());
+        assert_eq!(
+            b.content,
+            Some(Content {
+                kind: ContentKind::Message,
+                content_type: b"text/plain",
+                len: 5
+            })
+        );
     }
 
     #[test]

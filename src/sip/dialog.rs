@@ -150,6 +150,8 @@ struct Entry {
     bye_at: Option<Duration>,
     /// Latest capture time of any message.
     last: Duration,
+    /// `dtmf_disclosed` (field `sip_info`) already counted for this call.
+    dtmf_info: bool,
 }
 
 fn earliest(slot: &mut Option<Duration>, t: Duration) {
@@ -372,6 +374,26 @@ impl CallTable {
         }
         shard.insert(h, e, events);
         out
+    }
+
+    /// Is this the call's first DTMF-carrying INFO? `dtmf_disclosed` is
+    /// counted once per call: the bit is kept in the call's entry. A
+    /// Call-ID the table does not hold (INFO seen without its INVITE,
+    /// or evicted) has nowhere to keep it: each such message counts.
+    /// Does not touch recency or the entry's class.
+    pub fn first_dtmf(&self, call_id: &[u8]) -> bool {
+        if call_id.is_empty() {
+            return true;
+        }
+        let h = self.hasher.hash_one(call_id);
+        let Some(m) = self.shards.get((h % self.shards.len() as u64) as usize) else {
+            return true;
+        };
+        let mut shard = Self::lock(m);
+        match shard.lrus.peek_mut(&h) {
+            Some(e) => !std::mem::replace(&mut e.dtmf_info, true),
+            None => true,
+        }
     }
 
     /// End calls and forget registrations idle past their timeouts.

@@ -126,6 +126,24 @@ pub enum HeaderName {
     HistoryInfo,
     /// RFC 3323 §4.2.
     Privacy,
+    /// RFC 3455 §4.1.
+    PAssociatedUri,
+    /// RFC 5502 §6.
+    PServedUser,
+    /// RFC 3455 §4.2.
+    PCalledPartyId,
+    /// RFC 7433 §4.
+    UserToUser,
+    /// RFC 7315 §4.6.
+    PChargingVector,
+    /// RFC 3261 §20.9 (one of the headers `Privacy: header` hides).
+    CallInfo,
+    /// RFC 3261 §20.25.
+    Organization,
+    /// RFC 3261 §20.31.
+    ReplyTo,
+    /// RFC 3261 §20.21.
+    InReplyTo,
     Other,
 }
 
@@ -137,7 +155,7 @@ pub enum HeaderName {
 /// (RFC 6665), x Session-Expires (RFC 4028), y Identity (RFC 8224), b
 /// Referred-By (RFC 3892), j Reject-Contact and a Accept-Contact and d
 /// Request-Disposition (RFC 3841), n Identity-Info (RFC 4474).
-pub const HEADER_NAMES: [(&[u8], Option<u8>, HeaderName); 35] = [
+pub const HEADER_NAMES: [(&[u8], Option<u8>, HeaderName); 44] = [
     (b"Via", Some(b'v'), HeaderName::Via),
     (b"From", Some(b'f'), HeaderName::From),
     (b"To", Some(b't'), HeaderName::To),
@@ -185,6 +203,15 @@ pub const HEADER_NAMES: [(&[u8], Option<u8>, HeaderName); 35] = [
     (b"Diversion", None, HeaderName::Diversion),
     (b"History-Info", None, HeaderName::HistoryInfo),
     (b"Privacy", None, HeaderName::Privacy),
+    (b"P-Associated-URI", None, HeaderName::PAssociatedUri),
+    (b"P-Served-User", None, HeaderName::PServedUser),
+    (b"P-Called-Party-ID", None, HeaderName::PCalledPartyId),
+    (b"User-to-User", None, HeaderName::UserToUser),
+    (b"P-Charging-Vector", None, HeaderName::PChargingVector),
+    (b"Call-Info", None, HeaderName::CallInfo),
+    (b"Organization", None, HeaderName::Organization),
+    (b"Reply-To", None, HeaderName::ReplyTo),
+    (b"In-Reply-To", None, HeaderName::InReplyTo),
 ];
 
 impl HeaderName {
@@ -385,6 +412,11 @@ crate::label_enum! {
         /// used (oversized, bad control frame); the message inside is lost.
         #[error("bad websocket frame")]
         BadWebSocketFrame = "bad_ws_frame",
+        /// An `Identity` header that is not a PASSporT (RFC 8224/8225):
+        /// not a JWS, payload not base64url JSON, or over the size bound.
+        /// The message itself was parsed and is counted and scanned.
+        #[error("bad identity token")]
+        BadIdentity = "bad_identity",
     }
 }
 

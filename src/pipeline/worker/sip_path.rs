@@ -186,7 +186,18 @@ impl SipCtx<'_> {
         // The body is walked and its SDP parsed once, for both readers.
         let body = Body::parse(msg);
         let mut found = Vec::new();
-        exposure::scan_sip(msg, &body, transport, &mut found);
+        let scanned = exposure::scan_sip(msg, &body, transport, &mut found);
+        if scanned.bad_identity {
+            self.sip
+                .parse_error(transport, sip::ParseError::BadIdentity);
+        }
+        if scanned.dtmf_digits > 0 {
+            // Rare next to the other messages: a label lookup each is fine.
+            self.metrics
+                .dtmf_digits
+                .with_label_values(&[exposure::Field::SipInfo.as_str()])
+                .inc_by(u64::from(scanned.dtmf_digits));
+        }
         if let Some(call_id) = msg.call_id() {
             let o = self.shared.calls.observe(
                 &Observation {
@@ -202,6 +213,15 @@ impl SipCtx<'_> {
             // not per message.
             if o.new_dialog {
                 found.extend(exposure::cleartext_signaling(transport));
+            }
+            // `dtmf_disclosed` is counted once per call (after `observe`,
+            // so the call's entry exists when its INVITE was seen).
+            if found
+                .iter()
+                .any(|f| f.kind == exposure::Kind::DtmfDisclosed)
+                && !self.shared.calls.first_dtmf(call_id)
+            {
+                found.retain(|f| f.kind != exposure::Kind::DtmfDisclosed);
             }
         }
         self.shared
