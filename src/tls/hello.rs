@@ -104,6 +104,17 @@ pub fn server_hello(body: &[u8], dtls: bool) -> Option<ServerHello> {
     let mut r = Reader::new(body);
     let mut version = r.u16()?;
     r.take(HELLO_FIXED - 2)?;
+    if !dtls && version >> 8 == 0x7f {
+        // A TLS 1.3 draft (0x7fxx, before draft 22): no session id and no
+        // compression method; everything after it is encrypted anyway.
+        let cipher_suite = r.u16()?;
+        return Some(ServerHello {
+            version,
+            cipher_suite,
+            srtp_profile: None,
+            dtls,
+        });
+    }
     r.vec8()?; // session id
     let cipher_suite = r.u16()?;
     r.u8()?; // compression method
@@ -221,6 +232,13 @@ mod tests {
         let sh = server_hello(&server_body(0x0303, 0x1301, &sv), false).unwrap();
         assert_eq!(sh.version, 0x0304);
         assert!(sh.is_tls13());
+        // A TLS 1.3 draft-21 ServerHello (the corpus capture
+        // ws_sip-tls-1.3-and-rtcp: version 0x7f15, suite 0x1302).
+        let mut d = 0x7f15u16.to_be_bytes().to_vec();
+        d.extend_from_slice(&[9; 32]);
+        d.extend_from_slice(&[0x13, 0x02, 0, 0]);
+        let sh = server_hello(&d, false).unwrap();
+        assert!(sh.is_tls13() && sh.cipher_suite == 0x1302);
         // No extensions at all (TLS 1.0 servers).
         let mut b = server_body(0x0301, 0x0035, &[]);
         b.truncate(b.len() - 2);
