@@ -283,6 +283,8 @@ fn tcp_segment(ip: &[u8], flows: &mut HashMap<Vec<u8>, Direction>, tc: &mut TcpC
         }
         SipEvent::ParseError { .. } => tc.parse_errors += 1,
         SipEvent::TlsStream { .. } => tc.tls += 1,
+        // Handshake details are not SIP: not measured here.
+        SipEvent::Tls(_) => {}
         SipEvent::NotSip => tc.not_sip += 1,
     });
     d.buf.drain(..n);

@@ -25,6 +25,7 @@ pub mod report;
 pub mod sdp;
 pub mod share;
 pub mod sip;
+pub mod tls;
 // Builders and readers for tests, benches and examples; not the sensor.
 #[doc(hidden)]
 pub mod testkit;

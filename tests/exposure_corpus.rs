@@ -385,6 +385,95 @@ fn tls_server_name_per_handshake() {
     assert_count(&f, &audit(&f), "tls_server_name", Some("tls_sni"), want);
 }
 
+/// Issue #13 on the corpus captures that carry TLS or DTLS (the full
+/// per-connection comparison is tests/tls_exposure.rs): the TLS 1.0 RSA
+/// call reports `weak_transport_crypto` {version, key_exchange} and its
+/// server certificates once per connection — tshark's ServerHellos with
+/// version 0x0301 and suite 0x0035 — and `software_version`
+/// {tls_client_hello} once per ClientHello; the DTLS 1.0 WebRTC capture
+/// reports its version; the TLS 1.3 and DTLS 1.2 ECDHE captures none.
+#[test]
+fn tls_and_dtls_handshakes() {
+    let Some(f) = corpus("voipshark_SIP-over-TLS-RTP-Normal_Call_two_parties.pcap") else {
+        return;
+    };
+    let text = audit(&f);
+    let hellos = tshark(&f, "tls.handshake.type == 1", &["frame.number"]).len() as u64;
+    let weak = tshark(
+        &f,
+        "tls.handshake.type == 2 && tls.handshake.version == 0x0301",
+        &["frame.number"],
+    )
+    .len() as u64;
+    let rsa = tshark(
+        &f,
+        "tls.handshake.type == 2 && tls.handshake.ciphersuite == 0x0035",
+        &["frame.number"],
+    )
+    .len() as u64;
+    let certs = tshark(
+        &f,
+        "tls.handshake.certificate && tcp.srcport == 5061",
+        &["frame.number"],
+    )
+    .len() as u64;
+    assert_eq!((hellos, weak, rsa, certs), (2, 2, 2, 2), "tshark");
+    assert_count(
+        &f,
+        &text,
+        "software_version",
+        Some("tls_client_hello"),
+        hellos,
+    );
+    assert_count(&f, &text, "weak_transport_crypto", Some("version"), weak);
+    assert_count(
+        &f,
+        &text,
+        "weak_transport_crypto",
+        Some("key_exchange"),
+        rsa,
+    );
+    assert_count(
+        &f,
+        &text,
+        "certificate_exposed",
+        Some("server_certificate"),
+        certs,
+    );
+    // The clients answer the certificate request with an empty list.
+    assert_eq!(
+        total(&text, "certificate_exposed", Some("client_certificate")),
+        0
+    );
+    for (name, version) in [
+        ("zeek_webrtc-stun.pcap", 1),
+        ("ndpi_stun_dtls_rtp.pcapng", 0),
+        ("ws_sip-tls-1.3-and-rtcp__sip.pcap", 0),
+    ] {
+        let Some(f) = corpus(name) else { return };
+        let dtls10 = tshark(
+            &f,
+            "dtls.handshake.type == 2 && dtls.handshake.version == 0xfeff",
+            &["frame.number"],
+        )
+        .len() as u64;
+        assert_eq!(dtls10, version, "tshark {name}");
+        let text = audit(&f);
+        let got = |kind, field| total(&text, kind, field);
+        assert_eq!(
+            got("weak_transport_crypto", Some("version")),
+            version,
+            "{name}"
+        );
+        assert_eq!(
+            got("weak_transport_crypto", Some("key_exchange")),
+            0,
+            "{name}"
+        );
+        assert_eq!(got("srtp_null_cipher", None), 0, "{name}");
+    }
+}
+
 /// The synthetic capture: first that tshark reads it as intended, then the
 /// kinds the corpus lacks.
 #[test]

@@ -227,6 +227,10 @@ crate::label_enum! {
         Udp = "udp",
         Tcp = "tcp",
         Sctp = "sctp",
+        /// A TLS handshake read from a TCP stream (`tls::TlsReader`).
+        Tls = "tls",
+        /// A DTLS handshake datagram (`tls::dtls_datagram`).
+        Dtls = "dtls",
     }
 }
 
@@ -246,6 +250,8 @@ crate::label_enum! {
         /// An SCTP message whose fragments never all arrived: counted by
         /// the caller from the SCTP reassembler's statistics.
         LostFragment = "lost_fragment",
+        /// A DTLS handshake message in fragments: not reassembled, counted.
+        Fragmented = "fragmented",
     }
 }
 

@@ -5,6 +5,8 @@
 //! a ClientHello spanning records yields `None` (strict, not lax: half a
 //! name is not a name).
 
+use super::{Field, Finding, Kind};
+
 /// TLS record header (RFC 8446 §5.1) and handshake header (§4) sizes.
 mod field {
     pub const RECORD_HEADER: usize = 5;
@@ -118,6 +120,95 @@ pub fn tls_client_hello_sni(record: &[u8]) -> Option<&[u8]> {
     None
 }
 
+// ------------------------------------------ handshakes (issue #13) ----
+
+/// Negotiated versions below TLS 1.2 (DTLS 1.0 is TLS 1.1's DTLS).
+fn weak_version(v: u16, dtls: bool) -> Option<&'static str> {
+    match (dtls, v) {
+        (true, 0xfeff) => Some("DTLSv1.0"),
+        (true, 0x0100) => Some("DTLS-pre-RFC"),
+        (false, 0x0002) => Some("SSLv2"),
+        (false, 0x0300) => Some("SSLv3"),
+        (false, 0x0301) => Some("TLSv1.0"),
+        (false, 0x0302) => Some("TLSv1.1"),
+        _ => None,
+    }
+}
+
+/// `weak_transport_crypto` for what a ServerHello selected, at most one
+/// finding per field: `version` below 1.2; `key_exchange` without forward
+/// secrecy (RSA key transport, static DH/ECDH: whoever gets the server key
+/// later decrypts the recording); `cipher` NULL, export-grade or anonymous.
+/// Evidence: the version or the IANA suite name (not identifiers). The
+/// suite table is tls-parser's (IANA registry). Plus `srtp_null_cipher`
+/// (field `dtls_srtp_profile`) when a DTLS-SRTP server selects
+/// SRTP_NULL_HMAC_SHA1_80/32 (RFC 5764 §4.1.2, 0x0005/0x0006).
+pub fn server_hello_findings(sh: &crate::tls::ServerHello, out: &mut Vec<Finding<'static>>) {
+    use tls_parser::{TlsCipherAu, TlsCipherEnc, TlsCipherKx, TlsCipherSuite};
+    if let Some(v) = weak_version(sh.version, sh.dtls) {
+        out.push(Finding {
+            evidence: v.as_bytes(),
+            ..Finding::new(Kind::WeakTransportCrypto, Field::Version)
+        });
+    }
+    if let Some(cs) = TlsCipherSuite::from_id(sh.cipher_suite) {
+        let name = cs.name.as_bytes();
+        let anonymous = cs.au == TlsCipherAu::Null;
+        // Anonymous (DH_anon/ECDH_anon) suites are ephemeral: their flaw
+        // is no authentication, reported as `cipher`.
+        let static_kx = matches!(
+            cs.kx,
+            TlsCipherKx::Rsa | TlsCipherKx::Dh | TlsCipherKx::Ecdh
+        );
+        if static_kx && !anonymous {
+            out.push(Finding {
+                evidence: name,
+                ..Finding::new(Kind::WeakTransportCrypto, Field::KeyExchange)
+            });
+        }
+        if cs.enc == TlsCipherEnc::Null || cs.name.contains("EXPORT") || anonymous {
+            out.push(Finding {
+                evidence: name,
+                ..Finding::new(Kind::WeakTransportCrypto, Field::Cipher)
+            });
+        }
+    }
+    if sh.dtls && matches!(sh.srtp_profile, Some(0x0005 | 0x0006)) {
+        let evidence: &'static [u8] = if sh.srtp_profile == Some(5) {
+            b"SRTP_NULL_HMAC_SHA1_80"
+        } else {
+            b"SRTP_NULL_HMAC_SHA1_32"
+        };
+        out.push(Finding {
+            evidence,
+            ..Finding::new(Kind::SrtpNullCipher, Field::DtlsSrtpProfile)
+        });
+    }
+}
+
+/// `certificate_exposed` for a certificate sent in clear by `from`, with
+/// its subject as evidence (an identifier: the findings store redacts it).
+pub fn certificate_finding(from: crate::tls::Role, subject: &[u8]) -> Option<Finding<'_>> {
+    let field = match from {
+        crate::tls::Role::Server => Field::ServerCertificate,
+        crate::tls::Role::Client => Field::ClientCertificate,
+        crate::tls::Role::Unknown => return None,
+    };
+    Some(Finding {
+        evidence: subject,
+        ..Finding::new(Kind::CertificateExposed, field)
+    })
+}
+
+/// `software_version` (field `tls_client_hello`) with the JA4 string of a
+/// ClientHello as evidence.
+pub fn client_hello_finding(ja4: &str) -> Finding<'_> {
+    Finding {
+        evidence: ja4.as_bytes(),
+        ..Finding::new(Kind::SoftwareVersion, Field::TlsClientHello)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +301,40 @@ mod tests {
         assert_eq!(rec.len(), 199);
         assert_eq!(tls_client_hello_sni(&rec), Some(&b"192.168.20.130"[..]));
         assert!(crate::sip::framing::tls_client_hello(&rec));
+    }
+
+    fn sh(version: u16, suite: u16, profile: Option<u16>, dtls: bool) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let h = crate::tls::ServerHello {
+            version,
+            cipher_suite: suite,
+            srtp_profile: profile,
+            dtls,
+        };
+        server_hello_findings(&h, &mut out);
+        out.iter().map(|f| f.field.as_str()).collect()
+    }
+
+    #[test]
+    fn weak_transport_crypto_fields() {
+        // TLS_RSA_WITH_AES_256_CBC_SHA on TLS 1.0 (the voipshark call).
+        assert_eq!(sh(0x0301, 0x0035, None, false), ["version", "key_exchange"]);
+        // ECDHE-RSA-AES128-GCM-SHA256 on TLS 1.2 / DTLS 1.2: nothing.
+        assert!(sh(0x0303, 0xc02f, None, false).is_empty());
+        assert!(sh(0xfefd, 0xc02b, Some(1), true).is_empty());
+        // TLS 1.3 suite.
+        assert!(sh(0x0304, 0x1301, None, false).is_empty());
+        // DTLS 1.0 with ECDHE: version only.
+        assert_eq!(sh(0xfeff, 0xc00a, None, true), ["version"]);
+        // NULL, export, anonymous suites.
+        assert_eq!(sh(0x0303, 0x0002, None, false), ["key_exchange", "cipher"]);
+        assert_eq!(sh(0x0303, 0x0003, None, false), ["key_exchange", "cipher"]);
+        assert_eq!(sh(0x0303, 0x0034, None, false), ["cipher"]); // DH_anon_AES128
+        assert_eq!(sh(0x0303, 0xc006, None, false), ["cipher"]); // ECDHE_ECDSA_NULL
+                                                                 // NULL SRTP profiles, only over DTLS.
+        assert_eq!(sh(0xfefd, 0xc02b, Some(5), true), ["dtls_srtp_profile"]);
+        assert_eq!(sh(0xfefd, 0xc02b, Some(6), true), ["dtls_srtp_profile"]);
+        assert!(sh(0xfefd, 0xc02b, Some(7), true).is_empty());
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub enum SipEvent<'a> {
     /// holds the bytes that showed it (the start of the first record: a
     /// ClientHello on the client's side, whose SNI is an exposure).
     TlsStream { first: &'a [u8] },
+    /// What the TLS handshake in clear showed (`tls::TlsReader`), until it
+    /// is encrypted or over.
+    Tls(crate::tls::Event<'a>),
     /// The stream is not SIP (emitted once).
     NotSip,
 }
@@ -89,6 +92,9 @@ pub struct StreamState {
     hs_work: u64,
     /// Classification progress while the kind is unknown.
     class: ClassifyProgress,
+    /// The TLS handshake reader of a TLS stream, dropped once the
+    /// handshake is encrypted or over (then a segment costs O(1)).
+    tls: Option<Box<crate::tls::TlsReader>>,
 }
 
 /// How far classification got in an unknown stream's first bytes (after
@@ -112,7 +118,9 @@ struct ClassifyProgress {
 
 impl HeldBytes for StreamState {
     fn held_bytes(&self) -> usize {
-        self.ws_msg.capacity() + self.scratch.capacity()
+        self.ws_msg.capacity()
+            + self.scratch.capacity()
+            + self.tls.as_ref().map_or(0, |t| t.held_bytes())
     }
 }
 
@@ -156,7 +164,11 @@ impl StreamState {
                 self.ws_discarding = false;
                 clear_shrink(&mut self.ws_msg);
             }
-            StreamKind::Tls | StreamKind::NotSip => {}
+            StreamKind::Tls => {
+                // Record boundaries are lost: the handshake is not read on.
+                self.tls = None;
+            }
+            StreamKind::NotSip => {}
         }
     }
 
@@ -179,7 +191,8 @@ impl StreamState {
                 StreamKind::WebSocketHandshake => pos += self.handshake(rest, &mut f),
                 StreamKind::Sip => return pos + self.sip(rest, &mut f),
                 StreamKind::WebSocket => return pos + self.websocket(rest, &mut f),
-                StreamKind::Tls | StreamKind::NotSip => return data.len(),
+                StreamKind::Tls => return pos + self.tls_records(rest, &mut f),
+                StreamKind::NotSip => return data.len(),
             }
             if before == (pos, self.kind) {
                 break;
@@ -194,6 +207,19 @@ impl StreamState {
         f(SipEvent::NotSip);
     }
 
+    /// A TLS stream's records: handshake events until the reader is done,
+    /// then everything is consumed unread.
+    fn tls_records(&mut self, data: &[u8], f: &mut impl FnMut(SipEvent<'_>)) -> usize {
+        let Some(reader) = self.tls.as_deref_mut() else {
+            return data.len();
+        };
+        let used = reader.feed(data, &mut |e| f(SipEvent::Tls(e)));
+        if reader.done() {
+            self.tls = None;
+        }
+        used
+    }
+
     /// Decide what the stream is from its first bytes; returns bytes consumed.
     fn classify(
         &mut self,
@@ -206,8 +232,10 @@ impl StreamState {
         // alone is enough: SSLv2-style or short first segments.
         if framing::is_tls_record(data) || (tls_port_hint && (20..=23).contains(&first)) {
             self.kind = StreamKind::Tls;
+            self.tls = Some(Box::default());
             f(SipEvent::TlsStream { first: data });
-            return data.len();
+            // Nothing consumed: the records are read from the start.
+            return 0;
         }
         if data.len() < 5 && (20..=23).contains(&first) {
             return 0;
@@ -554,6 +582,7 @@ mod tests {
         Msg(Transport, String, usize),
         Err(Transport, ParseError),
         Tls,
+        TlsHandshake,
         NotSip,
     }
 
@@ -571,6 +600,7 @@ mod tests {
                 }
                 SipEvent::ParseError { transport, error } => Ev::Err(transport, error),
                 SipEvent::TlsStream { .. } => Ev::Tls,
+                SipEvent::Tls(_) => Ev::TlsHandshake,
                 SipEvent::NotSip => Ev::NotSip,
             })
         })
@@ -706,12 +736,20 @@ mod tests {
         let (ev, st, left) = drive(&[&ch[..2], &ch[2..], b"more records"]);
         assert_eq!(ev, vec![Ev::Tls]);
         assert_eq!(st.kind(), StreamKind::Tls);
-        assert_eq!(left, 0);
-        // With the port hint, one byte is enough.
+        // The first record (200 bytes) is not whole yet: kept for the
+        // handshake reader.
+        assert_eq!(left, ch.len() + b"more records".len());
+        // With the port hint, one byte is enough to call it TLS; the
+        // record is read once whole.
         let mut st = StreamState::default();
         let mut out = Vec::new();
-        assert_eq!(feed(&mut st, &[0x16], true, &mut out), 1);
+        assert_eq!(feed(&mut st, &[0x16], true, &mut out), 0);
         assert_eq!(out, vec![Ev::Tls]);
+        // An alert record: the reader stops, the rest is consumed unread.
+        let data = [0x15, 3, 3, 0, 2, 2, 40, 0xaa, 0xbb];
+        assert_eq!(feed(&mut st, &data, true, &mut out), data.len());
+        assert_eq!(out, vec![Ev::Tls]);
+        assert_eq!(st.held_bytes(), 0);
     }
 
     #[test]

@@ -124,8 +124,57 @@ impl Worker {
                 self.shared
                     .expose(&mut self.exposures, &found, flow.src, Transport::Udp, ts);
             }
-            k @ (PacketKind::Dtls(_) | PacketKind::Zrtp) => self.streams.observe_flow(flow, &k),
+            k @ (PacketKind::Dtls(_) | PacketKind::Zrtp) => {
+                self.streams.observe_flow(flow, &k);
+                if matches!(k, PacketKind::Dtls(classify::DtlsContentType::Handshake)) {
+                    self.dtls_handshake(flow, payload, ts);
+                }
+            }
             PacketKind::Stun | PacketKind::Unknown => {}
+        }
+    }
+
+    /// A DTLS datagram starting with a handshake record: the findings of
+    /// its clear handshake messages, once per association and field; a
+    /// NULL SRTP profile marks the flow's streams (never `srtp_*`).
+    fn dtls_handshake(&mut self, flow: Flow, payload: &[u8], ts: Duration) {
+        use crate::tls::Event;
+        let mut events = Vec::new();
+        crate::tls::dtls_datagram(payload, &mut |e| events.push(e));
+        let src = (flow.src, flow.src_port);
+        let dst = (flow.dst, flow.dst_port);
+        for e in events {
+            let Some(mut view) = self.dtls_flows.view(src, dst) else {
+                return;
+            };
+            match &e {
+                Event::ClientHello(_) => view.client_hello(),
+                Event::ServerHello(h) => {
+                    view.server_hello();
+                    if matches!(h.srtp_profile, Some(0x0005 | 0x0006)) {
+                        self.streams.observe_null_srtp(flow);
+                    }
+                }
+                _ => {}
+            }
+            let sender = view.sender();
+            let mut pending = Vec::new();
+            let mut text = String::new();
+            super::sip_path::handshake_findings(
+                e,
+                &mut pending,
+                &mut text,
+                &mut self.decode_failures,
+                crate::decode::Layer::Dtls,
+                sender,
+            );
+            let found: Vec<_> = pending
+                .into_iter()
+                .map(|p| p.with(&text))
+                .filter(|f| view.first(f.field.index()))
+                .collect();
+            self.shared
+                .expose(&mut self.exposures, &found, flow.src, Transport::Udp, ts);
         }
     }
 

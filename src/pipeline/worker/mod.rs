@@ -37,6 +37,7 @@ use crate::media::stream::{StreamConfig, StreamEvent, StreamTable};
 use crate::metrics::Metrics;
 use crate::sip::dialog::CallEvent;
 use crate::sip::stream::StreamState;
+use crate::tls::flows::{DtlsFlows, DTLS_FLOWS_CAP};
 use crossbeam_channel::Receiver;
 use media_path::MediaCounters;
 use prometheus::IntCounter;
@@ -57,6 +58,8 @@ pub struct Worker {
     /// Capture time of the frame being processed.
     last_ts: Duration,
     rtcp_seen: RtcpSeen,
+    /// DTLS associations: server side and findings already reported.
+    dtls_flows: DtlsFlows,
     defrag_cfg: DefragConfig,
     tcp_cfg: TcpConfig,
     metrics: Metrics,
@@ -106,6 +109,7 @@ impl Worker {
             exposures: ExposureCounters::new(metrics),
             last_ts: Duration::ZERO,
             rtcp_seen: RtcpSeen::new(RTCP_SEEN_CAP),
+            dtls_flows: DtlsFlows::new(DTLS_FLOWS_CAP),
             defrag_cfg,
             tcp_cfg,
             shared,

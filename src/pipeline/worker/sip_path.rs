@@ -5,10 +5,10 @@
 use super::{Shared, Worker};
 use crate::decode::sctp_reasm::{SctpKey, SctpOutcome};
 use crate::decode::tcp::StreamKey;
-use crate::decode::{self, Net, TcpSegment};
+use crate::decode::{self, Layer, Net, Reason, TcpSegment};
 use crate::exposure;
 use crate::metrics::Metrics;
-use crate::pipeline::counters::{ExposureCounters, SipCounters};
+use crate::pipeline::counters::{DecodeFailures, ExposureCounters, SipCounters};
 use crate::sip::dialog::{CallEvent, Observation, RegistrationOutcome};
 use crate::sip::stream::SipEvent;
 use crate::sip::{self, Body, Message, Method, StartLine, Transport};
@@ -24,6 +24,7 @@ impl Worker {
         SipCtx {
             sip: &mut self.sip,
             exposures: &mut self.exposures,
+            failures: &mut self.decode_failures,
             metrics: &self.metrics,
             shared: &self.shared,
             calls: &mut self.call_events,
@@ -41,6 +42,7 @@ impl Worker {
             let mut ctx = SipCtx {
                 sip: &mut self.sip,
                 exposures: &mut self.exposures,
+                failures: &mut self.decode_failures,
                 metrics: &self.metrics,
                 shared: &self.shared,
                 calls: &mut self.call_events,
@@ -114,6 +116,77 @@ impl Worker {
     }
 }
 
+/// A finding of a TLS/DTLS handshake before its evidence is known: the
+/// JA4 string or certificate subject is built into a string the caller
+/// owns, then borrowed as evidence.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Pending {
+    Static(exposure::Finding<'static>),
+    /// Its evidence is the caller's string.
+    WithText(exposure::Finding<'static>),
+}
+
+impl Pending {
+    pub(super) fn with(self, text: &str) -> exposure::Finding<'_> {
+        match self {
+            Pending::Static(f) => f,
+            Pending::WithText(f) => exposure::Finding {
+                evidence: text.as_bytes(),
+                ..f
+            },
+        }
+    }
+}
+
+/// The findings of one TLS or DTLS handshake event (`exposure::tls`);
+/// unreadable bytes and certificates that are not X.509 are counted in
+/// `decode_failures_total{layer}`. The JA4 string or a certificate's
+/// subject is written to `text` (one per event). A certificate whose
+/// sender the handshake did not tell is taken as `unknown_sender`'s.
+pub(super) fn handshake_findings(
+    e: crate::tls::Event<'_>,
+    out: &mut Vec<Pending>,
+    text: &mut String,
+    failures: &mut DecodeFailures,
+    layer: Layer,
+    unknown_sender: crate::tls::Role,
+) {
+    use crate::tls::{Event, Unreadable};
+    let mut fail = |u: Unreadable| {
+        let reason = match u {
+            Unreadable::Malformed | Unreadable::Certificate => Reason::Malformed,
+            Unreadable::TooLarge => Reason::BadLength,
+            Unreadable::Fragment => Reason::Fragmented,
+        };
+        failures.add(layer, reason, 1);
+    };
+    match e {
+        Event::ClientHello(h) => {
+            // The JA4 string is not an identifier; it is still evidence
+            // handed to the store like any other.
+            *text = crate::tls::ja4::ja4(&h);
+            out.push(Pending::WithText(exposure::tls::client_hello_finding("")));
+        }
+        Event::ServerHello(h) => {
+            let mut found = Vec::new();
+            exposure::tls::server_hello_findings(&h, &mut found);
+            out.extend(found.into_iter().map(Pending::Static));
+        }
+        Event::Certificate { from, der } => match crate::tls::cert::subject(der) {
+            Some(s) => {
+                *text = s;
+                let from = match from {
+                    crate::tls::Role::Unknown => unknown_sender,
+                    known => known,
+                };
+                out.extend(exposure::tls::certificate_finding(from, b"").map(Pending::WithText));
+            }
+            None => fail(Unreadable::Certificate),
+        },
+        Event::Unreadable(u) => fail(u),
+    }
+}
+
 /// `calls_active`, `calls_total{outcome}`, `call_duration_seconds`.
 pub fn count_call_events(m: &Metrics, events: impl IntoIterator<Item = CallEvent>) {
     for ev in events {
@@ -135,6 +208,7 @@ pub fn count_call_events(m: &Metrics, events: impl IntoIterator<Item = CallEvent
 struct SipCtx<'a> {
     sip: &'a mut SipCounters,
     exposures: &'a mut ExposureCounters,
+    failures: &'a mut DecodeFailures,
     metrics: &'a Metrics,
     shared: &'a Shared,
     calls: &'a mut Vec<CallEvent>,
@@ -156,6 +230,26 @@ impl SipCtx<'_> {
                     self.shared
                         .expose(self.exposures, &[f], self.sender, Transport::Tls, self.now);
                 }
+            }
+            SipEvent::Tls(e) => {
+                let mut found = Vec::new();
+                let mut text = String::new();
+                handshake_findings(
+                    e,
+                    &mut found,
+                    &mut text,
+                    self.failures,
+                    Layer::Tls,
+                    crate::tls::Role::Unknown,
+                );
+                let found: Vec<_> = found.into_iter().map(|f| f.with(&text)).collect();
+                self.shared.expose(
+                    self.exposures,
+                    &found,
+                    self.sender,
+                    Transport::Tls,
+                    self.now,
+                );
             }
             SipEvent::NotSip => {}
         }
