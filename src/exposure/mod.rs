@@ -15,6 +15,7 @@
 
 pub mod addr;
 pub mod scan;
+pub mod sdp_crypto;
 pub mod tls;
 pub mod zones;
 
