@@ -80,9 +80,7 @@ fn verdict(file: &str) -> Verdict {
         // tests/media_exposure.rs: SIPp replays cleartext G.711 and RFC
         // 4733 events under SDES that encrypts nothing (NULL suite,
         // UNENCRYPTED_SRTP) or plain RTP/AVP.
-        "media_sipp_null_srtp" | "media_sipp_unencrypted_srtp" => {
-            v("cleartext", true, true, true)
-        }
+        "media_sipp_null_srtp" | "media_sipp_unencrypted_srtp" => v("cleartext", true, true, true),
         "media_sipp_dtmf" => v("cleartext", true, false, true),
         // baresip Opus over DTLS-SRTP (VBR, CBR, with and without RFC 6464
         // audio levels).
