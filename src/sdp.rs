@@ -171,13 +171,16 @@ crate::label_enum! {
         F8_128HmacSha1_80 = "f8_128_hmac_sha1_80",
         AeadAes128Gcm = "aead_aes_128_gcm",
         AeadAes256Gcm = "aead_aes_256_gcm",
+        /// RFC 4568 §6.2.3 (and RFC 3711 §4.1): SRTP without encryption.
+        NullHmacSha1_80 = "null_hmac_sha1_80",
+        NullHmacSha1_32 = "null_hmac_sha1_32",
         Other = "other",
     }
 }
 
 impl CryptoSuite {
     pub fn parse(s: &[u8]) -> CryptoSuite {
-        const TABLE: [(&[u8], CryptoSuite); 9] = [
+        const TABLE: [(&[u8], CryptoSuite); 11] = [
             (b"AES_CM_128_HMAC_SHA1_80", CryptoSuite::AesCm128HmacSha1_80),
             (b"AES_CM_128_HMAC_SHA1_32", CryptoSuite::AesCm128HmacSha1_32),
             (b"AES_192_CM_HMAC_SHA1_80", CryptoSuite::AesCm192HmacSha1_80),
@@ -187,12 +190,45 @@ impl CryptoSuite {
             (b"F8_128_HMAC_SHA1_80", CryptoSuite::F8_128HmacSha1_80),
             (b"AEAD_AES_128_GCM", CryptoSuite::AeadAes128Gcm),
             (b"AEAD_AES_256_GCM", CryptoSuite::AeadAes256Gcm),
+            (b"NULL_HMAC_SHA1_80", CryptoSuite::NullHmacSha1_80),
+            (b"NULL_HMAC_SHA1_32", CryptoSuite::NullHmacSha1_32),
         ];
         TABLE
             .iter()
             .find(|(name, _)| s.eq_ignore_ascii_case(name))
             .map_or(CryptoSuite::Other, |&(_, c)| c)
     }
+
+    /// The suite encrypts nothing (NULL cipher, RFC 3711 §4.1.3).
+    pub fn is_null(&self) -> bool {
+        matches!(
+            self,
+            CryptoSuite::NullHmacSha1_80 | CryptoSuite::NullHmacSha1_32
+        )
+    }
+
+    /// The suite's SRTP authentication tag is 32 bits (RFC 4568 §6.2,
+    /// RFC 6188 §7.1): forgeable in 2^31 tries on average.
+    pub fn short_tag(&self) -> bool {
+        matches!(
+            self,
+            CryptoSuite::AesCm128HmacSha1_32
+                | CryptoSuite::AesCm192HmacSha1_32
+                | CryptoSuite::AesCm256HmacSha1_32
+                | CryptoSuite::NullHmacSha1_32
+        )
+    }
+}
+
+/// `a=crypto` session parameters that switch protection off (RFC 4568
+/// §6.3.2), as bits of [`Crypto::session`].
+pub mod session_param {
+    /// `UNENCRYPTED_SRTP`: RTP payloads are not encrypted.
+    pub const UNENCRYPTED_SRTP: u8 = 1;
+    /// `UNENCRYPTED_SRTCP`: RTCP (SDES items included) is not encrypted.
+    pub const UNENCRYPTED_SRTCP: u8 = 2;
+    /// `UNAUTHENTICATED_SRTP`: RTP packets carry no authentication tag.
+    pub const UNAUTHENTICATED_SRTP: u8 = 4;
 }
 
 /// One `a=crypto:<tag> <suite> <key-params>` line, without the key.
@@ -203,6 +239,64 @@ pub struct Crypto {
     /// An `inline:` key method is present, i.e. the master key travels in
     /// this SDP (RFC 4568 §6.1): exposed if the SIP transport is cleartext.
     pub inline_key: bool,
+    /// [`session_param`] bits given after the key parameters.
+    pub session: u8,
+}
+
+impl Crypto {
+    /// SRTP payloads stay in the clear: a NULL suite or `UNENCRYPTED_SRTP`.
+    pub fn encrypts_nothing(&self) -> bool {
+        self.suite.is_null() || self.session & session_param::UNENCRYPTED_SRTP != 0
+    }
+}
+
+/// One `a=crypto` line as sent, for the exposure checks: the parsed line
+/// and two borrowed parts that never include the key (RFC 4568 §9.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CryptoLine<'a> {
+    pub crypto: Crypto,
+    /// `a=crypto:<tag> <suite>`: the line cut after the suite.
+    pub head: &'a [u8],
+    /// The session parameters after the key parameters (may be empty).
+    pub params: &'a [u8],
+}
+
+/// `a=extmap` URI of the RFC 6464 client-to-mixer audio level.
+pub const AUDIO_LEVEL_URI: &[u8] = b"urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+/// `a=extmap` URI of RFC 6904 encrypted header extensions (the URI of the
+/// encrypted extension follows it).
+pub const ENCRYPT_URI: &[u8] = b"urn:ietf:params:rtp-hdrext:encrypt";
+
+/// What one `m=` section tells the media path beyond its protection; 4
+/// bytes, kept per endpoint and per stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct MediaFacts {
+    /// `a=rtpmap:<pt> telephone-event/...` (RFC 4733 §7.1.1).
+    pub event_pt: Option<u8>,
+    /// RFC 6464 audio-level extension id readable on the wire: announced
+    /// by `a=extmap`, neither encrypted (RFC 6904) nor under `a=cryptex`
+    /// (RFC 9335); 0 when none.
+    pub audio_level_id: u8,
+    /// Every SDES `a=crypto` offered for the section encrypts nothing
+    /// (NULL suite or `UNENCRYPTED_SRTP`): the stream is cleartext.
+    pub null_srtp: bool,
+}
+
+/// What the signalling announced for an endpoint: its protection and the
+/// facts the media path checks on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Announced {
+    pub declared: Declared,
+    pub facts: MediaFacts,
+}
+
+impl From<Declared> for Announced {
+    fn from(declared: Declared) -> Announced {
+        Announced {
+            declared,
+            facts: MediaFacts::default(),
+        }
+    }
 }
 
 crate::label_enum! {
@@ -323,6 +417,12 @@ pub struct Attributes {
     pub zrtp_hash: bool,
     pub direction: Option<Direction>,
     pub ice_ufrag: bool,
+    /// `a=extmap` id of the RFC 6464 audio level (0: none).
+    pub audio_level_id: u8,
+    /// That extension is sent encrypted (RFC 6904 `encrypt` URI).
+    pub audio_level_encrypted: bool,
+    /// `a=cryptex` (RFC 9335): header extensions are encrypted.
+    pub cryptex: bool,
 }
 
 /// One `m=` section.
@@ -401,6 +501,8 @@ pub struct MediaEndpoint {
     /// Clock rate of the first payload type when known (static table or
     /// `a=rtpmap`), for jitter.
     pub clock_rate: Option<u32>,
+    /// DTMF payload type, audio level id, NULL SDES.
+    pub facts: MediaFacts,
 }
 
 /// Where an address token sits in an SDP.
@@ -506,6 +608,9 @@ pub struct Sdp<'a> {
     /// Lines the exposure checks point at, in body order (at most
     /// [`MAX_NOTABLE`]).
     pub notable: Vec<Notable<'a>>,
+    /// `a=crypto` lines in body order, any section (at most
+    /// [`MAX_CRYPTO`]).
+    pub crypto_lines: Vec<CryptoLine<'a>>,
     /// Items dropped because a bound was reached (media, crypto, candidate
     /// addresses, formats, ssrc, rtpmap, notable lines, lines).
     pub ignored: u32,
@@ -533,6 +638,7 @@ pub fn parse_sdp(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
         candidates: 0,
         candidate_addrs: Vec::new(),
         notable: Vec::new(),
+        crypto_lines: Vec::new(),
         ignored: 0,
     };
     // Which section attributes go to: session, the last m=, or nowhere when
@@ -627,6 +733,9 @@ pub fn parse_sdp(body: &[u8]) -> Result<Sdp<'_>, SdpError> {
                 if let Some(v) = val {
                     // Noted in any section, dropped ones included.
                     note_attr(notable, ignored, name, v, line.len() - v.len(), raw);
+                    if name.eq_ignore_ascii_case(b"crypto") {
+                        crypto_line(&mut sdp.crypto_lines, v, line);
+                    }
                 }
                 if in_media && media_dropped {
                     continue;
@@ -711,6 +820,7 @@ impl Sdp<'_> {
                 rtcp_port,
                 declared: self.declared(m),
                 clock_rate,
+                facts: self.facts(m),
             })
         })
     }
@@ -719,12 +829,20 @@ impl Sdp<'_> {
     /// their `m=` section declares: with ICE the media flows to these, and
     /// `c=` often holds a placeholder. Component 1 is RTP, 2 RTCP.
     pub fn candidate_endpoints(&self) -> impl Iterator<Item = (IceCandidate, Declared)> + '_ {
+        self.candidate_announced().map(|(c, a)| (c, a.declared))
+    }
+
+    /// [`Self::candidate_endpoints`] with the media facts of each section.
+    pub fn candidate_announced(&self) -> impl Iterator<Item = (IceCandidate, Announced)> + '_ {
         self.media
             .iter()
             .filter(|m| m.profile.is_rtp() && m.port != 0)
             .flat_map(move |m| {
-                let d = self.declared(m);
-                m.ice.iter().map(move |c| (*c, d))
+                let a = Announced {
+                    declared: self.declared(m),
+                    facts: self.facts(m),
+                };
+                m.ice.iter().map(move |c| (*c, a))
             })
     }
 
@@ -741,6 +859,34 @@ impl Sdp<'_> {
             _ if zrtp => Declared::Zrtp,
             Profile::RtpSavp | Profile::RtpSavpf => Declared::SrtpUnknownKeying,
             _ => Declared::Cleartext,
+        }
+    }
+
+    /// The media-path facts of `m` (session-level attributes as defaults).
+    pub fn facts(&self, m: &MediaDesc) -> MediaFacts {
+        let event_pt = m
+            .rtpmap
+            .iter()
+            .find(|r| r.encoding == Encoding::TelephoneEvent)
+            .map(|r| r.pt);
+        let (a, s) = (&m.attrs, &self.session);
+        let (id, encrypted) = if a.audio_level_id != 0 {
+            (a.audio_level_id, a.audio_level_encrypted)
+        } else {
+            (s.audio_level_id, s.audio_level_encrypted)
+        };
+        let readable = id != 0 && !encrypted && !a.cryptex && !s.cryptex;
+        let crypto = if m.attrs.crypto.is_empty() {
+            &self.session.crypto
+        } else {
+            &m.attrs.crypto
+        };
+        MediaFacts {
+            event_pt,
+            audio_level_id: if readable { id } else { 0 },
+            null_srtp: !crypto.is_empty()
+                && crypto.iter().all(Crypto::encrypts_nothing)
+                && self.declared(m) == Declared::SrtpSdes,
         }
     }
 
@@ -918,6 +1064,10 @@ fn common_attr(
         a.zrtp_hash = true;
     } else if name.eq_ignore_ascii_case(b"ice-ufrag") {
         a.ice_ufrag = true;
+    } else if name.eq_ignore_ascii_case(b"cryptex") {
+        a.cryptex = true;
+    } else if name.eq_ignore_ascii_case(b"extmap") {
+        extmap(a, val);
     } else if name.eq_ignore_ascii_case(b"sendrecv") {
         a.direction = Some(Direction::SendRecv);
     } else if name.eq_ignore_ascii_case(b"sendonly") {
@@ -998,11 +1148,82 @@ fn parse_crypto(v: &[u8]) -> Option<Crypto> {
         kp.split(|&b| b == b';')
             .any(|k| k.len() > 7 && k[..7].eq_ignore_ascii_case(b"inline:"))
     });
+    let session = t.fold(0, |bits, p| bits | session_bit(p));
     Some(Crypto {
         tag,
         suite,
         inline_key,
+        session,
     })
+}
+
+fn session_bit(p: &[u8]) -> u8 {
+    use session_param::*;
+    const TABLE: [(&[u8], u8); 3] = [
+        (b"UNENCRYPTED_SRTP", UNENCRYPTED_SRTP),
+        (b"UNENCRYPTED_SRTCP", UNENCRYPTED_SRTCP),
+        (b"UNAUTHENTICATED_SRTP", UNAUTHENTICATED_SRTP),
+    ];
+    TABLE
+        .iter()
+        .find(|(name, _)| p.eq_ignore_ascii_case(name))
+        .map_or(0, |&(_, bit)| bit)
+}
+
+/// Keeps an `a=crypto` line (value `v` of `line`) for the exposure checks,
+/// up to [`MAX_CRYPTO`]: `head` ends after the suite, `params` starts
+/// after the key parameters, so neither holds the key.
+fn crypto_line<'a>(out: &mut Vec<CryptoLine<'a>>, v: &'a [u8], line: &'a [u8]) {
+    let Some(crypto) = parse_crypto(v) else {
+        return;
+    };
+    if out.len() >= MAX_CRYPTO {
+        return;
+    }
+    // Token boundaries within `v`: tag, suite, key-params, session params.
+    let mut ends = [0usize; 3];
+    let mut i = 0;
+    for end in ends.iter_mut() {
+        while v.get(i).is_some_and(|b| *b == b' ' || *b == b'\t') {
+            i += 1;
+        }
+        while v.get(i).is_some_and(|b| *b != b' ' && *b != b'\t') {
+            i += 1;
+        }
+        *end = i;
+    }
+    let at = line.len() - v.len();
+    let head = line.get(..at + ends[1]).unwrap_or_default();
+    let params = trim(v.get(ends[2]..).unwrap_or_default());
+    out.push(CryptoLine {
+        crypto,
+        head,
+        params,
+    });
+}
+
+/// `a=extmap:<id>[/<direction>] <URI> [<attributes>]` (RFC 8285 §8): the
+/// id of the RFC 6464 audio level, and whether RFC 6904 encrypts it.
+fn extmap(a: &mut Attributes, val: &[u8]) {
+    let mut t = tokens(val);
+    let Some(id) = t
+        .next()
+        .and_then(|i| i.split(|&b| b == b'/').next())
+        .and_then(parse_num::<u8>)
+        .filter(|&id| id != 0)
+    else {
+        return;
+    };
+    let (uri, next) = (t.next().unwrap_or_default(), t.next());
+    if uri.eq_ignore_ascii_case(AUDIO_LEVEL_URI) {
+        a.audio_level_id = id;
+        a.audio_level_encrypted = false;
+    } else if uri.eq_ignore_ascii_case(ENCRYPT_URI)
+        && next.is_some_and(|u| u.eq_ignore_ascii_case(AUDIO_LEVEL_URI))
+    {
+        a.audio_level_id = id;
+        a.audio_level_encrypted = true;
+    }
 }
 
 /// The UDP transport address of a candidate line (TCP candidates are

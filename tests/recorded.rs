@@ -86,6 +86,17 @@ fn verdict(file: &str) -> Verdict {
         // DTLS-SRTP selecting SRTP_NULL_HMAC_SHA1_80 (tests/tls_exposure.rs):
         // the audio travels readable, never counted as srtp_dtls.
         "tls_dtls_null_profile" => v("cleartext", true, false, false),
+        // tests/media_exposure.rs: SIPp replays cleartext G.711 and RFC
+        // 4733 events under SDES that encrypts nothing (NULL suite,
+        // UNENCRYPTED_SRTP) or plain RTP/AVP.
+        "media_sipp_null_srtp" | "media_sipp_unencrypted_srtp" => v("cleartext", true, true, true),
+        "media_sipp_dtmf" => v("cleartext", true, false, true),
+        // baresip Opus over DTLS-SRTP (VBR, CBR, with and without RFC 6464
+        // audio levels).
+        "media_baresip_opus_vbr"
+        | "media_baresip_opus_cbr"
+        | "media_baresip_level"
+        | "media_baresip_nolevel" => v("srtp_dtls", false, false, true),
         other => {
             panic!("no expected verdict for recorded fixture {other}; add it to tests/recorded.rs")
         }

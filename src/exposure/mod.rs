@@ -19,6 +19,7 @@ pub mod addr;
 pub mod identity;
 pub mod privacy;
 pub mod scan;
+pub mod sdp_crypto;
 pub mod tls;
 pub mod zones;
 

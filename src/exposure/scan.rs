@@ -349,6 +349,7 @@ pub fn scan_sip<'a>(
         }
     }
     scanned.dtmf_digits = scan_body(body, clear, from, out);
+    super::sdp_crypto::scan(body.sdp.as_ref(), out);
     scanned
 }
 
@@ -533,9 +534,13 @@ mod tests {
         // DTLS-SRTP: a fingerprint, no key in the SDP.
         let dtls = "v=0\r\no=- 1 1 IN IP4 203.0.113.1\r\nm=audio 4000 UDP/TLS/RTP/SAVP 0\r\na=fingerprint:sha-256 AB:CD\r\n";
         assert!(!has("", dtls, UDP, Kind::SrtpKeyExposed));
-        // Two crypto lines: one finding.
+        // Two crypto lines: one key finding (the 32-bit tag of the second
+        // is `weak_transport_crypto`, see sdp_crypto).
         let two = format!("{CRYPTO_SDP}a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:AAAA\r\n");
-        assert_eq!(kinds("", &two, UDP), vec![Kind::SrtpKeyExposed]);
+        assert_eq!(
+            kinds("", &two, UDP),
+            vec![Kind::SrtpKeyExposed, Kind::WeakTransportCrypto]
+        );
     }
 
     #[test]

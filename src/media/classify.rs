@@ -264,6 +264,18 @@ impl<'a> RtpHeader<'a> {
     pub fn header_len(&self) -> usize {
         self.header_len
     }
+    /// The header extension (RFC 3550 §5.3.1): its 16-bit profile field
+    /// and its data (length checked by [`Self::new_checked`]). SRTP leaves
+    /// it readable unless RFC 6904 or RFC 9335 (cryptex) is used.
+    pub fn extension_data(&self) -> Option<(u16, &'a [u8])> {
+        if !self.extension() {
+            return None;
+        }
+        let at = field::FIXED_LEN + 4 * usize::from(self.csrc_count());
+        let head = self.buf.get(at..at + 4)?;
+        let data = self.buf.get(at + 4..self.header_len)?;
+        Some((u16::from_be_bytes([head[0], head[1]]), data))
+    }
     /// Payload without header and padding. For SRTP it is ciphertext plus
     /// the authentication tag (RFC 3711 §3.1).
     pub fn payload(&self) -> &'a [u8] {

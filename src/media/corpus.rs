@@ -216,7 +216,7 @@ fn run_streams(pkts: &[Udp]) -> Vec<StreamEvent> {
         let k = classify(&p.payload);
         match k {
             PacketKind::Rtp(h) => {
-                t.observe_rtp(p.flow, &h, p.ts, || None, &mut ev);
+                t.observe_rtp(p.flow, &h, p.ts, || None::<sdp::Declared>, &mut ev);
             }
             other => t.observe_flow(p.flow, &other),
         }

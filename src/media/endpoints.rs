@@ -16,7 +16,7 @@
 
 use super::Micros;
 use crate::lru::Lru;
-use crate::sdp::Declared;
+use crate::sdp::{Announced, Declared, MediaFacts};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -25,6 +25,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     declared: Declared,
+    /// DTMF payload type, audio-level id, NULL SDES (4 bytes: the entry
+    /// stays 16 bytes).
+    facts: MediaFacts,
     /// Capture time of the last insert (refresh), in microseconds: 8
     /// bytes where a `Duration` takes 16 with padding, a sixth of each
     /// slot of a table that holds four entries per call.
@@ -83,10 +86,16 @@ impl EndpointTable {
     /// entry had to be evicted to make room. O(1) plus the expired entries
     /// it removes (each removed once).
     pub fn insert(&self, addr: IpAddr, port: u16, declared: Declared, now: Duration) -> bool {
+        self.insert_announced(addr, port, declared.into(), now)
+    }
+
+    /// [`Self::insert`] with the media facts of the `m=` section.
+    pub fn insert_announced(&self, addr: IpAddr, port: u16, a: Announced, now: Duration) -> bool {
         let key = (addr, port);
         let mut shard = self.shard(&key);
         let entry = Entry {
-            declared,
+            declared: a.declared,
+            facts: a.facts,
             inserted: Micros::of(now),
         };
         // A refresh moves the entry to the young end, so the old end is
@@ -108,12 +117,20 @@ impl EndpointTable {
 
     /// What was declared for `(addr, port)`, unless expired at `now`.
     pub fn lookup(&self, addr: IpAddr, port: u16, now: Duration) -> Option<Declared> {
+        self.lookup_announced(addr, port, now).map(|a| a.declared)
+    }
+
+    /// What was announced for `(addr, port)`, unless expired at `now`.
+    pub fn lookup_announced(&self, addr: IpAddr, port: u16, now: Duration) -> Option<Announced> {
         let key = (addr, port);
         let shard = self.shard(&key);
         shard
             .peek(&key)
             .filter(|e| e.inserted.age(now) < self.ttl)
-            .map(|e| e.declared)
+            .map(|e| Announced {
+                declared: e.declared,
+                facts: e.facts,
+            })
     }
 
     /// Forget everything (a new, unrelated capture starts).

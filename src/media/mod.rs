@@ -27,6 +27,7 @@ pub mod payload;
 pub mod rtcp_seen;
 pub mod rtp_stats;
 pub mod stream;
+pub mod watch;
 
 #[cfg(test)]
 pub(crate) mod corpus;

@@ -22,9 +22,10 @@ use super::classify::{PacketKind, RtcpInfo, RtpHeader};
 use super::payload::{CodecClass, PayloadSampler, PayloadVerdict};
 pub use super::rtp_stats::Loss;
 use super::rtp_stats::{arrival_ticks, Jitter, SeqState};
+use super::watch::{Seen, Watch, WatchEvent};
 use super::Micros;
 use crate::lru::{Lru, Node};
-use crate::sdp::{static_clock_rate, Declared};
+use crate::sdp::{static_clock_rate, Announced, Declared};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -52,6 +53,19 @@ pub struct Flow {
     pub dst: IpAddr,
     pub src_port: u16,
     pub dst_port: u16,
+}
+
+impl Protection {
+    /// A label that says the payload is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        matches!(
+            self,
+            Protection::SrtpSdes
+                | Protection::SrtpDtls
+                | Protection::Zrtp
+                | Protection::EncryptedUnknown
+        )
+    }
 }
 
 impl Flow {
@@ -116,6 +130,9 @@ pub enum StreamEvent {
         /// payload is cleartext: exposure `encryption_mismatch`.
         mismatch: bool,
     },
+    /// Something the stream gives away whatever its protection (see
+    /// `watch`): a DTMF digit, audio levels, speech-driven lengths.
+    Watch { key: StreamKey, event: WatchEvent },
     Ended {
         key: StreamKey,
         protection: Protection,
@@ -209,6 +226,8 @@ struct Stream {
     validated: bool,
     /// Freed once classified.
     sampler: Option<Box<PayloadSampler>>,
+    /// DTMF events, audio levels, length variation (16 bytes).
+    watch: Watch,
 }
 
 /// Current size of one table entry (without the map's copy of the key and
@@ -302,14 +321,15 @@ impl StreamTable {
     /// created and, if that found nothing, when it is classified (the SDP
     /// may be processed by another worker a little later). Events are
     /// appended to `events`.
-    pub fn observe_rtp(
+    pub fn observe_rtp<A: Into<Announced>>(
         &mut self,
         flow: Flow,
         hdr: &RtpHeader<'_>,
         now: Duration,
-        mut lookup: impl FnMut() -> Option<Declared>,
+        mut lookup: impl FnMut() -> Option<A>,
         events: &mut Vec<StreamEvent>,
     ) -> Observed {
+        let mut lookup = || lookup().map(Into::into);
         let key = StreamKey {
             flow,
             ssrc: hdr.ssrc(),
@@ -319,6 +339,7 @@ impl StreamTable {
         // not touch the stream table).
         if !self.streams.touch(&key) {
             let pt = hdr.payload_type();
+            let announced = lookup();
             let s = Stream {
                 first_seen: Micros::of(now),
                 last_seen: Micros::of(now),
@@ -329,11 +350,12 @@ impl StreamTable {
                 pt,
                 clock_rate: static_clock_rate(pt),
                 jitter: Jitter::default(),
-                declared: lookup(),
+                declared: announced.map(|a| a.declared),
                 protection: Protection::Unknown,
                 classified: false,
                 validated: false,
                 sampler: Some(Box::new(PayloadSampler::new())),
+                watch: Watch::new(announced.map(|a| a.facts).unwrap_or_default()),
             };
             if let Some((k, old)) = self.streams.insert(key, s) {
                 self.end(k, old, EndReason::Evicted, &mut |_| None, events);
@@ -390,6 +412,19 @@ impl StreamTable {
                     .unwrap_or_default();
                 classify_stream(s, &key, hint, false, &mut lookup, events);
             }
+        }
+        if s.validated && s.watch.active() {
+            let seen = Seen {
+                decided: s.classified,
+                encrypted: if s.classified {
+                    s.protection.is_encrypted()
+                } else {
+                    s.declared.is_some_and(|d| d.is_encrypted()) && !s.watch.facts().null_srtp
+                },
+            };
+            s.watch.observe(hdr, s.pt, seen, |event| {
+                events.push(StreamEvent::Watch { key, event })
+            });
         }
         Observed {
             protection: s.protection,
@@ -501,7 +536,14 @@ impl StreamTable {
                 .copied()
                 .unwrap_or_default();
             let flow = key.flow;
-            classify_stream(&mut s, &key, hint, true, &mut || lookup(flow), events);
+            classify_stream(
+                &mut s,
+                &key,
+                hint,
+                true,
+                &mut || lookup(flow).map(Announced::from),
+                events,
+            );
         }
         let jitter = s.clock_rate.and_then(|rate| s.jitter.duration(rate));
         events.push(StreamEvent::Ended {
@@ -521,9 +563,9 @@ impl StreamTable {
 fn classify_stream(
     s: &mut Stream,
     key: &StreamKey,
-    hint: FlowHints,
+    mut hint: FlowHints,
     at_end: bool,
-    lookup: &mut dyn FnMut() -> Option<Declared>,
+    lookup: &mut dyn FnMut() -> Option<Announced>,
     events: &mut Vec<StreamEvent>,
 ) {
     let (verdict, full) = match &s.sampler {
@@ -536,8 +578,14 @@ fn classify_stream(
         return;
     }
     if s.declared.is_none() {
-        s.declared = lookup();
+        if let Some(a) = lookup() {
+            s.declared = Some(a.declared);
+            s.watch.set_facts(a.facts);
+        }
     }
+    // SDES that encrypts nothing (NULL suite, UNENCRYPTED_SRTP) is rule 0
+    // like a NULL DTLS-SRTP profile.
+    hint.null_srtp |= s.watch.facts().null_srtp;
     if let Some((protection, mismatch)) = decide(s.declared, verdict, hint, last_chance) {
         s.protection = protection;
         s.classified = true;
@@ -552,7 +600,8 @@ fn classify_stream(
 
 /// The protection rules, in order:
 ///
-/// 0. A NULL SRTP profile negotiated on the flow encrypts nothing: the
+/// 0. A NULL SRTP profile negotiated on the flow, or SDES `a=crypto`
+///    offering only NULL suites / `UNENCRYPTED_SRTP`, encrypts nothing: the
 ///    stream is `cleartext` unless the payload test says it looks
 ///    encrypted (then `encrypted_unknown`); never `srtp_*`. Not a
 ///    mismatch: `srtp_null_cipher` reports it.
@@ -878,7 +927,7 @@ mod tests {
         let PacketKind::Rtp(h) = classify(&p) else {
             panic!()
         };
-        t.observe_rtp(flow(3), &h, ms(0), || None, &mut ev);
+        t.observe_rtp(flow(3), &h, ms(0), || None::<Declared>, &mut ev);
         t.flush(&mut ev);
         let kinds: Vec<_> = ev
             .iter()
@@ -886,6 +935,7 @@ mod tests {
                 StreamEvent::New { .. } => "new",
                 StreamEvent::Classified { protection, .. } => protection.as_str(),
                 StreamEvent::Ended { .. } => "ended",
+                StreamEvent::Watch { .. } => "watch",
             })
             .collect();
         assert_eq!(
@@ -904,7 +954,7 @@ mod tests {
             let PacketKind::Rtp(h) = classify(&p) else {
                 panic!()
             };
-            let o = t.observe_rtp(flow(4), &h, ms(i as u64), || None, &mut ev);
+            let o = t.observe_rtp(flow(4), &h, ms(i as u64), || None::<Declared>, &mut ev);
             assert!(!o.validated);
         }
         assert!(ev.is_empty());
@@ -1083,7 +1133,7 @@ mod tests {
                 t.observe_flow(f, &PacketKind::Dtls(DtlsContentType::Handshake));
             }
             let now = Duration::from_millis(i * (r % 4));
-            t.observe_rtp(f, &h, now, || None, &mut ev);
+            t.observe_rtp(f, &h, now, || None::<Declared>, &mut ev);
             if i % 1000 == 0 {
                 t.expire(now, &mut ev);
             }
@@ -1093,6 +1143,7 @@ mod tests {
                     StreamEvent::New { .. } => news += 1,
                     StreamEvent::Classified { .. } => classified += 1,
                     StreamEvent::Ended { .. } => ends += 1,
+                    StreamEvent::Watch { .. } => {}
                 }
             }
         }
@@ -1102,6 +1153,7 @@ mod tests {
                 StreamEvent::New { .. } => news += 1,
                 StreamEvent::Classified { .. } => classified += 1,
                 StreamEvent::Ended { .. } => ends += 1,
+                StreamEvent::Watch { .. } => {}
             }
         }
         // Every validated stream: exactly one of each.
@@ -1131,7 +1183,13 @@ mod tests {
             buf[8..12].copy_from_slice(&key.to_be_bytes());
             if let PacketKind::Rtp(h) = classify(&buf) {
                 let f = flow((key % 10) as u16);
-                t.observe_rtp(f, &h, Duration::from_micros(i * 20), || None, &mut ev);
+                t.observe_rtp(
+                    f,
+                    &h,
+                    Duration::from_micros(i * 20),
+                    || None::<Declared>,
+                    &mut ev,
+                );
             }
             ev.clear();
         }

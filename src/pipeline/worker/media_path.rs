@@ -4,7 +4,9 @@
 
 use super::Worker;
 use crate::exposure;
+use crate::exposure::{Field, Finding, Kind};
 use crate::media::stream::{Flow, Protection, StreamEvent};
+use crate::media::watch::{zrtp_hello_zid, WatchEvent};
 use crate::media::{classify, PacketKind};
 use crate::metrics::Metrics;
 use crate::sip::{self, Transport};
@@ -87,7 +89,7 @@ impl Worker {
                     flow,
                     &h,
                     ts,
-                    || shared.declared(&flow, ts),
+                    || shared.announced(&flow, ts),
                     &mut self.stream_events,
                 );
                 // Packets of streams still on probation may be noise that
@@ -124,7 +126,11 @@ impl Worker {
                 self.shared
                     .expose(&mut self.exposures, &found, flow.src, Transport::Udp, ts);
             }
-            k @ (PacketKind::Dtls(_) | PacketKind::Zrtp) => {
+            PacketKind::Zrtp => {
+                self.streams.observe_flow(flow, &PacketKind::Zrtp);
+                self.zrtp_hello(flow, payload, ts);
+            }
+            k @ PacketKind::Dtls(_) => {
                 self.streams.observe_flow(flow, &k);
                 if matches!(k, PacketKind::Dtls(classify::DtlsContentType::Handshake)) {
                     self.dtls_handshake(flow, payload, ts);
@@ -178,10 +184,67 @@ impl Worker {
         }
     }
 
+    /// `device_identifier` (field `zrtp_zid`): the ZID of a ZRTP Hello
+    /// (RFC 6189 §5.2) identifies the endpoint across all its calls. Once
+    /// per (flow, ZRTP SSRC): Hellos are retransmitted until answered.
+    fn zrtp_hello(&mut self, flow: Flow, payload: &[u8], ts: Duration) {
+        let Some(zid) = zrtp_hello_zid(payload) else {
+            return;
+        };
+        let ssrc = payload
+            .get(8..12)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let mut found = vec![Finding {
+            kind: Kind::DeviceIdentifier,
+            field: Field::ZrtpZid,
+            name: b"",
+            evidence: zid,
+        }];
+        self.rtcp_seen
+            .retain_new(flow, ssrc, &mut found, |f| f.field.index());
+        self.shared
+            .expose(&mut self.exposures, &found, flow.src, Transport::Udp, ts);
+    }
+
+    /// A [`WatchEvent`] of a stream: digits are counted in
+    /// `dtmf_digits_total{field}` (never which key); the first digit of a
+    /// field, audio levels and length variation are findings (once per
+    /// stream, `watch` keeps the state).
+    fn watch_event(&mut self, flow: Flow, event: WatchEvent) {
+        let finding = match event {
+            WatchEvent::Digit { timing, first } => {
+                let field = if timing {
+                    Field::RtpEventTiming
+                } else {
+                    Field::RtpEvent
+                };
+                self.metrics
+                    .dtmf_digits
+                    .with_label_values(&[field.as_str()])
+                    .inc();
+                if !first {
+                    return;
+                }
+                Finding::new(Kind::DtmfDisclosed, field)
+            }
+            WatchEvent::AudioLevel => Finding::new(Kind::SpeechActivity, Field::AudioLevel),
+            WatchEvent::PacketLength => Finding::new(Kind::SpeechActivity, Field::PacketLength),
+        };
+        self.shared.expose(
+            &mut self.exposures,
+            &[finding],
+            flow.src,
+            Transport::Udp,
+            self.last_ts,
+        );
+    }
+
     pub(super) fn drain_media_events(&mut self) {
         let unknown = Protection::Unknown.index();
-        for ev in self.stream_events.drain(..) {
+        let mut events = std::mem::take(&mut self.stream_events);
+        for ev in events.drain(..) {
             match ev {
+                StreamEvent::Watch { key, event } => self.watch_event(key.flow, event),
                 StreamEvent::New { .. } => {
                     if let Some(g) = self.media.active.get(unknown) {
                         g.inc();
@@ -231,6 +294,8 @@ impl Worker {
                 }
             }
         }
+        // Keep the buffer (and its capacity) for the next packet.
+        self.stream_events = events;
     }
 }
 

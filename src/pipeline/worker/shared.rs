@@ -11,7 +11,7 @@ use crate::findings::Store;
 use crate::media::stream::Flow;
 use crate::media::EndpointTable;
 use crate::pipeline::counters::ExposureCounters;
-use crate::sdp::Declared;
+use crate::sdp::{Announced, Declared};
 use crate::sip::dialog::{CallConfig, CallTable};
 use crate::sip::Transport;
 use std::net::IpAddr;
@@ -75,6 +75,14 @@ impl Shared {
         self.endpoints
             .lookup(f.dst, f.dst_port, now)
             .or_else(|| self.endpoints.lookup(f.src, f.src_port, now))
+    }
+
+    /// [`Self::declared`] with the media facts (DTMF payload type, audio
+    /// level id, NULL SDES) of the announcing `m=` section.
+    pub(super) fn announced(&self, f: &Flow, now: Duration) -> Option<Announced> {
+        self.endpoints
+            .lookup_announced(f.dst, f.dst_port, now)
+            .or_else(|| self.endpoints.lookup_announced(f.src, f.src_port, now))
     }
 }
 

@@ -332,14 +332,18 @@ impl SipCtx<'_> {
         };
         let eps = &self.shared.endpoints;
         for e in sdp.media_endpoints() {
-            eps.insert(e.rtp_ip, e.rtp_port, e.declared, self.now);
+            let a = crate::sdp::Announced {
+                declared: e.declared,
+                facts: e.facts,
+            };
+            eps.insert_announced(e.rtp_ip, e.rtp_port, a, self.now);
             if (e.rtcp_ip, e.rtcp_port) != (e.rtp_ip, e.rtp_port) {
-                eps.insert(e.rtcp_ip, e.rtcp_port, e.declared, self.now);
+                eps.insert_announced(e.rtcp_ip, e.rtcp_port, a, self.now);
             }
         }
-        for (c, d) in sdp.candidate_endpoints() {
+        for (c, a) in sdp.candidate_announced() {
             let ip: IpAddr = c.ip;
-            eps.insert(ip, c.port, d, self.now);
+            eps.insert_announced(ip, c.port, a, self.now);
         }
     }
 }
