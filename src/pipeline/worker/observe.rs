@@ -164,3 +164,169 @@ pub(super) fn rtcp_identifier(
         // not outlive: the field says where it was; no evidence.
         .then(|| Finding::new(Kind::LinkableIdentifier, Field::RtcpCname))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::super::Worker;
+    use crate::decode::LinkType;
+    use crate::exposure::Zones;
+    use crate::metrics::Metrics;
+
+    fn invite(call_id: &str, fingerprint: &str, instance: &str) -> Vec<u8> {
+        let sdp = format!(
+            "v=0\r\no=- 0 0 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+             m=audio 4000 UDP/TLS/RTP/SAVP 0\r\na=fingerprint:sha-256 {fingerprint}\r\n"
+        );
+        format!(
+            "INVITE sip:bob@h SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK{call_id}\r\n\
+             From: <sip:alice@h>;tag=1\r\nTo: <sip:bob@h>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:alice@192.0.2.1>;+sip.instance=\"<urn:uuid:{instance}>\"\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+        .into_bytes()
+    }
+
+    fn register(cseq: u32, expires: u32) -> Vec<u8> {
+        format!(
+            "REGISTER sip:h SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKr{cseq}\r\n\
+             From: <sip:alice@h>;tag=1\r\nTo: <sip:alice@h>\r\nCall-ID: reg-1\r\nCSeq: {cseq} REGISTER\r\n\
+             Contact: <sip:alice@192.0.2.1:5060>\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn ok(cseq: u32) -> Vec<u8> {
+        format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKr{cseq}\r\n\
+             From: <sip:alice@h>;tag=1\r\nTo: <sip:alice@h>;tag=2\r\nCall-ID: reg-1\r\nCSeq: {cseq} REGISTER\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// Sum of `exposures_total` series of `kind` (and `field`, if given).
+    fn exposures(m: &Metrics, kind: &str, field: Option<&str>) -> f64 {
+        m.render()
+            .lines()
+            .filter(|l| l.starts_with("sipsentinel_exposures_total{"))
+            .filter(|l| l.contains(&format!("kind=\"{kind}\"")))
+            .filter(|l| field.is_none_or(|f| l.contains(&format!("field=\"{f}\""))))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    fn send(w: &mut Worker, t: u64, from: [u8; 4], to: [u8; 4], msg: &[u8]) {
+        w.frame(LinkType::Ethernet, secs(t), &udp(from, 5060, to, 5060, msg));
+    }
+
+    #[test]
+    fn one_device_in_two_calls_is_linkable_two_devices_are_not() {
+        let m = Metrics::new();
+        let mut w = worker(&m);
+        send(&mut w, 1, A, B, &invite("c1", "AA:BB", "dev-1"));
+        // the same INVITE retransmitted: one dialog
+        send(&mut w, 1, A, B, &invite("c1", "AA:BB", "dev-1"));
+        assert_eq!(exposures(&m, "linkable_identifier", None), 0.0);
+        // another device, another call
+        send(&mut w, 2, A, B, &invite("c2", "CC:DD", "dev-2"));
+        assert_eq!(exposures(&m, "linkable_identifier", None), 0.0);
+        // the first device again: fingerprint and instance link, once each
+        send(&mut w, 3, A, B, &invite("c3", "AA:BB", "dev-1"));
+        send(&mut w, 4, A, B, &invite("c4", "AA:BB", "dev-1"));
+        assert_eq!(
+            exposures(&m, "linkable_identifier", Some("dtls_fingerprint")),
+            1.0
+        );
+        assert_eq!(
+            exposures(&m, "linkable_identifier", Some("sip_instance")),
+            1.0
+        );
+        // `o=- 0 0` is not an identifier
+        assert_eq!(
+            exposures(&m, "linkable_identifier", Some("sdp_origin")),
+            0.0
+        );
+    }
+
+    #[test]
+    fn register_refresh_and_expires_zero_show_presence() {
+        let m = Metrics::new();
+        let mut w = worker(&m);
+        let active = |m: &Metrics| value(m, "sipsentinel_registrations_active");
+        send(&mut w, 1, A, B, &register(1, 60));
+        send(&mut w, 1, B, A, &ok(1));
+        w.publish();
+        assert_eq!(
+            exposures(&m, "registration_presence", Some("register")),
+            1.0
+        );
+        assert_eq!(active(&m), Some(1.0));
+        send(&mut w, 30, A, B, &register(2, 60));
+        send(&mut w, 30, B, A, &ok(2));
+        send(&mut w, 30, B, A, &ok(2)); // retransmitted 2xx
+        assert_eq!(exposures(&m, "registration_presence", Some("refresh")), 1.0);
+        // the refresh reused the Call-ID
+        assert_eq!(
+            exposures(&m, "linkable_identifier", Some("register_call_id")),
+            1.0
+        );
+        send(&mut w, 40, A, B, &register(3, 0));
+        send(&mut w, 40, B, A, &ok(3));
+        w.publish();
+        assert_eq!(
+            exposures(&m, "registration_presence", Some("deregister")),
+            1.0
+        );
+        assert_eq!(active(&m), Some(0.0));
+        assert_eq!(exposures(&m, "registration_presence", None), 3.0);
+        // The finding is the device's (the REGISTER's sender, A), though
+        // the 2xx that completes it comes from the registrar (B).
+        let device = w.shared.store.pseudonymizer().ip(A.into());
+        let snap = w.shared.store.snapshot();
+        let senders: Vec<_> = snap
+            .iter()
+            .filter(|e| e.kind == "registration_presence")
+            .map(|e| e.sender.as_str())
+            .collect();
+        assert_eq!(senders.len(), 3);
+        assert!(senders.iter().all(|s| *s == device), "{senders:?}");
+    }
+
+    #[test]
+    fn zone_pairs_count_dialogs_once_from_the_caller() {
+        let m = Metrics::new();
+        let mut w = worker(&m);
+        *w.shared.zones.write().unwrap() = Zones::new(vec![
+            ("inside".into(), vec!["192.0.2.1/32".into()]),
+            ("carrier".into(), vec!["192.0.2.2/32".into()]),
+        ])
+        .unwrap();
+        send(&mut w, 1, A, B, &invite("z1", "AA", "d"));
+        send(
+            &mut w,
+            1,
+            B,
+            A,
+            b"SIP/2.0 200 OK\r\nCall-ID: z1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
+        send(
+            &mut w,
+            2,
+            B,
+            A,
+            b"BYE sip:a@h SIP/2.0\r\nCall-ID: z1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+        );
+        let text = m.render();
+        let rows: Vec<_> = text
+            .lines()
+            .filter(|l| l.starts_with("sipsentinel_zone_sessions_total{"))
+            .collect();
+        assert_eq!(
+            rows,
+            ["sipsentinel_zone_sessions_total{dst_zone=\"carrier\",layer=\"signaling\",protection=\"cleartext\",src_zone=\"inside\"} 1"],
+            "{text}"
+        );
+    }
+}
