@@ -10,11 +10,17 @@
 //! insert into a full table evicts exactly one entry, so "evictions =
 //! distinct values - cap" means the table holds exactly its cap.
 
+mod common;
+
+use common::record::{tshark_count_filter, tshark_values};
+use common::require_tool;
+use common::sensor::{audit_prometheus, sum_text};
 use sipsentinel::config::Limits;
 use sipsentinel::decode::LinkType;
 use sipsentinel::metrics::Metrics;
 use sipsentinel::pipeline::worker::Worker;
 use sipsentinel::testkit::frames::udp4;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const N: u32 = 1_000_000;
@@ -189,4 +195,119 @@ fn a_flood_of_distinct_registrations_stays_at_the_caps() {
         f64::from(N) - limits.linkable_identifiers as f64
     );
     assert_eq!(linkable(&m), 0.0);
+}
+
+fn recorded(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/recorded")
+        .join(file)
+}
+
+/// The frames of a classic pcap file (what tcpdump writes), with their
+/// capture times; bounded by the file.
+fn pcap_frames(path: &Path) -> Vec<(Duration, Vec<u8>)> {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(
+        &b[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian pcap (µs)"
+    );
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let mut out = Vec::new();
+    let mut o = 24;
+    while o + 16 <= b.len() {
+        let ts = Duration::new(u64::from(u32_at(o)), u32_at(o + 4) * 1000);
+        let len = u32_at(o + 8) as usize;
+        out.push((ts, b[o + 16..o + 16 + len].to_vec()));
+        o += 16 + len;
+    }
+    out
+}
+
+const PRESENCE: &str = "observer_register_presence.pcap";
+
+fn presence(text: &str, field: &str) -> f64 {
+    sum_text(
+        text,
+        "sipsentinel_exposures_total",
+        &[("kind", "registration_presence"), ("field", field)],
+    )
+}
+
+/// The SIPp registration scenario (two devices: register, refresh with
+/// the same Call-ID, `Expires: 0`): the presence fields against tshark's
+/// reading of the same file.
+#[test]
+fn recorded_register_presence_matches_tshark() {
+    require_tool("tshark");
+    let file = recorded(PRESENCE);
+    let text = audit_prometheus(&file);
+    // Every REGISTER got a 200: one finding per 2xx transaction.
+    let ok = tshark_count_filter(
+        &file,
+        "sip.Status-Code == 200 && sip.CSeq.method == \"REGISTER\"",
+    );
+    let dereg = tshark_count_filter(&file, "sip.Method == \"REGISTER\" && sip.Expires == 0");
+    let reg = tshark_count_filter(&file, "sip.Method == \"REGISTER\" && sip.Expires > 0");
+    // A device's first REGISTER registers, its later ones refresh: the
+    // first is one per Call-ID.
+    let mut call_ids = tshark_values(&file, Some("sip.Method == \"REGISTER\""), &["sip.Call-ID"]);
+    call_ids.sort();
+    call_ids.dedup();
+    let devices = call_ids.len() as u64;
+    assert_eq!((ok, dereg, reg, devices), (6, 2, 4, 2), "the recording");
+    assert_eq!(presence(&text, "register"), devices as f64, "{text}");
+    assert_eq!(presence(&text, "refresh"), (reg - devices) as f64);
+    assert_eq!(presence(&text, "deregister"), dereg as f64);
+    assert_eq!(
+        sum_text(
+            &text,
+            "sipsentinel_exposures_total",
+            &[("kind", "registration_presence")]
+        ),
+        ok as f64
+    );
+    // The refresh reuses its Call-ID: each device's is linkable, once.
+    assert_eq!(
+        sum_text(
+            &text,
+            "sipsentinel_exposures_total",
+            &[
+                ("kind", "linkable_identifier"),
+                ("field", "register_call_id")
+            ]
+        ),
+        devices as f64
+    );
+    // The instance is sent in one transaction per device: nothing links.
+    assert_eq!(
+        sum_text(
+            &text,
+            "sipsentinel_exposures_total",
+            &[("kind", "linkable_identifier"), ("field", "sip_instance")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        sum_text(&text, "sipsentinel_registrations_active", &[]),
+        0.0
+    );
+}
+
+/// `registrations_active` frame by frame through one worker: it rises with
+/// each device's first 2xx and falls with each `Expires: 0` 2xx.
+#[test]
+fn recorded_registrations_active_rises_and_falls() {
+    let m = Metrics::new();
+    let mut w = Worker::standalone(0, &m, &Limits::default());
+    let mut curve = Vec::new();
+    for (ts, frame) in pcap_frames(&recorded(PRESENCE)) {
+        w.frame(LinkType::Ethernet, ts, &frame);
+        w.finish(); // publishes
+        let v = series(&m, "sipsentinel_registrations_active ");
+        if curve.last() != Some(&v) {
+            curve.push(v);
+        }
+    }
+    assert_eq!(curve, [0.0, 1.0, 2.0, 1.0, 0.0]);
 }
