@@ -285,6 +285,8 @@ pub struct FileLimits {
     pub media_idle_secs: Option<u64>,
     pub media_endpoints: Option<usize>,
     pub calls: Option<usize>,
+    pub linkable_identifiers: Option<usize>,
+    pub registrations: Option<usize>,
     pub findings_log_bytes: Option<usize>,
     pub findings_log_files: Option<usize>,
 }
@@ -339,6 +341,10 @@ pub struct Limits {
     pub endpoint_ttl: Duration,
     /// Call-IDs tracked per class (calls being set up, answered, registrations).
     pub calls: usize,
+    /// Identifier tags the observer's linker remembers (shared).
+    pub linkable_identifiers: usize,
+    /// REGISTER transactions and registered bindings tracked, each (shared).
+    pub registrations: usize,
     /// The findings log is rotated past this size ...
     pub findings_log_bytes: usize,
     /// ... keeping this many rotated files (`FILE.1` newest).
@@ -362,6 +368,8 @@ impl Default for Limits {
             media_endpoints: 262_144,
             endpoint_ttl: Duration::from_secs(4 * 3600),
             calls: 200_000,
+            linkable_identifiers: 131_072,
+            registrations: 100_000,
             findings_log_bytes: 64 << 20,
             findings_log_files: 5,
         }
@@ -620,6 +628,10 @@ pub mod range {
     pub const MEDIA_IDLE_SECS: (u64, u64) = (1, 86_400);
     pub const MEDIA_ENDPOINTS: (usize, usize) = (1, 1 << 24);
     pub const CALLS: (usize, usize) = (1, 1 << 24);
+    /// Shared; about 64 bytes each (`observer::linker::BYTES_PER_ENTRY`).
+    pub const LINKABLE_IDENTIFIERS: (usize, usize) = (1, 1 << 24);
+    /// Shared; transactions and bindings, each.
+    pub const REGISTRATIONS: (usize, usize) = (1, 1 << 24);
     /// `[findings]`.
     pub const FINDINGS_CAPACITY: (usize, usize) = (1, 1_000_000);
     pub const FINDINGS_TTL_SECS: (u64, u64) = (1, 366 * 86_400);
@@ -705,6 +717,18 @@ fn limits(f: &FileLimits) -> Result<Limits, ConfigError> {
         )?,
         endpoint_ttl: d.endpoint_ttl,
         calls: bounded("limits.calls", f.calls, d.calls, range::CALLS)?,
+        linkable_identifiers: bounded(
+            "limits.linkable_identifiers",
+            f.linkable_identifiers,
+            d.linkable_identifiers,
+            range::LINKABLE_IDENTIFIERS,
+        )?,
+        registrations: bounded(
+            "limits.registrations",
+            f.registrations,
+            d.registrations,
+            range::REGISTRATIONS,
+        )?,
         findings_log_bytes: bounded(
             "limits.findings_log_bytes",
             f.findings_log_bytes,
@@ -893,6 +917,8 @@ mod tests {
             ("media_idle_secs", "100000000000", "60"),
             ("media_endpoints", "99999999999", "262144"),
             ("calls", "0", "200000"),
+            ("linkable_identifiers", "0", "131072"),
+            ("registrations", "99999999999", "100000"),
             ("findings_log_bytes", "100", "1048576"),
             ("findings_log_files", "0", "3"),
         ];

@@ -105,6 +105,14 @@ label_enum! {
         CallsIdle = "calls_idle",
         /// A new, unrelated capture timeline began (file replay restart).
         CaptureReset = "capture_reset",
+        /// The observer's linker was full (least recently seen identifier).
+        LinkableCapacity = "linkable_capacity",
+        /// An identifier not seen for a day was forgotten.
+        LinkableIdle = "linkable_idle",
+        /// A registration table was full.
+        RegistrationsCapacity = "registrations_capacity",
+        /// A REGISTER got no final response in time.
+        RegistrationsTimeout = "registrations_timeout",
     }
 }
 

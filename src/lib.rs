@@ -17,6 +17,7 @@ pub mod label;
 pub mod lru;
 pub mod media;
 pub mod metrics;
+pub mod observer;
 pub mod pbxlog;
 pub mod pipeline;
 pub mod privdrop;

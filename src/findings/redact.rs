@@ -95,6 +95,21 @@ impl Pseudonymizer {
         s
     }
 
+    /// A keyed 64-bit tag of `parts` (each length-prefixed, so `["ab",
+    /// "c"]` and `["a", "bc"]` differ): what state tables keep instead of
+    /// an identifier (the observer's linker and registration tables).
+    pub fn tag64(&self, parts: &[&[u8]]) -> u64 {
+        let mut m = self.mac.clone();
+        for p in parts {
+            m.update(&(p.len() as u64).to_be_bytes());
+            m.update(p);
+        }
+        let tag = m.finalize().into_bytes();
+        let mut b = [0u8; 8];
+        b.copy_from_slice(tag.get(..8).unwrap_or(&[0; 8]));
+        u64::from_be_bytes(b)
+    }
+
     /// `ip-xxxxxxxx` of the canonical text of the address, so the same
     /// address gives the same pseudonym as sender and inside evidence.
     pub fn ip(&self, ip: IpAddr) -> String {

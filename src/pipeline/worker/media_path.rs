@@ -2,7 +2,8 @@
 //! DTLS, ZRTP, STUN), per-protection counters, and the stream table's
 //! events turned into gauges, histograms and findings.
 
-use super::Worker;
+use super::shared::Layer;
+use super::{observe, Worker};
 use crate::exposure;
 use crate::exposure::{Field, Finding, Kind};
 use crate::media::stream::{Flow, Protection, StreamEvent};
@@ -73,7 +74,7 @@ impl Worker {
         // §7): never a SIP start line, so skip the text test for them.
         let media_like = payload.first().is_some_and(|b| (0x80..=0xBF).contains(b));
         if !media_like && sip::framing::looks_like_sip(payload) {
-            self.datagram(payload, Transport::Udp, flow.src, ts);
+            self.datagram(payload, Transport::Udp, flow.src, flow.dst, ts);
         } else {
             self.media_packet(flow, payload, ts);
         }
@@ -123,6 +124,9 @@ impl Worker {
                 // Counted once per (flow, SSRC, field), not per report.
                 self.rtcp_seen
                     .retain_new(flow, info.ssrc, &mut found, |f| f.field.index());
+                if !info.encrypted {
+                    found.extend(observe::rtcp_identifier(&self.shared, &flow, payload, ts));
+                }
                 self.shared
                     .expose(&mut self.exposures, &found, flow.src, Transport::Udp, ts);
             }
@@ -255,6 +259,13 @@ impl Worker {
                     protection,
                     mismatch,
                 } => {
+                    self.shared.zone_session(
+                        &self.metrics,
+                        key.flow.src,
+                        key.flow.dst,
+                        Layer::Media,
+                        protection.as_str(),
+                    );
                     let mut found = Vec::new();
                     exposure::media_findings(protection, mismatch, &mut found);
                     self.shared.expose(

@@ -12,9 +12,11 @@
 //! - [`shared`]: state shared by all workers (endpoints, calls, findings);
 //! - `sip_path`: SIP messages, call events, registration outcomes;
 //! - `media_path`: RTP/RTCP, per-protection counters, stream events;
+//! - `observe`: what an observer can assemble (linker, registrations);
 //! - `publish`: table statistics and sizes exported as metrics.
 
 mod media_path;
+mod observe;
 mod publish;
 pub mod shared;
 mod sip_path;
@@ -297,6 +299,8 @@ impl Worker {
         self.shared.calls.expire(now, &mut self.call_events);
         self.drain_call_events();
         self.shared.endpoints.purge(now);
+        self.shared.linker.expire(now);
+        self.shared.registrations.expire(now);
         self.shared
             .store
             .expire(std::time::SystemTime::UNIX_EPOCH + now);

@@ -105,6 +105,15 @@ impl Worker {
                 .inc_by(cs.evicted_capacity);
         }
         p.evictions.add(Eviction::CallsIdle, cs.expired);
+        let (full, idle) = self.shared.linker.take_evictions();
+        p.evictions.add(Eviction::LinkableCapacity, full);
+        p.evictions.add(Eviction::LinkableIdle, idle);
+        let (full, timeout) = self.shared.registrations.take_evictions();
+        p.evictions.add(Eviction::RegistrationsCapacity, full);
+        p.evictions.add(Eviction::RegistrationsTimeout, timeout);
+        // Shared table: every worker sets the same absolute value.
+        m.registrations_active
+            .set(self.shared.registrations.active() as i64);
         let mut sizes = [0i64; FlowKind::COUNT];
         for kind in FlowKind::ALL {
             sizes[kind.index()] = match kind {

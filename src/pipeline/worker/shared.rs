@@ -1,5 +1,6 @@
 //! State shared by every worker: the SDP-announced media endpoints, the
-//! calls, the findings store and the configured zones.
+//! calls, the findings store, the configured zones, and what an observer
+//! can assemble (the linker and the registration table, issue #15).
 //!
 //! Invariant: each table here is internally synchronised and bounded; a
 //! worker only ever reaches it through [`Shared`], and every finding is
@@ -10,6 +11,8 @@ use crate::exposure::{Finding, Zones};
 use crate::findings::Store;
 use crate::media::stream::Flow;
 use crate::media::EndpointTable;
+use crate::metrics::Metrics;
+use crate::observer::{Linker, Registrations};
 use crate::pipeline::counters::ExposureCounters;
 use crate::sdp::{Announced, Declared};
 use crate::sip::dialog::{CallConfig, CallTable};
@@ -27,11 +30,29 @@ pub struct Shared {
     pub store: Arc<Store>,
     /// Replaced on SIGHUP.
     pub zones: Arc<RwLock<Zones>>,
+    /// Identifiers seen across dialogs (`linkable_identifier`); tags keyed
+    /// with the findings key.
+    pub linker: Linker,
+    /// REGISTER transactions and bindings (`registration_presence`,
+    /// `registrations_active`).
+    pub registrations: Registrations,
+}
+
+crate::label_enum! {
+    /// `zone_sessions_total{layer}`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Layer {
+        Signaling = "signaling",
+        Media = "media",
+    }
 }
 
 impl Shared {
     pub fn new(limits: &Limits, store: Arc<Store>, zones: Arc<RwLock<Zones>>) -> Shared {
+        let key = store.pseudonymizer().clone();
         Shared {
+            linker: Linker::new(limits.linkable_identifiers, key.clone()),
+            registrations: Registrations::new(limits.registrations, key),
             store,
             zones,
             endpoints: EndpointTable::new(16, limits.media_endpoints, limits.endpoint_ttl),
@@ -67,6 +88,28 @@ impl Shared {
             zone,
             SystemTime::UNIX_EPOCH + now,
         );
+    }
+
+    /// `zone_sessions_total`: one dialog (from its caller `src`) or one
+    /// media stream (from its sender) by zone pair. Once per dialog or
+    /// stream: a label lookup is fine.
+    pub(super) fn zone_session(
+        &self,
+        m: &Metrics,
+        src: IpAddr,
+        dst: IpAddr,
+        layer: Layer,
+        protection: &str,
+    ) {
+        let zones = self.zones.read().unwrap_or_else(|p| p.into_inner());
+        m.zone_sessions
+            .with_label_values(&[
+                zones.zone_of(src),
+                zones.zone_of(dst),
+                layer.as_str(),
+                protection,
+            ])
+            .inc();
     }
 
     /// What the SDP declared for a flow: its destination (the announced

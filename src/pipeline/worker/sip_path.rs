@@ -2,11 +2,13 @@
 //! each message into its counters, call events, registration outcomes,
 //! findings and announced media endpoints.
 
-use super::{Shared, Worker};
+use super::shared::Layer;
+use super::{observe, Shared, Worker};
 use crate::decode::sctp_reasm::{SctpKey, SctpOutcome};
 use crate::decode::tcp::StreamKey;
 use crate::decode::{self, Layer, Net, Reason, TcpSegment};
 use crate::exposure;
+use crate::media::Protection;
 use crate::metrics::Metrics;
 use crate::pipeline::counters::{DecodeFailures, ExposureCounters, SipCounters};
 use crate::sip::dialog::{CallEvent, Observation, RegistrationOutcome};
@@ -20,7 +22,7 @@ use std::time::Duration;
 const SIP_TLS_PORT: u16 = 5061;
 
 impl Worker {
-    fn sip_ctx(&mut self, sender: IpAddr, now: Duration) -> SipCtx<'_> {
+    fn sip_ctx(&mut self, sender: IpAddr, receiver: IpAddr, now: Duration) -> SipCtx<'_> {
         SipCtx {
             sip: &mut self.sip,
             exposures: &mut self.exposures,
@@ -30,6 +32,7 @@ impl Worker {
             calls: &mut self.call_events,
             now,
             sender,
+            receiver,
         }
     }
 
@@ -48,6 +51,7 @@ impl Worker {
                 calls: &mut self.call_events,
                 now: ts,
                 sender: net.src,
+                receiver: net.dst,
             };
             let gap = stream.take_gap();
             let (bytes, state) = stream.parts();
@@ -80,16 +84,16 @@ impl Worker {
                 unordered: chunk.unordered,
             };
             match self.sctp.push(key, &chunk, ts) {
-                SctpOutcome::Whole(msg) => self.sctp_message(msg, net.src, ts),
-                SctpOutcome::Reassembled(msg) => self.sctp_message(&msg, net.src, ts),
+                SctpOutcome::Whole(msg) => self.sctp_message(msg, net, ts),
+                SctpOutcome::Reassembled(msg) => self.sctp_message(&msg, net, ts),
                 SctpOutcome::Pending => {}
             }
         }
     }
 
-    fn sctp_message(&mut self, msg: &[u8], sender: IpAddr, ts: Duration) {
+    fn sctp_message(&mut self, msg: &[u8], net: &Net, ts: Duration) {
         if sip::framing::looks_like_sip(msg) {
-            self.datagram(msg, Transport::Sctp, sender, ts);
+            self.datagram(msg, Transport::Sctp, net.src, net.dst, ts);
         }
     }
 
@@ -99,9 +103,10 @@ impl Worker {
         payload: &[u8],
         transport: Transport,
         sender: IpAddr,
+        receiver: IpAddr,
         ts: Duration,
     ) {
-        let mut ctx = self.sip_ctx(sender, ts);
+        let mut ctx = self.sip_ctx(sender, receiver, ts);
         match sip::parse_message(payload) {
             Ok(msg) => ctx.message(transport, &msg),
             Err(e) => ctx.sip.parse_error(transport, e),
@@ -215,6 +220,8 @@ struct SipCtx<'a> {
     now: Duration,
     /// Source address of the packet that carried the message.
     sender: IpAddr,
+    /// Its destination address.
+    receiver: IpAddr,
 }
 
 impl SipCtx<'_> {
@@ -307,6 +314,18 @@ impl SipCtx<'_> {
             // not per message.
             if o.new_dialog {
                 found.extend(exposure::cleartext_signaling(transport));
+                if method == Method::Invite && code.is_none() {
+                    self.zone_session(transport);
+                }
+            }
+            observe::sip_identifiers(self.shared, msg, &body, call_id, self.now, &mut found);
+            if method == Method::Register && exposure::is_cleartext(transport) {
+                let presence =
+                    observe::registration(self.shared, msg, call_id, code, self.sender, self.now);
+                if let Some((f, device)) = presence {
+                    self.shared
+                        .expose(self.exposures, &[f], device, transport, self.now);
+                }
             }
             // `dtmf_disclosed` is counted once per call (after `observe`,
             // so the call's entry exists when its INVITE was seen).
@@ -321,6 +340,24 @@ impl SipCtx<'_> {
         self.shared
             .expose(self.exposures, &found, self.sender, transport, self.now);
         self.register_media(body.sdp.as_ref());
+    }
+
+    /// `zone_sessions_total{layer="signaling"}` for a new dialog: the
+    /// INVITE's sender is the caller (`src_zone`), its destination the
+    /// next hop towards the callee.
+    fn zone_session(&self, transport: Transport) {
+        let protection = if exposure::is_cleartext(transport) {
+            Protection::Cleartext.as_str()
+        } else {
+            "tls"
+        };
+        self.shared.zone_session(
+            self.metrics,
+            self.sender,
+            self.receiver,
+            Layer::Signaling,
+            protection,
+        );
     }
 
     /// Offer and answer both announce where their side receives media
@@ -421,7 +458,13 @@ mod tests {
         let m = Metrics::new();
         let mut w = worker(&m);
         let msg = b"OPTIONS sip:b@h SIP/2.0\r\nCall-ID: s1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
-        w.datagram(msg, crate::sip::Transport::Sctp, A.into(), secs(1));
+        w.datagram(
+            msg,
+            crate::sip::Transport::Sctp,
+            A.into(),
+            B.into(),
+            secs(1),
+        );
         assert_eq!(
             value(
                 &m,

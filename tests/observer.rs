@@ -1,0 +1,313 @@
+//! What an observer can assemble (issue #15): the linker and the
+//! registration table stay at their caps under floods of distinct
+//! identifiers, counting what they evict; and recorded captures (when
+//! present) give the counts the wire shows (tshark as the oracle).
+//!
+//! The floods drive one worker directly (`Worker::standalone`, default
+//! `[limits]`) with frames from the test kit: 1,000,000 distinct values
+//! each, inside a few minutes of capture time (so the caps, not the
+//! day-long identifier TTL or the binding expiry, do the work). Every
+//! insert into a full table evicts exactly one entry, so "evictions =
+//! distinct values - cap" means the table holds exactly its cap.
+
+mod common;
+
+use common::record::{tshark_count_filter, tshark_values};
+use common::require_tool;
+use common::sensor::{audit_prometheus, sum_text};
+use sipsentinel::config::Limits;
+use sipsentinel::decode::LinkType;
+use sipsentinel::metrics::Metrics;
+use sipsentinel::pipeline::worker::Worker;
+use sipsentinel::testkit::frames::udp4;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const N: u32 = 1_000_000;
+
+fn series(m: &Metrics, prefix: &str) -> f64 {
+    m.render()
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn evictions(m: &Metrics, reason: &str) -> f64 {
+    series(
+        m,
+        &format!("sipsentinel_flow_evictions_total{{reason=\"{reason}\"}}"),
+    )
+}
+
+/// Distinct source address per value (10.x.y.z), so no per-flow table
+/// merges them.
+fn src(i: u32) -> [u8; 4] {
+    let b = (i + 1).to_be_bytes();
+    [10, b[1], b[2], b[3]]
+}
+
+const DST: [u8; 4] = [192, 0, 2, 200];
+
+/// Capture time of the i-th value: 10,000 a second.
+fn at(i: u32) -> Duration {
+    Duration::from_secs(1) + Duration::from_micros(u64::from(i) * 100)
+}
+
+fn flood(make: impl Fn(u32) -> Vec<u8>) -> (Metrics, Limits) {
+    let m = Metrics::new();
+    let limits = Limits::default();
+    let mut w = Worker::standalone(0, &m, &limits);
+    for i in 0..N {
+        let payload = make(i);
+        let frame = udp4(src(i), DST, 5060, 5060, &payload);
+        w.frame(LinkType::Ethernet, at(i), &frame);
+    }
+    w.finish();
+    (m, limits)
+}
+
+fn linkable(m: &Metrics) -> f64 {
+    series(m, "sipsentinel_exposures_total{")
+        - m.render()
+            .lines()
+            .filter(|l| {
+                l.starts_with("sipsentinel_exposures_total{")
+                    && !l.contains("kind=\"linkable_identifier\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+}
+
+#[test]
+fn a_flood_of_distinct_sdp_cnames_stays_at_the_linker_cap() {
+    let (m, limits) = flood(|i| {
+        let sdp = format!(
+            "v=0\r\no=- 0 0 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/AVP 0\r\na=ssrc:{i} cname:flood-{i}@example\r\n"
+        );
+        format!(
+            "INVITE sip:b@h SIP/2.0\r\nCall-ID: cname-{i}\r\nCSeq: 1 INVITE\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+        .into_bytes()
+    });
+    let cap = limits.linkable_identifiers as f64;
+    assert_eq!(evictions(&m, "linkable_capacity"), f64::from(N) - cap);
+    assert_eq!(evictions(&m, "linkable_idle"), 0.0);
+    // every value distinct, each in one dialog: nothing linkable
+    assert_eq!(linkable(&m), 0.0);
+}
+
+/// RTCP receiver report + SDES with one CNAME (RFC 3550 §6.4.2, §6.5).
+fn rtcp_sdes(ssrc: u32, cname: &[u8]) -> Vec<u8> {
+    let s = ssrc.to_be_bytes();
+    let mut p = vec![0x80, 201, 0, 1, s[0], s[1], s[2], s[3]];
+    let chunk = 4 + 2 + cname.len() + 1;
+    let padded = chunk.div_ceil(4) * 4;
+    let words = ((4 + padded) / 4 - 1) as u16;
+    p.extend_from_slice(&[0x81, 202]);
+    p.extend_from_slice(&words.to_be_bytes());
+    p.extend_from_slice(&s);
+    p.push(1);
+    p.push(cname.len() as u8);
+    p.extend_from_slice(cname);
+    p.resize(p.len() + padded - chunk + 1, 0);
+    p
+}
+
+#[test]
+fn a_flood_of_distinct_rtcp_cnames_stays_at_the_linker_cap() {
+    let m = Metrics::new();
+    let limits = Limits::default();
+    let mut w = Worker::standalone(0, &m, &limits);
+    for i in 0..N {
+        let pkt = rtcp_sdes(i, format!("rtcp-{i}@example").as_bytes());
+        let frame = udp4(src(i), DST, 4001, 5001, &pkt);
+        w.frame(LinkType::Ethernet, at(i), &frame);
+    }
+    // One CNAME in two flows links, once.
+    for (n, port) in [(N, 4003u16), (N + 1, 4005)] {
+        let frame = udp4(src(7), DST, port, 5001, &rtcp_sdes(1, b"same@example"));
+        w.frame(LinkType::Ethernet, at(n), &frame);
+    }
+    w.finish();
+    let cap = limits.linkable_identifiers as f64;
+    assert_eq!(evictions(&m, "linkable_capacity"), f64::from(N) + 1.0 - cap);
+    assert_eq!(linkable(&m), 1.0);
+}
+
+#[test]
+fn a_flood_of_distinct_instances_stays_at_the_linker_cap() {
+    let (m, limits) = flood(|i| {
+        format!(
+            "INVITE sip:b@h SIP/2.0\r\nCall-ID: inst-{i}\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:a@10.0.0.1>;+sip.instance=\"<urn:uuid:{i:08x}>\"\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    });
+    let cap = limits.linkable_identifiers as f64;
+    assert_eq!(evictions(&m, "linkable_capacity"), f64::from(N) - cap);
+    assert_eq!(linkable(&m), 0.0);
+}
+
+#[test]
+fn a_flood_of_distinct_registrations_stays_at_the_caps() {
+    let m = Metrics::new();
+    let limits = Limits::default();
+    let mut w = Worker::standalone(0, &m, &limits);
+    for i in 0..N {
+        let reg = format!(
+            "REGISTER sip:h SIP/2.0\r\nTo: <sip:u{i}@h>\r\nCall-ID: reg-{i}\r\nCSeq: 1 REGISTER\r\n\
+             Contact: <sip:u{i}@10.0.0.1>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n"
+        );
+        let ok = format!(
+            "SIP/2.0 200 OK\r\nTo: <sip:u{i}@h>;tag=x\r\nCall-ID: reg-{i}\r\nCSeq: 1 REGISTER\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        w.frame(
+            LinkType::Ethernet,
+            at(i),
+            &udp4(src(i), DST, 5060, 5060, reg.as_bytes()),
+        );
+        w.frame(
+            LinkType::Ethernet,
+            at(i),
+            &udp4(DST, src(i), 5060, 5060, ok.as_bytes()),
+        );
+    }
+    w.finish();
+    let cap = limits.registrations as f64;
+    assert_eq!(series(&m, "sipsentinel_registrations_active "), cap);
+    assert_eq!(evictions(&m, "registrations_capacity"), f64::from(N) - cap);
+    assert_eq!(
+        series(
+            &m,
+            "sipsentinel_exposures_total{field=\"register\",kind=\"registration_presence\""
+        ),
+        f64::from(N)
+    );
+    // Every Call-ID is new: the linker fills with them, links none.
+    assert_eq!(
+        evictions(&m, "linkable_capacity"),
+        f64::from(N) - limits.linkable_identifiers as f64
+    );
+    assert_eq!(linkable(&m), 0.0);
+}
+
+fn recorded(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/recorded")
+        .join(file)
+}
+
+/// The frames of a classic pcap file (what tcpdump writes), with their
+/// capture times; bounded by the file.
+fn pcap_frames(path: &Path) -> Vec<(Duration, Vec<u8>)> {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(
+        &b[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian pcap (µs)"
+    );
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let mut out = Vec::new();
+    let mut o = 24;
+    while o + 16 <= b.len() {
+        let ts = Duration::new(u64::from(u32_at(o)), u32_at(o + 4) * 1000);
+        let len = u32_at(o + 8) as usize;
+        out.push((ts, b[o + 16..o + 16 + len].to_vec()));
+        o += 16 + len;
+    }
+    out
+}
+
+const PRESENCE: &str = "observer_register_presence.pcap";
+
+fn presence(text: &str, field: &str) -> f64 {
+    sum_text(
+        text,
+        "sipsentinel_exposures_total",
+        &[("kind", "registration_presence"), ("field", field)],
+    )
+}
+
+/// The SIPp registration scenario (two devices: register, refresh with
+/// the same Call-ID, `Expires: 0`): the presence fields against tshark's
+/// reading of the same file.
+#[test]
+fn recorded_register_presence_matches_tshark() {
+    require_tool("tshark");
+    let file = recorded(PRESENCE);
+    let text = audit_prometheus(&file);
+    // Every REGISTER got a 200: one finding per 2xx transaction.
+    let ok = tshark_count_filter(
+        &file,
+        "sip.Status-Code == 200 && sip.CSeq.method == \"REGISTER\"",
+    );
+    let dereg = tshark_count_filter(&file, "sip.Method == \"REGISTER\" && sip.Expires == 0");
+    let reg = tshark_count_filter(&file, "sip.Method == \"REGISTER\" && sip.Expires > 0");
+    // A device's first REGISTER registers, its later ones refresh: the
+    // first is one per Call-ID.
+    let mut call_ids = tshark_values(&file, Some("sip.Method == \"REGISTER\""), &["sip.Call-ID"]);
+    call_ids.sort();
+    call_ids.dedup();
+    let devices = call_ids.len() as u64;
+    assert_eq!((ok, dereg, reg, devices), (6, 2, 4, 2), "the recording");
+    assert_eq!(presence(&text, "register"), devices as f64, "{text}");
+    assert_eq!(presence(&text, "refresh"), (reg - devices) as f64);
+    assert_eq!(presence(&text, "deregister"), dereg as f64);
+    assert_eq!(
+        sum_text(
+            &text,
+            "sipsentinel_exposures_total",
+            &[("kind", "registration_presence")]
+        ),
+        ok as f64
+    );
+    // The refresh reuses its Call-ID: each device's is linkable, once.
+    assert_eq!(
+        sum_text(
+            &text,
+            "sipsentinel_exposures_total",
+            &[
+                ("kind", "linkable_identifier"),
+                ("field", "register_call_id")
+            ]
+        ),
+        devices as f64
+    );
+    // The instance is sent in one transaction per device: nothing links.
+    assert_eq!(
+        sum_text(
+            &text,
+            "sipsentinel_exposures_total",
+            &[("kind", "linkable_identifier"), ("field", "sip_instance")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        sum_text(&text, "sipsentinel_registrations_active", &[]),
+        0.0
+    );
+}
+
+/// `registrations_active` frame by frame through one worker: it rises with
+/// each device's first 2xx and falls with each `Expires: 0` 2xx.
+#[test]
+fn recorded_registrations_active_rises_and_falls() {
+    let m = Metrics::new();
+    let mut w = Worker::standalone(0, &m, &Limits::default());
+    let mut curve = Vec::new();
+    for (ts, frame) in pcap_frames(&recorded(PRESENCE)) {
+        w.frame(LinkType::Ethernet, ts, &frame);
+        w.finish(); // publishes
+        let v = series(&m, "sipsentinel_registrations_active ");
+        if curve.last() != Some(&v) {
+            curve.push(v);
+        }
+    }
+    assert_eq!(curve, [0.0, 1.0, 2.0, 1.0, 0.0]);
+}
