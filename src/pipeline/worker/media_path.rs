@@ -2,7 +2,7 @@
 //! DTLS, ZRTP, STUN), per-protection counters, and the stream table's
 //! events turned into gauges, histograms and findings.
 
-use super::shared::Layer;
+use super::shared::SessionLayer;
 use super::{observe, Worker};
 use crate::exposure;
 use crate::exposure::{Field, Finding, Kind};
@@ -263,7 +263,7 @@ impl Worker {
                         &self.metrics,
                         key.flow.src,
                         key.flow.dst,
-                        Layer::Media,
+                        SessionLayer::Media,
                         protection.as_str(),
                     );
                     let mut found = Vec::new();

@@ -41,7 +41,7 @@ pub struct Shared {
 crate::label_enum! {
     /// `zone_sessions_total{layer}`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Layer {
+    pub enum SessionLayer {
         Signaling = "signaling",
         Media = "media",
     }
@@ -98,7 +98,7 @@ impl Shared {
         m: &Metrics,
         src: IpAddr,
         dst: IpAddr,
-        layer: Layer,
+        layer: SessionLayer,
         protection: &str,
     ) {
         let zones = self.zones.read().unwrap_or_else(|p| p.into_inner());

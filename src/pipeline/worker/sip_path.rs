@@ -2,7 +2,7 @@
 //! each message into its counters, call events, registration outcomes,
 //! findings and announced media endpoints.
 
-use super::shared::Layer;
+use super::shared::SessionLayer;
 use super::{observe, Shared, Worker};
 use crate::decode::sctp_reasm::{SctpKey, SctpOutcome};
 use crate::decode::tcp::StreamKey;
@@ -355,7 +355,7 @@ impl SipCtx<'_> {
             self.metrics,
             self.sender,
             self.receiver,
-            Layer::Signaling,
+            SessionLayer::Signaling,
             protection,
         );
     }
