@@ -722,6 +722,10 @@ fn synthetic_series() -> String {
         ("rtcp_identity", "medium", "udp", "rtcp_sdes_cname"),
         ("private_address", "medium", "udp", "via"),
         ("software_version", "low", "udp", "user_agent"),
+        // Issue #13: protection that is not protection.
+        ("srtp_null_cipher", "critical", "udp", "dtls_srtp_profile"),
+        ("weak_transport_crypto", "high", "tls", "version"),
+        ("certificate_exposed", "medium", "udp", "server_certificate"),
     ];
     // every series is a family of the contract with values it can take
     for (metric, labels, _) in SERIES {
