@@ -10,7 +10,8 @@
 //! stream, SSRC, TLS handshake) is the caller's: it holds the state.
 //!
 //! Files: [`scan`] (SIP messages and their SDP), [`addr`] (address
-//! classes, URI hosts), [`tls`] (ClientHello SNI), [`zones`] (named CIDR
+//! classes, URI hosts), [`tls`] (ClientHello SNI; what a TLS/DTLS
+//! handshake read by `crate::tls` exposes), [`zones`] (named CIDR
 //! sets from the configuration).
 
 pub mod addr;
