@@ -735,6 +735,10 @@ fn synthetic_series() -> String {
         ("topology_disclosed", "medium", "udp", "call_id"),
         ("identity_asserted", "high", "udp", "identity"),
         ("privacy_request_ignored", "critical", "udp", "subject"),
+        // Issue #13: protection that is not protection.
+        ("srtp_null_cipher", "critical", "udp", "dtls_srtp_profile"),
+        ("weak_transport_crypto", "high", "tls", "version"),
+        ("certificate_exposed", "medium", "udp", "server_certificate"),
     ];
     // every series is a family of the contract with values it can take
     for (metric, labels, _) in SERIES {

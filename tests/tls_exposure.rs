@@ -271,7 +271,7 @@ fn corpus_tls_and_dtls_captures() {
 
 /// JA4 computed from tshark's dissection of a ClientHello (the spec's
 /// steps over tshark's field values, not our parser's).
-fn ja4_from_tshark(r: &[String]) -> String {
+fn ja4_from_tshark(r: &[String], dtls: bool) -> String {
     use sha2::{Digest, Sha256};
     let grease = |v: &u32| v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff;
     let hash = |s: &str| -> String {
@@ -290,13 +290,14 @@ fn ja4_from_tshark(r: &[String]) -> String {
     let mut ciphers: Vec<u32> = nums(&r[0]).into_iter().filter(|c| !grease(c)).collect();
     let exts: Vec<u32> = nums(&r[1]).into_iter().filter(|e| !grease(e)).collect();
     let sigs: Vec<u32> = nums(&r[2]).into_iter().filter(|s| !grease(s)).collect();
-    let version = nums(&r[4])
-        .into_iter()
-        .filter(|v| !grease(v))
-        .max()
-        .or(nums(&r[5]).first().copied())
-        .unwrap_or(0);
+    // DTLS versions count down (0xfefc is 1.3).
+    let listed = nums(&r[4]).into_iter().filter(|v| !grease(v));
+    let best = if dtls { listed.min() } else { listed.max() };
+    let version = best.or(nums(&r[5]).first().copied()).unwrap_or(0);
     let v = match version {
+        0xfeff => "d1",
+        0xfefd => "d2",
+        0xfefc => "d3",
         0x0304 => "13",
         0x0303 => "12",
         0x0302 => "11",
@@ -311,7 +312,8 @@ fn ja4_from_tshark(r: &[String]) -> String {
     };
     let sni = if exts.contains(&0) { 'd' } else { 'i' };
     let head = format!(
-        "t{v}{sni}{:02}{:02}{alpn}",
+        "{}{v}{sni}{:02}{:02}{alpn}",
+        if dtls { 'd' } else { 't' },
         ciphers.len().min(99),
         exts.len().min(99)
     );
@@ -382,11 +384,60 @@ fn ja4_matches_tshark_dissection() {
                     ours.push(sipsentinel::tls::ja4::ja4(&h));
                 }
             });
-            assert_eq!(ours, vec![ja4_from_tshark(&r)], "{}", file.display());
+            assert_eq!(ours, vec![ja4_from_tshark(&r, false)], "{}", file.display());
             checked += 1;
         }
     }
     assert!(checked >= 5, "{checked} ClientHellos checked");
+}
+
+/// The same for DTLS ClientHellos (prefix `d`, versions d1/d2/d3), read
+/// by `dtls_datagram` from the UDP payload.
+#[test]
+fn dtls_ja4_matches_tshark_dissection() {
+    let mut files: Vec<PathBuf> = [
+        "dtls_udp.pcap",
+        "tls_dtls.pcap",
+        "tls_dtls_null_profile.pcap",
+    ]
+    .iter()
+    .map(|f| recorded(f))
+    .collect();
+    if let Some(dir) = common::corpus::required() {
+        for f in ["ndpi_stun_dtls_rtp.pcapng", "zeek_webrtc-stun.pcap"] {
+            files.push(dir.join(f));
+        }
+    }
+    let mut checked = 0;
+    for file in files {
+        let rows = tshark(
+            &file,
+            "dtls.handshake.type == 1",
+            &[
+                "dtls.handshake.ciphersuite",
+                "dtls.handshake.extension.type",
+                "dtls.handshake.sig_hash_alg",
+                "dtls.handshake.extensions_alpn_str",
+                "dtls.handshake.extensions.supported_version",
+                "dtls.handshake.version",
+                "udp.payload",
+            ],
+        );
+        for r in rows {
+            let payload: Vec<u8> = (0..r[6].len() / 2)
+                .filter_map(|i| u8::from_str_radix(r[6].get(2 * i..2 * i + 2)?, 16).ok())
+                .collect();
+            let mut ours = Vec::new();
+            sipsentinel::tls::dtls_datagram(&payload, &mut |e| {
+                if let sipsentinel::tls::Event::ClientHello(h) = e {
+                    ours.push(sipsentinel::tls::ja4::ja4(&h));
+                }
+            });
+            assert_eq!(ours, vec![ja4_from_tshark(&r, true)], "{}", file.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "{checked} DTLS ClientHellos checked");
 }
 
 // ------------------------------------------- DTLS with a NULL profile ----

@@ -12,8 +12,9 @@
 //! Files: [`scan`] (SIP messages and their SDP), [`addr`] (address
 //! classes, URI hosts), [`identity`] (PASSporTs, device identifiers),
 //! [`privacy`] (what `Privacy: header`/`session` ask, Call-ID topology),
-//! [`tls`] (ClientHello SNI), [`zones`] (named CIDR sets from the
-//! configuration).
+//! [`sdp_crypto`] (SDES suites that protect nothing or little), [`tls`]
+//! (ClientHello SNI; what a TLS/DTLS handshake read by `crate::tls`
+//! exposes), [`zones`] (named CIDR sets from the configuration).
 
 pub mod addr;
 pub mod identity;

@@ -60,7 +60,8 @@ pub enum SipEvent<'a> {
         transport: Transport,
         error: ParseError,
     },
-    /// The stream is TLS (emitted once); nothing in it is parsed. `first`
+    /// The stream is TLS (emitted once); the SIP inside is not readable,
+    /// its handshake is read on ([`SipEvent::Tls`]). `first`
     /// holds the bytes that showed it (the start of the first record: a
     /// ClientHello on the client's side, whose SNI is an exposure).
     TlsStream { first: &'a [u8] },

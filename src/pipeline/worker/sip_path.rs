@@ -474,6 +474,50 @@ mod tests {
         );
     }
 
+    /// Hostile TLS on port 5061: a handshake message claiming 16 MB is
+    /// given up at the bound (counted, nothing more held), and random
+    /// records after a valid start never panic; each segment's data is
+    /// consumed once the reader has given up.
+    #[test]
+    fn hostile_tls_stream_is_bounded() {
+        let m = Metrics::new();
+        let mut w = worker(&m);
+        // Record: handshake, Certificate claiming 0xffffff bytes.
+        let mut seg = vec![22, 3, 3, 0x40, 0x00, 11, 0xff, 0xff, 0xff];
+        seg.resize(5 + 0x4000, 0);
+        let mut seq = 1u32;
+        for _ in 0..40 {
+            w.frame(
+                LinkType::Ethernet,
+                secs(1),
+                &tcp(A, 40000, B, 5061, seq, &seg),
+            );
+            seq = seq.wrapping_add(seg.len() as u32);
+            let mut rec = vec![22, 3, 3, 0x40, 0x00];
+            rec.resize(5 + 0x4000, 0xab);
+            seg = rec;
+        }
+        let failures = value(
+            &m,
+            r#"sipsentinel_decode_failures_total{layer="tls",reason="bad_length"}"#,
+        );
+        assert_eq!(failures, Some(1.0), "{}", m.render());
+        // Random bytes on other connections: no panic.
+        crate::testkit::random::for_random_inputs(
+            &[22, 3, 1, 0, 11, 2, 0xff],
+            300,
+            3000,
+            |d, i| {
+                let port = 41000 + (i % 1000) as u16;
+                let mut rec = vec![22, 3, 1];
+                rec.extend_from_slice(&(d.len() as u16).to_be_bytes());
+                rec.extend_from_slice(d);
+                w.frame(LinkType::Ethernet, secs(2), &tcp(A, port, B, 5061, 1, &rec));
+                w.frame(LinkType::Ethernet, secs(2), &udp(A, port, B, 5004, d));
+            },
+        );
+    }
+
     #[test]
     fn cleartext_signaling_is_exposed_once_per_dialog() {
         let m = Metrics::new();
