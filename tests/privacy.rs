@@ -40,6 +40,22 @@ const FILES: [&str; 3] = [
     "heplify_sip_tcp_websocket.pcap",
 ];
 
+/// Values planted in the SIPp content scenarios (tests/sipp/uac_content_*.xml).
+const CONTENT_CANARIES: [&str; 12] = [
+    "Signal=4",
+    "canary-im-text-7d3f",
+    "canary-cpim-text-91ac",
+    "canary-multipart-text-5e21",
+    "canary-presence-note",
+    "canary-subject-board-meeting",
+    "canary.alice@example.invalid",
+    "15550107771",
+    "15550107772",
+    "15550107779",
+    "35209900-176148-1",
+    "00:16:3e:5a:7c:11",
+];
+
 /// The identifiers of `file`, per tshark.
 fn identifiers(file: &Path) -> BTreeSet<String> {
     tshark_identifiers(file, &IDENTIFIER_FIELDS)
@@ -222,6 +238,16 @@ fn captures() -> Option<Vec<(PathBuf, BTreeSet<String>)>> {
     let mut ids = identifiers(&synth);
     ids.extend(synth::IDENTIFIERS.iter().map(|s| s.to_string()));
     v.push((synth, ids));
+    // The SIPp content recordings (issue 14, tests/content_exposure.rs):
+    // keys pressed, message text, PASSporT numbers, IMEI, MAC, e-mail.
+    for f in ["sip_content_call.pcap", "sip_content_im.pcap"] {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/recorded")
+            .join(f);
+        let mut ids = identifiers(&p);
+        ids.extend(CONTENT_CANARIES.iter().map(|s| s.to_string()));
+        v.push((p, ids));
+    }
     Some(v)
 }
 

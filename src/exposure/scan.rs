@@ -1140,6 +1140,16 @@ mod content {
             )]
         );
         assert_eq!(s.dtmf_digits, 1);
+        let (_, s) = scan(
+            &req(
+                "INFO",
+                "",
+                "application/dtmf-relay",
+                "signal = *\nDuration=100\n",
+            ),
+            Transport::Udp,
+        );
+        assert_eq!(s.dtmf_digits, 1);
         let (f, s) = scan(&req("INFO", "", "application/dtmf", "5"), Transport::Tcp);
         assert_eq!(f.len(), 1);
         assert_eq!(s.dtmf_digits, 1);

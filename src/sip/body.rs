@@ -203,8 +203,11 @@ fn dtmf_digits(media: &[u8], part: &[u8]) -> Option<u32> {
         let n = part
             .split(|&b| b == b'\n')
             .filter(|l| {
-                let l = trim(l);
-                l.len() > 7 && l[..7].eq_ignore_ascii_case(b"signal=") && !trim(&l[7..]).is_empty()
+                // `Signal=5`, `signal = 5` (spacing varies between vendors).
+                let Some(eq) = l.iter().position(|&b| b == b'=') else {
+                    return false;
+                };
+                trim(&l[..eq]).eq_ignore_ascii_case(b"signal") && !trim(&l[eq + 1..]).is_empty()
             })
             .take(MAX_DTMF_PER_PART as usize)
             .count();

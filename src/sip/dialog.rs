@@ -481,6 +481,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn first_dtmf_once_per_held_call() {
+        let t = CallTable::new(CallConfig::default());
+        let mut ev = Vec::new();
+        let obs = |call_id, method| Observation {
+            call_id,
+            method,
+            code: None,
+            transport: 0,
+        };
+        t.observe(&obs(b"c1", Method::Invite), Duration::from_secs(1), &mut ev);
+        assert!(t.first_dtmf(b"c1"));
+        assert!(!t.first_dtmf(b"c1"));
+        // Kept across later messages of the call.
+        t.observe(&obs(b"c1", Method::Info), Duration::from_secs(2), &mut ev);
+        assert!(!t.first_dtmf(b"c1"));
+        // A Call-ID the table does not hold: counted each time.
+        assert!(t.first_dtmf(b"c2"));
+        assert!(t.first_dtmf(b"c2"));
+        assert!(t.first_dtmf(b""));
+    }
+
+    #[test]
     fn registration_outcomes() {
         use RegistrationOutcome::*;
         for (code, want) in [

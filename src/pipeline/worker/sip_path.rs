@@ -519,6 +519,41 @@ mod tests {
     }
 
     #[test]
+    fn dtmf_info_is_exposed_once_per_call_and_every_key_counted() {
+        let m = Metrics::new();
+        let mut w = worker(&m);
+        let invite =
+            b"INVITE sip:b@h SIP/2.0\r\nCall-ID: k1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        w.frame(LinkType::Ethernet, secs(1), &udp(A, 5060, B, 5060, invite));
+        for (i, key) in ["1", "2", "3"].iter().enumerate() {
+            let body = format!("Signal={key}\r\nDuration=160\r\n");
+            let info = format!(
+                "INFO sip:b@h SIP/2.0\r\nCall-ID: k1\r\nCSeq: {} INFO\r\nContent-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
+                i + 2,
+                body.len()
+            );
+            w.frame(
+                LinkType::Ethernet,
+                secs(2),
+                &udp(A, 5060, B, 5060, info.as_bytes()),
+            );
+        }
+        let text = m.render();
+        let sum = |pred: &dyn Fn(&str) -> bool| -> f64 {
+            text.lines()
+                .filter(|l| pred(l))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        let calls = sum(&|l| {
+            l.starts_with("sipsentinel_exposures_total{") && l.contains("kind=\"dtmf_disclosed\"")
+        });
+        assert_eq!(calls, 1.0, "{text}");
+        let keys = sum(&|l| l.starts_with("sipsentinel_dtmf_digits_total{field=\"sip_info\"}"));
+        assert_eq!(keys, 3.0, "{text}");
+    }
+
+    #[test]
     fn cleartext_signaling_is_exposed_once_per_dialog() {
         let m = Metrics::new();
         let mut w = worker(&m);
