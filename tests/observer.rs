@@ -447,3 +447,88 @@ fn live_record_two_instances() {
     let f = record_baresip("observer_two_instances", &[1, 1]);
     check_linkable(&f, 0);
 }
+
+/// Zone pairs on the lab's recorded calls (`tests/fixtures/recorded/`,
+/// caller "alice" and callee "bob" in two namespaces): with the caller's
+/// address in zone `inside` and the callee's in `carrier`, one signalling
+/// session inside → carrier (cleartext for SIP over UDP, tls for SIP over
+/// TLS: tshark's INVITEs and ClientHellos), and each RTP stream tshark
+/// sees counted by its direction, with the file's media verdict.
+#[test]
+fn zone_pairs_on_plain_sdes_and_tls_calls() {
+    require_tool("tshark");
+    let dir = temp_dir("observer-zones");
+    for (file, signalling, media) in [
+        ("plain_udp.pcap", "cleartext", "cleartext"),
+        ("sdes_udp.pcap", "cleartext", "srtp_sdes"),
+        ("tls_sdes.pcap", "tls", "encrypted_unknown"),
+    ] {
+        let path = recorded(file);
+        // The caller is the client: the INVITE's sender (UDP), or the
+        // ClientHello's (TLS).
+        let filter = "sip.Method == \"INVITE\" || tls.handshake.type == 1";
+        let callers = tshark_values(&path, Some(filter), &["ip.src"]);
+        let callees = tshark_values(&path, Some(filter), &["ip.dst"]);
+        let (caller, callee) = (callers[0].clone(), callees[0].clone());
+        let invites = tshark_count_filter(&path, "sip.Method == \"INVITE\"");
+        let hellos = tshark_count_filter(&path, "tls.handshake.type == 1");
+        let dialogs = if signalling == "tls" { hellos } else { invites };
+        let config = dir.join(format!("{file}.toml"));
+        std::fs::write(
+            &config,
+            format!("[zones]\ninside = [\"{caller}/32\"]\ncarrier = [\"{callee}/32\"]\n"),
+        )
+        .unwrap();
+        let out = common::run_bounded(
+            std::process::Command::new(common::sensor::sensor_bin())
+                .arg("audit")
+                .arg(&path)
+                .args(["--format", "prometheus", "--config"])
+                .arg(&config),
+            Duration::from_secs(60),
+        );
+        assert!(out.status.success(), "{file}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rows = |layer: &str, src: &str, dst: &str, protection: &str| {
+            sum_text(
+                &text,
+                "sipsentinel_zone_sessions_total",
+                &[
+                    ("layer", layer),
+                    ("src_zone", src),
+                    ("dst_zone", dst),
+                    ("protection", protection),
+                ],
+            )
+        };
+        assert_eq!(dialogs, 1, "{file}: the recording has one call");
+        assert_eq!(
+            rows("signaling", "inside", "carrier", signalling),
+            1.0,
+            "{file}: {text}"
+        );
+        assert_eq!(
+            sum_text(
+                &text,
+                "sipsentinel_zone_sessions_total",
+                &[("layer", "signaling")]
+            ),
+            1.0,
+            "{file}: both directions of a dialog count once"
+        );
+        let streams = common::record::tshark_rtp_streams(&path);
+        let out_n = streams.iter().filter(|s| s.src == caller).count() as f64;
+        let in_n = streams.iter().filter(|s| s.src == callee).count() as f64;
+        assert!(out_n >= 1.0 && in_n >= 1.0, "{file}: {streams:?}");
+        assert_eq!(
+            rows("media", "inside", "carrier", media),
+            out_n,
+            "{file}: {text}"
+        );
+        assert_eq!(
+            rows("media", "carrier", "inside", media),
+            in_n,
+            "{file}: {text}"
+        );
+    }
+}
