@@ -12,9 +12,12 @@
 
 mod common;
 
+use common::baresip::{run_call, CallSpec, MediaEnc, SipTransport};
+use common::netns::Lab;
+use common::record::Recorder;
 use common::record::{tshark_count_filter, tshark_values};
-use common::require_tool;
 use common::sensor::{audit_prometheus, sum_text};
+use common::{lab_lock, require_root, require_tool, temp_dir};
 use sipsentinel::config::Limits;
 use sipsentinel::decode::LinkType;
 use sipsentinel::metrics::Metrics;
@@ -310,4 +313,222 @@ fn recorded_registrations_active_rises_and_falls() {
         }
     }
     assert_eq!(curve, [0.0, 1.0, 2.0, 1.0, 0.0]);
+}
+
+/// Live (root): records baresip DTLS-SRTP calls on the lab bridge and
+/// saves them under `$SIPSENTINEL_SAVE_RECORDINGS` (how the `observer_*`
+/// baresip fixtures were made). `calls` = one caller process per entry,
+/// each placing that many calls at once.
+fn record_baresip(name: &str, callers: &[u32]) -> PathBuf {
+    let _g = lab_lock();
+    require_root();
+    let dir = temp_dir(name);
+    let file = dir.join(format!("{name}.pcap"));
+    let lab = Lab::new(1 + callers.len());
+    let rec = Recorder::start_buffered(&lab.bridge, &file, Some("udp or tcp"), 8192);
+    for (k, &dials) in callers.iter().enumerate() {
+        let spec = CallSpec::new(SipTransport::Udp, MediaEnc::Dtls)
+            .secs(4)
+            .dials(dials);
+        let call = run_call(&lab, 0, 1 + k, &spec);
+        call.assert_ok();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    rec.stop();
+    if let Some(out) = std::env::var_os("SIPSENTINEL_SAVE_RECORDINGS") {
+        let dest = Path::new(&out).join(format!("{name}.pcap"));
+        std::fs::create_dir_all(Path::new(&out)).unwrap();
+        std::fs::copy(&file, &dest).unwrap();
+        eprintln!("saved recording {}", dest.display());
+    }
+    file
+}
+
+/// Identifiers an observer reads in the SDP (tshark's dissection, not the
+/// sensor's): per value, the Call-IDs it appears in; the count of values
+/// in two or more Call-IDs is what `linkable_identifier` must report.
+fn tshark_linked_sdp_values(file: &Path, attr: &str) -> usize {
+    // Session-level (baresip's caller) and media-level attributes.
+    let rows = common::record::tshark_fields(
+        file,
+        Some("sdp"),
+        &["sip.Call-ID", "sdp.session_attr", "sdp.media_attr"],
+    );
+    let mut by_value: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for row in rows {
+        let Some(cid) = row.first() else {
+            continue;
+        };
+        let attrs = row.iter().skip(1).flat_map(|cell| cell.split('\u{1e}'));
+        for a in attrs {
+            let a = a.trim();
+            let value = match attr {
+                "fingerprint" => a.strip_prefix("fingerprint:"),
+                // a=ssrc:<id> cname:<value>
+                _ => a
+                    .strip_prefix("ssrc:")
+                    .and_then(|r| r.split_once(" cname:"))
+                    .map(|(_, v)| v),
+            };
+            if let Some(v) = value {
+                by_value
+                    .entry(v.to_string())
+                    .or_default()
+                    .insert(cid.clone());
+            }
+        }
+    }
+    by_value.values().filter(|c| c.len() >= 2).count()
+}
+
+fn check_linkable(file: &Path, min_fingerprints: usize) {
+    require_tool("tshark");
+    let text = audit_prometheus(file);
+    let linked = |field: &str| {
+        sum_text(
+            &text,
+            "sipsentinel_exposures_total",
+            &[("kind", "linkable_identifier"), ("field", field)],
+        )
+    };
+    let fp = tshark_linked_sdp_values(file, "fingerprint");
+    let cname = tshark_linked_sdp_values(file, "cname");
+    assert!(
+        fp >= min_fingerprints,
+        "the recording: {fp} linked fingerprints"
+    );
+    assert_eq!(linked("dtls_fingerprint"), fp as f64, "{text}");
+    assert_eq!(linked("rtcp_cname"), cname as f64, "{text}");
+}
+
+const ONE_INSTANCE: &str = "observer_one_instance_two_calls.pcap";
+const TWO_INSTANCES: &str = "observer_two_instances.pcap";
+
+/// Two calls from one baresip caller (one certificate, one CNAME) to one
+/// callee instance: both sides' fingerprints and CNAMEs link the calls.
+#[test]
+fn recorded_one_instance_two_calls_is_linkable() {
+    check_linkable(&recorded(ONE_INSTANCE), 2);
+}
+
+/// One call each from two baresip callers (each its own process,
+/// namespace, certificate), to a callee restarted for each: no
+/// certificate links. (The callee's CNAME is its AOR, `sip:bob@...`, in
+/// both calls: that one links, as tshark sees too, in `check_linkable`.)
+#[test]
+fn recorded_two_instances_are_not_linkable() {
+    let file = recorded(TWO_INSTANCES);
+    check_linkable(&file, 0);
+    let text = audit_prometheus(&file);
+    for field in ["dtls_fingerprint", "sip_instance", "sdp_origin"] {
+        assert_eq!(
+            sum_text(
+                &text,
+                "sipsentinel_exposures_total",
+                &[("kind", "linkable_identifier"), ("field", field)]
+            ),
+            0.0,
+            "{field}: {text}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "live: root, baresip; makes the fixture (SIPSENTINEL_SAVE_RECORDINGS)"]
+fn live_record_one_instance_two_calls() {
+    let f = record_baresip("observer_one_instance_two_calls", &[2]);
+    check_linkable(&f, 1);
+}
+
+#[test]
+#[ignore = "live: root, baresip; makes the fixture (SIPSENTINEL_SAVE_RECORDINGS)"]
+fn live_record_two_instances() {
+    let f = record_baresip("observer_two_instances", &[1, 1]);
+    check_linkable(&f, 0);
+}
+
+/// Zone pairs on the lab's recorded calls (`tests/fixtures/recorded/`,
+/// caller "alice" and callee "bob" in two namespaces): with the caller's
+/// address in zone `inside` and the callee's in `carrier`, one signalling
+/// session inside → carrier (cleartext for SIP over UDP, tls for SIP over
+/// TLS: tshark's INVITEs and ClientHellos), and each RTP stream tshark
+/// sees counted by its direction, with the file's media verdict.
+#[test]
+fn zone_pairs_on_plain_sdes_and_tls_calls() {
+    require_tool("tshark");
+    let dir = temp_dir("observer-zones");
+    for (file, signalling, media) in [
+        ("plain_udp.pcap", "cleartext", "cleartext"),
+        ("sdes_udp.pcap", "cleartext", "srtp_sdes"),
+        ("tls_sdes.pcap", "tls", "encrypted_unknown"),
+    ] {
+        let path = recorded(file);
+        // The caller is the client: the INVITE's sender (UDP), or the
+        // ClientHello's (TLS).
+        let filter = "sip.Method == \"INVITE\" || tls.handshake.type == 1";
+        let callers = tshark_values(&path, Some(filter), &["ip.src"]);
+        let callees = tshark_values(&path, Some(filter), &["ip.dst"]);
+        let (caller, callee) = (callers[0].clone(), callees[0].clone());
+        let invites = tshark_count_filter(&path, "sip.Method == \"INVITE\"");
+        let hellos = tshark_count_filter(&path, "tls.handshake.type == 1");
+        let dialogs = if signalling == "tls" { hellos } else { invites };
+        let config = dir.join(format!("{file}.toml"));
+        std::fs::write(
+            &config,
+            format!("[zones]\ninside = [\"{caller}/32\"]\ncarrier = [\"{callee}/32\"]\n"),
+        )
+        .unwrap();
+        let out = common::run_bounded(
+            std::process::Command::new(common::sensor::sensor_bin())
+                .arg("audit")
+                .arg(&path)
+                .args(["--format", "prometheus", "--config"])
+                .arg(&config),
+            Duration::from_secs(60),
+        );
+        assert!(out.status.success(), "{file}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rows = |layer: &str, src: &str, dst: &str, protection: &str| {
+            sum_text(
+                &text,
+                "sipsentinel_zone_sessions_total",
+                &[
+                    ("layer", layer),
+                    ("src_zone", src),
+                    ("dst_zone", dst),
+                    ("protection", protection),
+                ],
+            )
+        };
+        assert_eq!(dialogs, 1, "{file}: the recording has one call");
+        assert_eq!(
+            rows("signaling", "inside", "carrier", signalling),
+            1.0,
+            "{file}: {text}"
+        );
+        assert_eq!(
+            sum_text(
+                &text,
+                "sipsentinel_zone_sessions_total",
+                &[("layer", "signaling")]
+            ),
+            1.0,
+            "{file}: both directions of a dialog count once"
+        );
+        let streams = common::record::tshark_rtp_streams(&path);
+        let out_n = streams.iter().filter(|s| s.src == caller).count() as f64;
+        let in_n = streams.iter().filter(|s| s.src == callee).count() as f64;
+        assert!(out_n >= 1.0 && in_n >= 1.0, "{file}: {streams:?}");
+        assert_eq!(
+            rows("media", "inside", "carrier", media),
+            out_n,
+            "{file}: {text}"
+        );
+        assert_eq!(
+            rows("media", "carrier", "inside", media),
+            in_n,
+            "{file}: {text}"
+        );
+    }
 }

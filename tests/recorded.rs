@@ -101,6 +101,11 @@ fn verdict(file: &str) -> Verdict {
         // media at all, cleartext signalling (tests/observer.rs checks the
         // presence findings).
         "observer_register_presence" => v("cleartext", false, false, true),
+        // baresip DTLS-SRTP calls (issue #15): one caller instance placing
+        // two calls, and two caller instances one call each.
+        "observer_one_instance_two_calls" | "observer_two_instances" => {
+            v("srtp_dtls", false, false, true)
+        }
         other => {
             panic!("no expected verdict for recorded fixture {other}; add it to tests/recorded.rs")
         }

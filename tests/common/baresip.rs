@@ -87,6 +87,9 @@ pub struct CallSpec {
     pub family: Family,
     /// `-t` of the caller: the call (setup + media + BYE) lasts about this long.
     pub caller_secs: u32,
+    /// Calls the one caller instance places at once (`-e "/dial URI"`
+    /// repeated); 1 for a plain call.
+    pub dials: u32,
 }
 
 impl CallSpec {
@@ -96,6 +99,7 @@ impl CallSpec {
             media,
             family: Family::V4,
             caller_secs: 5,
+            dials: 1,
         }
     }
     pub fn v6(mut self) -> Self {
@@ -104,6 +108,11 @@ impl CallSpec {
     }
     pub fn secs(mut self, s: u32) -> Self {
         self.caller_secs = s;
+        self
+    }
+    /// `n` calls from the same caller process (same certificate, CNAME).
+    pub fn dials(mut self, n: u32) -> Self {
+        self.dials = n.max(1);
         self
     }
 }
@@ -462,13 +471,15 @@ pub fn run_call(lab: &Lab, callee_k: usize, caller_k: usize, spec: &CallSpec) ->
     }
 
     let uri = callee_uri(lab, callee_k, spec);
-    let caller_args = vec![
+    let mut caller_args = vec![
         fam_flag.to_string(),
         "-t".into(),
         spec.caller_secs.to_string(),
-        "-e".into(),
-        format!("/dial {uri}"),
     ];
+    for _ in 0..spec.dials {
+        caller_args.push("-e".into());
+        caller_args.push(format!("/dial {uri}"));
+    }
     let caller_bound = Duration::from_secs(spec.caller_secs as u64 + 10);
     let caller = spawn(
         lab,

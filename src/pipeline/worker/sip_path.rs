@@ -231,6 +231,14 @@ impl SipCtx<'_> {
             SipEvent::ParseError { transport, error } => self.sip.parse_error(transport, error),
             SipEvent::TlsStream { first } => {
                 self.metrics.sip_tls_streams.inc();
+                // Dialogs inside TLS are not visible: the connection is
+                // the signalling session an observer can count, once, on
+                // the client's side (its first record is a handshake
+                // record holding a ClientHello, RFC 8446 §5.1, §4), so the
+                // client is `src_zone`.
+                if first.first() == Some(&22) && first.get(5) == Some(&1) {
+                    self.zone_session(Transport::Tls);
+                }
                 // The client's first record is its ClientHello: the server
                 // name it asks for travels in clear (RFC 6066 §3).
                 if let Some(f) = exposure::scan_tls(first) {
