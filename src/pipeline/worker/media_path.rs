@@ -206,6 +206,13 @@ impl Worker {
         }];
         self.rtcp_seen
             .retain_new(flow, ssrc, &mut found, |f| f.field.index());
+        // The same ZID in a second call links the two (issue #15).
+        found.extend(super::observe::zrtp_identifier(
+            &self.shared,
+            &flow,
+            zid,
+            ts,
+        ));
         self.shared
             .expose(&mut self.exposures, &found, flow.src, Transport::Udp, ts);
     }

@@ -165,6 +165,23 @@ pub(super) fn rtcp_identifier(
         .then(|| Finding::new(Kind::LinkableIdentifier, Field::RtcpCname))
 }
 
+/// The ZID of a ZRTP Hello (RFC 6189 §5.2): the same for every call of
+/// one endpoint (dialog = the ZRTP flow, as for RTCP CNAMEs; Hellos
+/// retransmitted on one flow are one dialog).
+pub(super) fn zrtp_identifier(
+    shared: &Shared,
+    flow: &Flow,
+    zid: &[u8],
+    now: Duration,
+) -> Option<Finding<'static>> {
+    let (b, n) = flow_bytes(flow);
+    let dialog = b.get(..n).unwrap_or(&b);
+    shared
+        .linker
+        .observe_from(Source::Media, Field::ZrtpZid, zid, dialog, now)
+        .then(|| Finding::new(Kind::LinkableIdentifier, Field::ZrtpZid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
@@ -219,6 +236,23 @@ mod tests {
 
     fn send(w: &mut Worker, t: u64, from: [u8; 4], to: [u8; 4], msg: &[u8]) {
         w.frame(LinkType::Ethernet, secs(t), &udp(from, 5060, to, 5060, msg));
+    }
+
+    #[test]
+    fn one_zrtp_zid_in_two_calls_is_linkable() {
+        let m = Metrics::new();
+        let mut w = worker(&m);
+        let hello = crate::media::watch::tests::zrtp_hello();
+        // retransmitted Hellos on one media flow: one dialog
+        for t in 1..4 {
+            w.frame(LinkType::Ethernet, secs(t), &udp(A, 4000, B, 5000, &hello));
+        }
+        assert_eq!(exposures(&m, "linkable_identifier", Some("zrtp_zid")), 0.0);
+        assert_eq!(exposures(&m, "device_identifier", Some("zrtp_zid")), 1.0);
+        // the same endpoint in a later call (other ports): linked, once
+        w.frame(LinkType::Ethernet, secs(9), &udp(A, 4100, B, 5100, &hello));
+        w.frame(LinkType::Ethernet, secs(19), &udp(A, 4200, B, 5200, &hello));
+        assert_eq!(exposures(&m, "linkable_identifier", Some("zrtp_zid")), 1.0);
     }
 
     #[test]
