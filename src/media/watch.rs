@@ -247,7 +247,7 @@ pub fn zrtp_hello_client(p: &[u8]) -> Option<&[u8]> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::media::classify::{classify, PacketKind};
 
