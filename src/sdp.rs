@@ -1665,4 +1665,44 @@ a=zrtp-hash:1.10 deadbeef   \n";
             }
         });
     }
+
+    #[test]
+    fn media_facts_extmap_cryptex_and_events() {
+        let body = "v=0\r\nc=IN IP4 192.0.2.1\r\n\
+            m=audio 4000 UDP/TLS/RTP/SAVPF 111 101\r\n\
+            a=rtpmap:111 opus/48000/2\r\na=rtpmap:101 telephone-event/48000\r\n\
+            a=extmap:3/sendrecv urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on\r\n\
+            m=audio 4002 RTP/AVP 0\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:encrypt urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+            m=audio 4004 RTP/SAVP 0\r\na=cryptex\r\n\
+            a=extmap:5 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+            a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:S0VZ UNENCRYPTED_SRTCP\r\n";
+        let s = parse_sdp(body.as_bytes()).unwrap();
+        let f: Vec<_> = s.media.iter().map(|m| s.facts(m)).collect();
+        assert_eq!(f[0].event_pt, Some(101));
+        assert_eq!(f[0].audio_level_id, 3);
+        assert!(!f[0].null_srtp);
+        // RFC 6904: encrypted; RFC 9335: cryptex; both hide the level.
+        assert_eq!((f[1].event_pt, f[1].audio_level_id), (None, 0));
+        assert_eq!(f[2].audio_level_id, 0);
+        // UNENCRYPTED_SRTCP leaves the RTP payload encrypted.
+        assert!(!f[2].null_srtp);
+        assert_eq!(
+            s.media[2].attrs.crypto[0].session,
+            session_param::UNENCRYPTED_SRTCP
+        );
+        let e: Vec<_> = s.media_endpoints().map(|e| e.facts).collect();
+        assert_eq!(e, f);
+        // The kept line never holds the key.
+        assert_eq!(s.crypto_lines.len(), 1);
+        assert_eq!(
+            s.crypto_lines[0].head,
+            b"a=crypto:1 AES_CM_128_HMAC_SHA1_80"
+        );
+        assert_eq!(s.crypto_lines[0].params, b"UNENCRYPTED_SRTCP");
+        // Bad ids are ignored.
+        let bad = "v=0\r\nm=audio 1 RTP/AVP 0\r\na=extmap:0 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=extmap:x urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=extmap:\r\n";
+        let s = parse_sdp(bad.as_bytes()).unwrap();
+        assert_eq!(s.media[0].attrs.audio_level_id, 0);
+    }
 }

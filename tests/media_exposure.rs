@@ -8,7 +8,8 @@
 //! - `dtmf_disclosed` / `rtp_event` and `dtmf_digits_total{rtp_event}`:
 //!   digits = distinct (SSRC, RTP timestamp) of tshark's `rtpevent`
 //!   packets; findings = streams carrying them (SIPp replaying its RFC 2833
-//!   captures, and the shared corpus files with events);
+//!   captures, and the shared corpus files with events); `rtp_event_timing`
+//!   the same under DTLS-SRTP (baresip, keys typed during the call);
 //! - `speech_activity`: `packet_length` once per SRTP stream whose payload
 //!   length changes often (tshark `udp.length`, same threshold), and
 //!   `audio_level` once per SRTP stream carrying the RFC 6464 extension id
@@ -169,6 +170,27 @@ fn rtp_events_in_recorded_calls_match_tshark() {
     }
 }
 
+/// baresip over DTLS-SRTP, the caller pressing three keys: the event
+/// packets are SRTP, yet their payload type (the SDP's telephone-event),
+/// marker and timestamps give the count and timing away.
+#[test]
+fn rtp_events_under_srtp_are_timing() {
+    let f = recorded("media_baresip_dtmf.pcap");
+    let pt = tshark(&f, "sdp", &["sdp.media_attr"])
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c.split('\u{1e}').map(str::to_string).collect::<Vec<_>>())
+        .find_map(|a| {
+            let rest = a.strip_prefix("rtpmap:")?;
+            let (pt, enc) = rest.split_once(' ')?;
+            enc.starts_with("telephone-event").then(|| pt.to_string())
+        })
+        .expect("telephone-event rtpmap");
+    check_digits(&f, &format!("rtp.p_type == {pt}"), "rtp_event_timing");
+    let (digits, _) = events_by_tshark(&f, &format!("rtp.p_type == {pt}"));
+    assert_eq!(digits, 3.0, "keys 1, 5, 9");
+}
+
 #[test]
 fn rtp_events_in_the_corpus_match_tshark() {
     let Some(dir) = corpus::required() else {
@@ -276,7 +298,7 @@ fn audio_levels_under_srtp_match_tshark() {
 }
 
 #[test]
-fn earlier_recorded_calls_show_none_of_these() {
+fn clean_recorded_calls_show_none_of_these() {
     for name in [
         "plain_udp.pcap",
         "plain_tcp.pcap",
@@ -285,6 +307,8 @@ fn earlier_recorded_calls_show_none_of_these() {
         "dtls_udp.pcap",
         "tls_sdes.pcap",
         "tls_dtls.pcap",
+        "media_baresip_opus_cbr.pcap",
+        "media_baresip_nolevel.pcap",
     ] {
         let s = audit(&recorded(name));
         for kind in [

@@ -92,7 +92,7 @@ fn verdict(file: &str) -> Verdict {
         "media_sipp_null_srtp" | "media_sipp_unencrypted_srtp" => v("cleartext", true, true, true),
         "media_sipp_dtmf" => v("cleartext", true, false, true),
         // baresip Opus over DTLS-SRTP (VBR, CBR, with and without RFC 6464
-        // audio levels).
+        // audio levels, with DTMF).
         "media_baresip_opus_vbr"
         | "media_baresip_opus_cbr"
         | "media_baresip_level"
@@ -106,6 +106,8 @@ fn verdict(file: &str) -> Verdict {
         "observer_one_instance_two_calls" | "observer_two_instances" => {
             v("srtp_dtls", false, false, true)
         }
+        | "media_baresip_nolevel"
+        | "media_baresip_dtmf" => v("srtp_dtls", false, false, true),
         other => {
             panic!("no expected verdict for recorded fixture {other}; add it to tests/recorded.rs")
         }

@@ -4,10 +4,13 @@
 # it whatever the SIP address): callee "bob" SIP 5060, RTP 10000-10049, caller
 # "alice" SIP 5062, RTP 10050-10099; Opus over DTLS-SRTP, sending a speech-like signal
 # (speechlike.py) from `aufile`; tcpdump on lo. One call per variant:
-#   opus_vbr: opus_cbr no;  opus_cbr: opus_cbr yes;  level: audio_level yes (VBR)
-# Usage (as root): tests/baresip/record_media.sh OUTDIR
+#   opus_vbr: opus_cbr no;  opus_cbr: opus_cbr yes;  level: audio_level yes
+#   (CBR);  nolevel: audio_level no (CBR);  dtmf: CBR, the caller presses
+#   1, 5, 9 (RFC 4733 events over SRTP: keys typed on baresip's stdio UI)
+# Usage (as root): tests/baresip/record_media.sh OUTDIR [VARIANT]
 set -eu
 out=${1:?OUTDIR}
+only=${2:-}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/sipsentinel-media-rec.XXXXXX)
 python3 "$here/speechlike.py" "$work/speech.wav" 12
@@ -40,9 +43,16 @@ module_app		account.so
 module_app		menu.so
 CONF
 }
-record() { # name cbr level
+keys() { # the caller's keyboard: three digits during the call
+    sleep 3; printf 1; sleep 1; printf 5; sleep 1; printf 9; sleep 4
+}
+record() { # name cbr level [dtmf]
+    case "${only:-$1}" in "$1") ;; *) return 0 ;; esac
     conf "$work/$1-bob" 5060 "$2" "$3" 10000-10049
     conf "$work/$1-alice" 5062 "$2" "$3" 10050-10099
+    if [ "${4:-}" = dtmf ]; then
+        printf 'module\t\t\tstdio.so\n' >>"$work/$1-alice/config"
+    fi
     echo "<sip:bob@127.0.0.1:5060>;regint=0;audio_codecs=opus;mediaenc=dtls_srtp;answermode=auto" >"$work/$1-bob/accounts"
     echo "<sip:alice@127.0.0.1:5062>;regint=0;audio_codecs=opus;mediaenc=dtls_srtp" >"$work/$1-alice/accounts"
     timeout -s KILL 30 tcpdump -i lo -U -n -w "$out/media_baresip_$1.pcap" \
@@ -52,8 +62,9 @@ record() { # name cbr level
     timeout -s KILL 20 baresip -4 -f "$work/$1-bob" -t 12 >"$work/$1-bob.log" 2>&1 &
     bob=$!
     sleep 1
-    timeout -s KILL 15 baresip -4 -f "$work/$1-alice" -t 8 -e "/dial sip:bob@127.0.0.1:5060" \
-        >"$work/$1-alice.log" 2>&1 || true
+    if [ "${4:-}" = dtmf ]; then keys; else sleep 9; fi |
+        timeout -s KILL 15 baresip -4 -f "$work/$1-alice" -t 8 -e "/dial sip:bob@127.0.0.1:5060" \
+            >"$work/$1-alice.log" 2>&1 || true
     kill "$bob" 2>/dev/null || true
     wait "$bob" || true
     sleep 1
@@ -64,4 +75,5 @@ record opus_vbr no no
 record opus_cbr yes no
 record level yes yes
 record nolevel yes no
+record dtmf yes no dtmf
 echo "logs in $work"

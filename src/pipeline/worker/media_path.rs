@@ -385,6 +385,94 @@ mod tests {
         );
     }
 
+    fn exposures(m: &crate::metrics::Metrics, kind: &str, field: &str) -> f64 {
+        m.render()
+            .lines()
+            .filter(|l| {
+                l.starts_with("sipsentinel_exposures_total{")
+                    && l.contains(&format!("kind=\"{kind}\""))
+                    && l.contains(&format!("field=\"{field}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    #[test]
+    fn zrtp_hello_zid_once_per_flow_and_ssrc() {
+        let m = crate::metrics::Metrics::new();
+        let mut w = worker(&m);
+        let hello = crate::media::watch::tests::zrtp_hello();
+        // Hellos are retransmitted until answered: one finding.
+        for i in 0..4 {
+            w.frame(
+                LinkType::Ethernet,
+                secs(1 + i),
+                &udp(A, 4000, B, 5000, &hello),
+            );
+        }
+        assert_eq!(exposures(&m, "device_identifier", "zrtp_zid"), 1.0);
+        // The other direction is another flow.
+        w.frame(LinkType::Ethernet, secs(6), &udp(B, 5000, A, 4000, &hello));
+        assert_eq!(exposures(&m, "device_identifier", "zrtp_zid"), 2.0);
+        // Not a Hello: nothing.
+        let mut other = hello.clone();
+        other[16..24].copy_from_slice(b"Commit  ");
+        w.frame(LinkType::Ethernet, secs(7), &udp(A, 4002, B, 5002, &other));
+        assert_eq!(exposures(&m, "device_identifier", "zrtp_zid"), 2.0);
+    }
+
+    /// An INVITE whose SDP announces B:5000 with telephone-event 101, then
+    /// G.711 from A to it with two events (each sent three times).
+    #[test]
+    fn sdp_announced_events_are_counted_as_digits() {
+        let m = crate::metrics::Metrics::new();
+        let mut w = worker(&m);
+        let sdp = "v=0\r\no=- 1 1 IN IP4 192.0.2.2\r\ns=-\r\nc=IN IP4 192.0.2.2\r\nt=0 0\r\n\
+                   m=audio 5000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+                   a=rtpmap:101 telephone-event/8000\r\n";
+        let invite = format!(
+            "INVITE sip:b@example.invalid SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+             From: <sip:a@example.invalid>;tag=1\r\nTo: <sip:b@example.invalid>\r\n\
+             Call-ID: dtmf-test\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        w.frame(
+            LinkType::Ethernet,
+            secs(1),
+            &udp(A, 5060, B, 5060, invite.as_bytes()),
+        );
+        let mut seq = 0u16;
+        let mut send =
+            |w: &mut crate::pipeline::worker::Worker, pt: u8, ts: u32, payload: &[u8]| {
+                let mut rtp = vec![0x80, pt];
+                rtp.extend_from_slice(&seq.to_be_bytes());
+                rtp.extend_from_slice(&ts.to_be_bytes());
+                rtp.extend_from_slice(&0xabcdu32.to_be_bytes());
+                rtp.extend_from_slice(payload);
+                let t = secs(2) + std::time::Duration::from_millis(20 * u64::from(seq));
+                w.frame(LinkType::Ethernet, t, &udp(A, 4000, B, 5000, &rtp));
+                seq += 1;
+            };
+        for i in 0..20u32 {
+            send(&mut w, 0, i * 160, &[0x55; 160]);
+        }
+        for ts in [3200u32, 4800] {
+            for _ in 0..3 {
+                send(&mut w, 101, ts, &[5, 0x8a, 0, 160]);
+            }
+        }
+        w.finish();
+        assert_eq!(
+            value(&m, r#"sipsentinel_dtmf_digits_total{field="rtp_event"}"#),
+            Some(2.0),
+            "{}",
+            m.render()
+        );
+        assert_eq!(exposures(&m, "dtmf_disclosed", "rtp_event"), 1.0);
+        assert_eq!(exposures(&m, "dtmf_disclosed", "rtp_event_timing"), 0.0);
+    }
+
     #[test]
     fn rtp_stream_is_counted_as_media_once_validated() {
         let m = crate::metrics::Metrics::new();
