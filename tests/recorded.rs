@@ -96,7 +96,8 @@ fn verdict(file: &str) -> Verdict {
         "media_baresip_opus_vbr"
         | "media_baresip_opus_cbr"
         | "media_baresip_level"
-        | "media_baresip_nolevel" => v("srtp_dtls", false, false, true),
+        | "media_baresip_nolevel"
+        | "media_baresip_dtmf" => v("srtp_dtls", false, false, true),
         // SIPp REGISTER / refresh / Expires: 0 on loopback (issue #15): no
         // media at all, cleartext signalling (tests/observer.rs checks the
         // presence findings).
@@ -106,8 +107,6 @@ fn verdict(file: &str) -> Verdict {
         "observer_one_instance_two_calls" | "observer_two_instances" => {
             v("srtp_dtls", false, false, true)
         }
-        | "media_baresip_nolevel"
-        | "media_baresip_dtmf" => v("srtp_dtls", false, false, true),
         other => {
             panic!("no expected verdict for recorded fixture {other}; add it to tests/recorded.rs")
         }
