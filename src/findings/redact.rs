@@ -1675,7 +1675,7 @@ impl<'a> Redactor<'a> {
 /// privacy values, and product names of common SIP software (a product
 /// name not listed is pseudonymised; its version is kept). Never a value
 /// that names a person, a host or an account.
-const SAFE: [&[u8]; 382] = [
+const SAFE: [&[u8]; 384] = [
     b"+g.3gpp.icsi-ref",
     b"+sip.ice",
     b"+sip.instance",
@@ -1887,6 +1887,8 @@ const SAFE: [&[u8]; 382] = [
     b"np",
     b"nr",
     b"ntlm",
+    b"null_hmac_sha1_32",
+    b"null_hmac_sha1_80",
     b"o",
     b"ob",
     b"obihai",
