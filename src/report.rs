@@ -9,6 +9,7 @@
 //! identifier of its own.
 
 pub mod html;
+pub mod zones;
 
 use crate::findings::{Entry, Store};
 use crate::metrics::Metrics;
@@ -123,6 +124,7 @@ fn text_inner(metrics: &Metrics, store: Option<&Store>, files: &[PathBuf]) -> St
             }
         }
     }
+    zones::text(&zones::per_zone(&fams), &mut out);
     if let Some(store) = store {
         findings_table(&store.snapshot(), &mut out);
     }
@@ -228,6 +230,7 @@ fn json_inner(metrics: &Metrics, store: Option<&Store>, files: &[PathBuf]) -> St
     let mut v = json!({
         "files": files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "metrics": m,
+        "per_zone": serde_json::to_value(zones::per_zone(&fams)).unwrap_or(Value::Null),
     });
     if let (Some(store), Some(obj)) = (store, v.as_object_mut()) {
         obj.insert(
