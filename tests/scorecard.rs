@@ -138,3 +138,72 @@ fn per_sender_zone_answers_match_tshark() {
     let row = &v["per_zone"]["senders"][0];
     assert_eq!(row["stir_shaken_tokens"], tokens, "{row}");
 }
+
+/// Call-IDs (distinct) of the messages matching `filter`, restricted to
+/// the INVITE dialogs `calls`.
+fn call_ids(file: &Path, filter: &str, calls: &[String]) -> usize {
+    call_id_set(file, filter, calls).len()
+}
+
+fn call_id_set(file: &Path, filter: &str, calls: &[String]) -> Vec<String> {
+    let mut ids = tshark_values(file, Some(filter), &["sip.Call-ID"]);
+    ids.retain(|c| calls.contains(c));
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// "What an on-path observer could log" on recorded cleartext calls: per
+/// CDR field, the calls (tshark's INVITE dialogs) whose messages show it
+/// (caller: From; callee: To; start: the INVITE; duration: a 2xx to the
+/// INVITE and a BYE; user agent: User-Agent or Server; media endpoints: an
+/// SDP media description; DTMF: an INFO with a DTMF body).
+#[test]
+fn observer_log_matches_tshark_per_cdr_field() {
+    require_tool("tshark");
+    for file in [
+        "plain_udp.pcap",
+        "sip_content_call.pcap",
+        "observer_one_instance_two_calls.pcap",
+        "media_sipp_dtmf.pcap",
+    ] {
+        let path = recorded(file);
+        let mut calls = tshark_values(&path, Some("sip.Method == \"INVITE\""), &["sip.Call-ID"]);
+        calls.sort();
+        calls.dedup();
+        assert!(!calls.is_empty(), "{file}");
+        let answered = call_id_set(
+            &path,
+            "sip.CSeq.method == \"INVITE\" && sip.Status-Code >= 200 && sip.Status-Code < 300",
+            &calls,
+        );
+        let byes = call_id_set(&path, "sip.Method == \"BYE\"", &calls);
+        let ended = answered.iter().filter(|c| byes.contains(c)).count();
+        let want = [
+            ("caller", call_ids(&path, "sip.From", &calls)),
+            ("callee", call_ids(&path, "sip.To", &calls)),
+            ("start", calls.len()),
+            ("duration", ended),
+            (
+                "user_agent",
+                call_ids(&path, "sip.User-Agent || sip.Server", &calls),
+            ),
+            ("media_endpoints", call_ids(&path, "sdp.media", &calls)),
+            (
+                "dtmf_count",
+                call_ids(
+                    &path,
+                    "sip.Method == \"INFO\" && sip.Content-Type contains \"dtmf\"",
+                    &calls,
+                ),
+            ),
+        ];
+        let v: Value = serde_json::from_str(&audit(&path, "json", None)).unwrap();
+        let clear = &v["observer_log"]["cleartext"];
+        assert_eq!(clear["calls"], calls.len(), "{file}: {clear}");
+        for (field, n) in want {
+            assert_eq!(clear["visible"][field], n, "{file}: {field}: {clear}");
+        }
+        assert_eq!(v["observer_log"]["tls"]["calls"], 0, "{file}");
+    }
+}
