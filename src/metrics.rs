@@ -104,6 +104,10 @@ const PROTECTION: Labels = &[("protection", Values::Domain(Vocabulary::Protectio
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
+    /// What an on-path observer could log about the calls (not a metric
+    /// family: counts per CDR field, read by the audit report and
+    /// `/api/exposures`).
+    pub observer_log: Arc<crate::observer::cdr_view::ObserverLog>,
     /// The families as registered, for [`Metrics::contract`].
     spec: Arc<Vec<MetricSpec>>,
     pub build_info: IntGaugeVec,
@@ -461,6 +465,7 @@ impl Metrics {
             zone_sessions,
             registrations_active,
             dtmf_digits,
+            observer_log: Arc::default(),
         }
     }
 

@@ -9,6 +9,7 @@
 //! identifier of its own.
 
 pub mod html;
+pub mod zones;
 
 use crate::findings::{Entry, Store};
 use crate::metrics::Metrics;
@@ -123,10 +124,32 @@ fn text_inner(metrics: &Metrics, store: Option<&Store>, files: &[PathBuf]) -> St
             }
         }
     }
+    zones::text(&zones::per_zone(&fams), &mut out);
+    observer_log_text(metrics, &mut out);
     if let Some(store) = store {
         findings_table(&store.snapshot(), &mut out);
     }
     out
+}
+
+/// "What an on-path observer could log": per signalling protection, the
+/// calls and how many showed each CDR field (counts only).
+fn observer_log_text(metrics: &Metrics, out: &mut String) {
+    use crate::observer::cdr_view::FIELDS;
+    let snap = metrics.observer_log.snapshot();
+    let _ = writeln!(out, "\nWhat an on-path observer could log (calls)");
+    let _ = write!(out, "  {:<11} {:>6}", "signalling", "calls");
+    for (f, _) in FIELDS {
+        let _ = write!(out, " {f:>15}");
+    }
+    let _ = writeln!(out);
+    for (p, c) in &snap {
+        let _ = write!(out, "  {p:<11} {:>6}", c.calls);
+        for (f, _) in FIELDS {
+            let _ = write!(out, " {:>15}", c.visible.get(f).copied().unwrap_or(0));
+        }
+        let _ = writeln!(out);
+    }
 }
 
 /// Entries summed over senders per (kind, field), grouped by severity:
@@ -228,6 +251,8 @@ fn json_inner(metrics: &Metrics, store: Option<&Store>, files: &[PathBuf]) -> St
     let mut v = json!({
         "files": files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "metrics": m,
+        "per_zone": serde_json::to_value(zones::per_zone(&fams)).unwrap_or(Value::Null),
+        "observer_log": serde_json::to_value(metrics.observer_log.snapshot()).unwrap_or(Value::Null),
     });
     if let (Some(store), Some(obj)) = (store, v.as_object_mut()) {
         obj.insert(

@@ -117,7 +117,7 @@ fn every_dashboard_query_returns_data_from_a_real_scrape() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(names.len(), 5, "{names:?}");
     for path in names {
         let d: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let dash = path.file_name().unwrap().to_string_lossy().to_string();

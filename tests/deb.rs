@@ -172,6 +172,7 @@ fn package_installs_verifies_runs_and_purges() {
         "/usr/share/sipsentinel/dashboards/sipsentinel-media.json",
         "/usr/share/sipsentinel/dashboards/sipsentinel-signalling.json",
         "/usr/share/sipsentinel/dashboards/sipsentinel-health.json",
+        "/usr/share/sipsentinel/dashboards/sipsentinel-scorecard.json",
         "/usr/share/doc/sipsentinel/copyright",
     ] {
         assert!(Path::new(f).is_file(), "{f} not installed");

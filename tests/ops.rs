@@ -37,11 +37,12 @@ use serde_json::Value;
 use sipsentinel::metrics::{MetricKind, MetricSpec};
 use sipsentinel::pipeline::metric_contract;
 
-const DASHBOARDS: [&str; 4] = [
+const DASHBOARDS: [&str; 5] = [
     "sipsentinel-overview.json",
     "sipsentinel-media.json",
     "sipsentinel-signalling.json",
     "sipsentinel-health.json",
+    "sipsentinel-scorecard.json",
 ];
 
 /// The metric contract as the sensor registers it, every fixed label's
@@ -710,6 +711,28 @@ fn synthetic_series() -> String {
             r#"field="sip_info""#,
             "0+3x20",
         ),
+        // Issue 15: zone pairs and registrations (the scorecard dashboard).
+        (
+            "sipsentinel_zone_sessions_total",
+            r#"src_zone="inside",dst_zone="voice",layer="signaling",protection="cleartext""#,
+            "0+4x20",
+        ),
+        (
+            "sipsentinel_zone_sessions_total",
+            r#"src_zone="voice",dst_zone="inside",layer="signaling",protection="tls""#,
+            "0+1x20",
+        ),
+        (
+            "sipsentinel_zone_sessions_total",
+            r#"src_zone="inside",dst_zone="voice",layer="media",protection="srtp_dtls""#,
+            "0+3x20",
+        ),
+        (
+            "sipsentinel_zone_sessions_total",
+            r#"src_zone="voice",dst_zone="inside",layer="media",protection="cleartext""#,
+            "0+1x20",
+        ),
+        ("sipsentinel_registrations_active", "", "3x20"),
     ];
     const EXPOSURES: &[(&str, &str, &str, &str)] = &[
         ("cleartext_media", "critical", "udp", "media"),
@@ -739,6 +762,8 @@ fn synthetic_series() -> String {
         ("srtp_null_cipher", "critical", "udp", "dtls_srtp_profile"),
         ("weak_transport_crypto", "high", "tls", "version"),
         ("certificate_exposed", "medium", "udp", "server_certificate"),
+        // Issue 15 (the scorecard dashboard).
+        ("registration_presence", "medium", "udp", "register"),
     ];
     // every series is a family of the contract with values it can take
     for (metric, labels, _) in SERIES {

@@ -26,6 +26,7 @@
 //! within one walk unless their count grew past the cursor meanwhile.
 
 use crate::findings::{Entry, Store};
+use crate::observer::cdr_view::ObserverLog;
 use hyper::body::Bytes;
 use std::cmp::Ordering;
 use std::sync::{Arc, Mutex};
@@ -162,6 +163,8 @@ pub fn parse_query(q: Option<&str>) -> Result<Page, &'static str> {
 /// The shared, periodically refreshed rendering of one store.
 pub struct Exposures {
     store: Arc<Store>,
+    /// Source of the `summary` object (counts only, no identity).
+    observer_log: Option<Arc<ObserverLog>>,
     current: Mutex<Option<Arc<Snapshot>>>,
 }
 
@@ -175,8 +178,16 @@ impl Exposures {
     pub fn new(store: Arc<Store>) -> Exposures {
         Exposures {
             store,
+            observer_log: None,
             current: Mutex::new(None),
         }
+    }
+
+    /// Adds `"summary": {"observer_log": …}` (what an on-path observer
+    /// could log about the calls, per signalling protection) after `stats`.
+    pub fn with_summary(mut self, log: Arc<ObserverLog>) -> Exposures {
+        self.observer_log = Some(log);
+        self
     }
 
     fn render(&self) -> Snapshot {
@@ -187,8 +198,16 @@ impl Exposures {
         keyed.sort_by(|a, b| a.0.cmp_order(&b.0));
         let stats =
             serde_json::to_string_pretty(&self.store.stats()).unwrap_or_else(|_| "{}".into());
+        let summary = match &self.observer_log {
+            Some(log) => {
+                let v = serde_json::json!({ "observer_log": log.snapshot() });
+                let text = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into());
+                format!("\n  \"summary\": {},", indent(&text, 2))
+            }
+            None => String::new(),
+        };
         let head = format!(
-            "{{\n  \"stats\": {},\n  \"exposures\": [",
+            "{{\n  \"stats\": {},{summary}\n  \"exposures\": [",
             indent(&stats, 2)
         );
         let mut body = String::new();
@@ -357,6 +376,21 @@ mod tests {
         let a = x.page(&parse_query(Some("limit=2")).unwrap());
         let b = x.page(&parse_query(Some("limit=3")).unwrap());
         assert_eq!(a[2].as_ptr(), b[2].as_ptr());
+    }
+
+    #[test]
+    fn summary_object_when_asked_for() {
+        let d = doc(Exposures::new(store(2)).page(&parse_query(None).unwrap()));
+        assert!(d.get("summary").is_none());
+        let log = Arc::new(ObserverLog::default());
+        log.fold(crate::observer::cdr_view::bit::CALLER, false);
+        let x = Exposures::new(store(2)).with_summary(log);
+        let d = doc(x.page(&parse_query(None).unwrap()));
+        let clear = &d["summary"]["observer_log"]["cleartext"];
+        assert_eq!(clear["calls"], 1, "{d}");
+        assert_eq!(clear["visible"]["caller"], 1);
+        assert_eq!(clear["visible"]["callee"], 0);
+        assert_eq!(d["exposures"].as_array().unwrap().len(), 2);
     }
 
     #[test]

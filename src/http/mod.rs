@@ -339,9 +339,13 @@ pub fn spawn_with(
     let web = opts.web.unwrap_or_default();
     let auth = web.users.clone().map(auth::BasicAuth::new).transpose()?;
     let tls = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let exposures = opts
+        .store
+        .clone()
+        .map(|s| exposures::Exposures::new(s).with_summary(metrics.observer_log.clone()));
     let state = Arc::new(State {
         metrics,
-        exposures: opts.store.clone().map(exposures::Exposures::new),
+        exposures,
         store: opts.store,
         page: std::sync::Mutex::new(None),
         health: opts.health,

@@ -7,6 +7,7 @@
 //! findings pseudonym key), never values; each is bounded and counts what
 //! it drops. Parsers live in `extract` and hold no state.
 
+pub mod cdr_view;
 pub mod extract;
 pub mod linker;
 pub mod registrations;

@@ -21,6 +21,7 @@
 
 use super::parse::Method;
 use crate::lru::Lru;
+use crate::observer::cdr_view::bit;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -72,6 +73,9 @@ pub struct Observation<'a> {
     pub code: Option<u16>,
     /// Index of the transport the message came over (< 8).
     pub transport: u8,
+    /// CDR fields this message shows an on-path observer
+    /// (`observer::cdr_view::bit`); 0 for signalling it cannot read.
+    pub visible: u8,
 }
 
 /// What happened, for the caller to count.
@@ -84,6 +88,8 @@ pub enum CallEvent {
     Ended {
         outcome: Outcome,
         duration: Option<Duration>,
+        /// CDR fields an on-path observer saw (`observer::cdr_view::bit`).
+        seen: u8,
     },
 }
 
@@ -152,6 +158,8 @@ struct Entry {
     last: Duration,
     /// `dtmf_disclosed` (field `sip_info`) already counted for this call.
     dtmf_info: bool,
+    /// CDR fields seen so far (`observer::cdr_view::bit`).
+    seen: u8,
 }
 
 fn earliest(slot: &mut Option<Duration>, t: Duration) {
@@ -192,7 +200,16 @@ impl Entry {
             (None, None, Some(_)) => (Outcome::Cancelled, None),
             (None, None, None) => (Outcome::Timeout, None),
         };
-        Some(CallEvent::Ended { outcome, duration })
+        let mut seen = self.seen;
+        // Duration needs both ends of the answered call in cleartext.
+        if self.answered_at.is_some() && self.bye_at.is_some() && self.seen & bit::START != 0 {
+            seen |= bit::DURATION;
+        }
+        Some(CallEvent::Ended {
+            outcome,
+            duration,
+            seen,
+        })
     }
 }
 
@@ -341,6 +358,7 @@ impl CallTable {
                 }
             }
         }
+        e.seen |= o.visible;
         let had_invite = e.invite;
         if o.code.is_none() && matches!(o.method, Method::Invite | Method::Register) {
             let bit = 1u8 << (o.transport & 7);
@@ -391,7 +409,10 @@ impl CallTable {
         };
         let mut shard = Self::lock(m);
         match shard.lrus.peek_mut(&h) {
-            Some(e) => !std::mem::replace(&mut e.dtmf_info, true),
+            Some(e) => {
+                e.seen |= bit::DTMF;
+                !std::mem::replace(&mut e.dtmf_info, true)
+            }
             None => true,
         }
     }
@@ -489,6 +510,7 @@ mod tests {
             method,
             code: None,
             transport: 0,
+            visible: 0,
         };
         t.observe(&obs(b"c1", Method::Invite), Duration::from_secs(1), &mut ev);
         assert!(t.first_dtmf(b"c1"));
@@ -534,6 +556,7 @@ mod tests {
             method: m,
             code: None,
             transport: 0,
+            visible: 0,
         }
     }
 
@@ -543,11 +566,43 @@ mod tests {
             method: m,
             code: Some(code),
             transport: 0,
+            visible: 0,
         }
     }
 
     fn s(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn cdr_bits_accumulate_and_duration_needs_2xx_and_bye() {
+        let t = CallTable::new(CallConfig::default());
+        let mut ev = Vec::new();
+        let seen = |ev: &[CallEvent]| {
+            ev.iter().find_map(|e| match e {
+                CallEvent::Ended { seen, .. } => Some(*seen),
+                _ => None,
+            })
+        };
+        let mut invite = req(b"c1", Method::Invite);
+        invite.visible = bit::START | bit::CALLER;
+        t.observe(&invite, s(1), &mut ev);
+        let mut ok = resp(b"c1", Method::Invite, 200);
+        ok.visible = bit::USER_AGENT;
+        t.observe(&ok, s(2), &mut ev);
+        assert!(t.first_dtmf(b"c1"));
+        t.observe(&req(b"c1", Method::Bye), s(3), &mut ev);
+        t.end_all(&mut ev);
+        assert_eq!(
+            seen(&ev),
+            Some(bit::START | bit::CALLER | bit::USER_AGENT | bit::DTMF | bit::DURATION)
+        );
+        // Answered, no BYE: no duration.
+        let mut ev = Vec::new();
+        t.observe(&invite, s(10), &mut ev);
+        t.observe(&resp(b"c1", Method::Invite, 200), s(11), &mut ev);
+        t.end_all(&mut ev);
+        assert_eq!(seen(&ev), Some(bit::START | bit::CALLER));
     }
 
     fn ms(n: u64) -> Duration {
@@ -557,7 +612,9 @@ mod tests {
     fn ended(ev: &[CallEvent]) -> Vec<(Outcome, Option<Duration>)> {
         ev.iter()
             .filter_map(|e| match e {
-                CallEvent::Ended { outcome, duration } => Some((*outcome, *duration)),
+                CallEvent::Ended {
+                    outcome, duration, ..
+                } => Some((*outcome, *duration)),
                 _ => None,
             })
             .collect()

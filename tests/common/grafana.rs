@@ -26,8 +26,8 @@ pub struct Windows {
 }
 
 /// `expr` with Grafana's variables replaced: the range variables by `w`,
-/// `$instance`/`$job` (plain or `${…:regex}`) by `.*`, as a user selecting
-/// "All" would send.
+/// `$instance`/`$job`/`$zone` (plain or `${…:regex}`) by `.*`, as a user
+/// selecting "All" would send.
 pub fn substitute(expr: &str, w: &Windows) -> String {
     expr.replace("$__rate_interval", w.rate_interval)
         .replace("$__interval", w.interval)
@@ -36,4 +36,6 @@ pub fn substitute(expr: &str, w: &Windows) -> String {
         .replace("${job:regex}", ".*")
         .replace("$instance", ".*")
         .replace("$job", ".*")
+        .replace("${zone:regex}", ".*")
+        .replace("$zone", ".*")
 }

@@ -10,10 +10,11 @@ use crate::decode::{self, Layer, Net, Reason, TcpSegment};
 use crate::exposure;
 use crate::media::Protection;
 use crate::metrics::Metrics;
+use crate::observer::cdr_view;
 use crate::pipeline::counters::{DecodeFailures, ExposureCounters, SipCounters};
 use crate::sip::dialog::{CallEvent, Observation, RegistrationOutcome};
 use crate::sip::stream::SipEvent;
-use crate::sip::{self, Body, Message, Method, StartLine, Transport};
+use crate::sip::{self, Body, HeaderName, Message, Method, StartLine, Transport};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -192,12 +193,53 @@ pub(super) fn handshake_findings(
     }
 }
 
-/// `calls_active`, `calls_total{outcome}`, `call_duration_seconds`.
+/// The CDR fields (`observer::cdr_view::bit`) one message shows an
+/// on-path observer: none unless its transport is cleartext.
+fn cdr_visible(
+    msg: &sip::Message<'_>,
+    body: &Body<'_>,
+    method: Method,
+    code: Option<u16>,
+    transport: Transport,
+) -> u8 {
+    use cdr_view::bit;
+    if !exposure::is_cleartext(transport) {
+        return 0;
+    }
+    let has = |h: HeaderName| msg.header(h).is_some();
+    let mut v = 0;
+    if has(HeaderName::From) || has(HeaderName::PAssertedIdentity) {
+        v |= bit::CALLER;
+    }
+    if has(HeaderName::To) {
+        v |= bit::CALLEE;
+    }
+    if method == Method::Invite && code.is_none() {
+        v |= bit::START;
+    }
+    if has(HeaderName::UserAgent) || has(HeaderName::Server) {
+        v |= bit::USER_AGENT;
+    }
+    if body.sdp.as_ref().is_some_and(|s| !s.media.is_empty()) {
+        v |= bit::MEDIA_ENDPOINTS;
+    }
+    v
+}
+
+/// `calls_active`, `calls_total{outcome}`, `call_duration_seconds`, and
+/// the observer's CDR view of each ended call.
 pub fn count_call_events(m: &Metrics, events: impl IntoIterator<Item = CallEvent>) {
     for ev in events {
         match ev {
             CallEvent::Started => m.calls_active.inc(),
-            CallEvent::Ended { outcome, duration } => {
+            CallEvent::Ended {
+                outcome,
+                duration,
+                seen,
+            } => {
+                // An INVITE the observer could not read (SIP over TLS)
+                // leaves no START bit: that call's signalling was protected.
+                m.observer_log.fold(seen, seen & cdr_view::bit::START == 0);
                 m.calls_active.dec();
                 m.calls.with_label_values(&[outcome.as_str()]).inc();
                 if let Some(d) = duration {
@@ -314,6 +356,7 @@ impl SipCtx<'_> {
                     method,
                     code,
                     transport: transport.index() as u8,
+                    visible: cdr_visible(msg, &body, method, code, transport),
                 },
                 self.now,
                 self.calls,
