@@ -44,6 +44,9 @@ pub struct TlsReader {
     messages: u8,
     certificate_seen: bool,
     done: bool,
+    /// Handshake bytes copied into `buf` (the work per byte test).
+    #[cfg(test)]
+    copied: usize,
 }
 
 impl TlsReader {
@@ -114,12 +117,19 @@ impl TlsReader {
         if self.done {
             return;
         }
-        let buf = std::mem::take(&mut self.buf);
+        // Parse in place and keep the same buffer: copying the held rest
+        // anew per record would cost a 16 KiB copy per one-byte record.
+        let mut buf = std::mem::take(&mut self.buf);
         let used = self.messages_in(&buf, f);
         if !self.done {
-            if let Some(rest) = buf.get(used..) {
-                self.buf = rest.to_vec();
+            if used > 0 {
+                #[cfg(test)]
+                {
+                    self.copied += buf.len().saturating_sub(used);
+                }
+                buf.drain(..used.min(buf.len()));
             }
+            self.buf = buf;
         }
     }
 
@@ -128,6 +138,17 @@ impl TlsReader {
             f(Event::Unreadable(Unreadable::TooLarge));
             self.finish();
             return;
+        }
+        #[cfg(test)]
+        {
+            self.copied += bytes.len();
+        }
+        // Grow by doubling (linear work) but never past the bound, so what
+        // is held stays ≤ MAX_HANDSHAKE + 4 bytes of capacity.
+        let need = self.buf.len() + bytes.len();
+        if need > self.buf.capacity() {
+            let cap = need.max(self.buf.capacity() * 2).min(MAX_HANDSHAKE + 4);
+            self.buf.reserve_exact(cap - self.buf.len());
         }
         self.buf.extend_from_slice(bytes);
     }
@@ -389,6 +410,38 @@ mod tests {
             vec![Ev::Bad(Unreadable::TooLarge)]
         );
         assert!(r.done() && r.held_bytes() == 0);
+    }
+
+    /// Hostile: a 16 KiB message sent as one-byte handshake records (six
+    /// wire bytes each). Every byte must be copied a bounded number of
+    /// times, not the whole held message once per record (quadratic: 16 K
+    /// records x 8 KiB average = 134 MB copied for 96 KiB of input).
+    #[test]
+    fn one_byte_records_cost_linear_work() {
+        let body_len = MAX_HANDSHAKE - 8;
+        let mut m = vec![11u8];
+        m.extend_from_slice(&(body_len as u32).to_be_bytes()[1..]);
+        m.resize(4 + body_len, 0);
+        let mut s = Vec::new();
+        for b in &m {
+            s.extend(record(22, &[*b]));
+        }
+        let mut r = TlsReader::default();
+        let mut events = 0;
+        let mut pos = 0;
+        // One TCP segment at a time, as the stream feeds it.
+        for end in (1460..s.len()).step_by(1460).chain([s.len()]) {
+            pos += r.feed(&s[pos..end], &mut |_| events += 1);
+        }
+        assert_eq!(pos, s.len());
+        // A certificate message before any hello: no event, just held.
+        assert!(
+            r.copied <= 4 * m.len(),
+            "copied {} for {}",
+            r.copied,
+            m.len()
+        );
+        assert!(r.held_bytes() <= MAX_HANDSHAKE + 4, "{}", r.held_bytes());
     }
 
     #[test]
