@@ -179,6 +179,16 @@ impl StatusClass {
     }
 }
 
+crate::label_enum! {
+    /// `zone_sessions_total{layer}`: one definition for the metric contract
+    /// and the worker that counts.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SessionLayer {
+        Signaling = "signaling",
+        Media = "media",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

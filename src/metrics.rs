@@ -9,7 +9,7 @@
 //! values `sip`, `media`, `decode`, `exposure` or `cdr` own is named by a
 //! [`Vocabulary`] in the contract, resolved by `pipeline::metric_contract`.
 
-use crate::label::{Eviction, FlowKind, MessageKind, StatusClass, TcpEvent};
+use crate::label::{Eviction, FlowKind, MessageKind, SessionLayer, StatusClass, TcpEvent};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -411,7 +411,7 @@ impl Metrics {
             &[
                 ("src_zone", Values::Open),
                 ("dst_zone", Values::Open),
-                ("layer", Values::Fixed(&["signaling", "media"])),
+                ("layer", Values::Fixed(&SessionLayer::LABELS)),
                 ("protection", Values::Domain(Vocabulary::SessionProtection)),
             ],
         );

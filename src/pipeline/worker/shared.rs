@@ -38,14 +38,7 @@ pub struct Shared {
     pub registrations: Registrations,
 }
 
-crate::label_enum! {
-    /// `zone_sessions_total{layer}`.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum SessionLayer {
-        Signaling = "signaling",
-        Media = "media",
-    }
-}
+pub use crate::label::SessionLayer;
 
 impl Shared {
     pub fn new(limits: &Limits, store: Arc<Store>, zones: Arc<RwLock<Zones>>) -> Shared {
