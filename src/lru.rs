@@ -95,6 +95,11 @@ impl<K: Hash + Eq + Copy, V, const L: usize> Lru<K, V, L> {
         self.lens[l] += 1;
     }
 
+    /// Every value, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.nodes.iter().map(|n| &n.val)
+    }
+
     pub fn peek(&self, k: &K) -> Option<&V> {
         self.index.get(k).map(|&i| &self.nodes[i as usize].val)
     }

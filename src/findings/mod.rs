@@ -22,8 +22,8 @@ pub mod redact;
 pub use redact::Pseudonymizer;
 
 use crate::exposure::{Finding, Kind};
+use crate::lru::Lru;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Mutex;
@@ -98,25 +98,25 @@ pub struct Stats {
     pub evicted_ttl: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Aggregation key: `Copy` and allocation-free (the sender as the four
+/// pseudonym bytes, formatted as `ip-xxxxxxxx` only in the entry), so a
+/// repeat costs one hash probe and an O(1) relink, under the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
     kind: Kind,
     field: crate::exposure::Field,
-    sender: String,
+    sender: redact::Tag32,
 }
 
 struct Slot {
     entry: Entry,
     last: SystemTime,
-    tick: u64,
 }
 
-#[derive(Default)]
 struct Inner {
-    map: HashMap<Key, Slot, ahash::RandomState>,
-    /// Update order: tick → key; the first is the least recently updated.
-    order: BTreeMap<u64, Key>,
-    tick: u64,
+    /// Entries in update order (front: most recently updated). The table's
+    /// own bound is the store's capacity; its evictions are `evicted_lru`.
+    table: Lru<Key, Slot>,
     evicted_lru: u64,
     evicted_ttl: u64,
     /// Evictions already handed out by `take_evictions`.
@@ -124,38 +124,21 @@ struct Inner {
 }
 
 impl Inner {
-    fn touch(&mut self, key: &Key) {
-        self.tick += 1;
-        let tick = self.tick;
-        if let Some(slot) = self.map.get_mut(key) {
-            self.order.remove(&slot.tick);
-            slot.tick = tick;
-            self.order.insert(tick, key.clone());
+    fn new(capacity: usize) -> Inner {
+        Inner {
+            table: Lru::new(capacity),
+            evicted_lru: 0,
+            evicted_ttl: 0,
+            reported: (0, 0),
         }
     }
 
+    /// Remove entries not updated for `ttl` before `now`, oldest first;
+    /// stops at the first one still fresh (the list is in update order).
     fn expire(&mut self, now: SystemTime, ttl: Duration) {
-        while let Some((&tick, key)) = self.order.iter().next() {
-            let expired = self
-                .map
-                .get(key)
-                .is_none_or(|s| now.duration_since(s.last).is_ok_and(|age| age >= ttl));
-            if !expired {
-                break;
-            }
-            if let Some(key) = self.order.remove(&tick) {
-                if self.map.remove(&key).is_some() {
-                    self.evicted_ttl += 1;
-                }
-            }
-        }
-    }
-
-    fn evict_lru(&mut self) {
-        if let Some((_, key)) = self.order.pop_first() {
-            if self.map.remove(&key).is_some() {
-                self.evicted_lru += 1;
-            }
+        let expired = |s: &Slot| now.duration_since(s.last).is_ok_and(|age| age >= ttl);
+        while self.table.pop_lru_if(expired).is_some() {
+            self.evicted_ttl += 1;
         }
     }
 }
@@ -214,7 +197,7 @@ impl Store {
                 capacity: cfg.capacity.max(1),
                 ttl: cfg.ttl,
             },
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner::new(cfg.capacity.max(1))),
             log: std::sync::OnceLock::new(),
         }
     }
@@ -262,7 +245,9 @@ impl Store {
     }
 
     /// [`Store::record`] for every finding of one message: the sender's
-    /// pseudonym is computed once.
+    /// pseudonym is computed once and the lock taken once for the repeats
+    /// (the common case), once more for the new entries, whose evidence is
+    /// redacted between the two, outside the lock.
     pub fn record_all(
         &self,
         findings: &[Finding<'_>],
@@ -274,82 +259,70 @@ impl Store {
         if findings.is_empty() {
             return;
         }
-        let sender = self.pseudo.ip(sender);
-        for f in findings {
-            let key = Key {
-                kind: f.kind,
-                field: f.field,
-                sender: sender.clone(),
-            };
-            if !self.update(&key, transport, zone, now) {
-                self.insert(key, f, transport, zone, now);
+        let sender = self.pseudo.ip_tag(sender);
+        let key = |f: &Finding<'_>| Key {
+            kind: f.kind,
+            field: f.field,
+            sender,
+        };
+        // Indices of the findings without an entry (allocates only then).
+        let mut fresh = Vec::new();
+        {
+            let mut g = self.lock();
+            g.expire(now, self.cfg.ttl);
+            for (i, f) in findings.iter().enumerate() {
+                match g.table.get_mut(&key(f)) {
+                    Some(slot) => bump(slot, transport, zone, now),
+                    None => fresh.push(i),
+                }
             }
         }
-    }
-
-    fn insert(&self, key: Key, f: &Finding<'_>, transport: &str, zone: &str, now: SystemTime) {
-        // New entry: redact outside the lock.
-        let evidence = self.pseudo.redact(f.name, f.evidence);
-        let t = unix(now);
-        let entry = Entry {
-            kind: f.kind.as_str(),
-            severity: f.kind.severity().as_str(),
-            field: f.field.as_str(),
-            sender: key.sender.clone(),
-            transport: transport.to_string(),
-            zone: zone.to_string(),
-            count: 1,
-            first_seen: t,
-            last_seen: t,
-            // Formatted by `snapshot`, not on every update.
-            first_seen_utc: String::new(),
-            last_seen_utc: String::new(),
-            evidence,
-        };
-        let mut g = self.lock();
-        g.expire(now, self.cfg.ttl);
-        if let Some(slot) = g.map.get_mut(&key) {
-            // Another thread inserted it meanwhile.
-            bump(slot, transport, zone, now);
-            g.touch(&key);
+        if fresh.is_empty() {
             return;
         }
-        while g.map.len() >= self.cfg.capacity {
-            g.evict_lru();
-        }
-        g.tick += 1;
-        let tick = g.tick;
-        g.order.insert(tick, key.clone());
-        // A new entry: the findings log gets it as `/api/exposures` would
-        // show it now (sent under the lock, so lines keep the table's
-        // order; `send` never blocks).
-        if let Some(l) = self.log.get() {
-            let mut e = entry.clone();
-            e.first_seen_utc = rfc3339(e.first_seen);
-            e.last_seen_utc = rfc3339(e.last_seen);
-            l.send(e);
-        }
-        g.map.insert(
-            key,
-            Slot {
-                entry,
-                last: now,
-                tick,
-            },
-        );
-    }
-
-    /// Count a repeat of an existing entry; false when there is none.
-    fn update(&self, key: &Key, transport: &str, zone: &str, now: SystemTime) -> bool {
+        let t = unix(now);
+        let new: Vec<(Key, Entry)> = fresh
+            .into_iter()
+            .filter_map(|i| findings.get(i))
+            .map(|f| {
+                let entry = Entry {
+                    kind: f.kind.as_str(),
+                    severity: f.kind.severity().as_str(),
+                    field: f.field.as_str(),
+                    sender: sender.pseudonym("ip"),
+                    transport: transport.to_string(),
+                    zone: zone.to_string(),
+                    count: 1,
+                    first_seen: t,
+                    last_seen: t,
+                    // Formatted by `snapshot`, not on every update.
+                    first_seen_utc: String::new(),
+                    last_seen_utc: String::new(),
+                    evidence: self.pseudo.redact(f.name, f.evidence),
+                };
+                (key(f), entry)
+            })
+            .collect();
         let mut g = self.lock();
-        g.expire(now, self.cfg.ttl);
-        match g.map.get_mut(key) {
-            Some(slot) => {
+        for (key, entry) in new {
+            if let Some(slot) = g.table.get_mut(&key) {
+                // Another thread inserted it meanwhile, or the same key
+                // came twice in this message.
                 bump(slot, transport, zone, now);
-                g.touch(key);
-                true
+                continue;
             }
-            None => false,
+            // A new entry: the findings log gets it as `/api/exposures`
+            // would show it now (sent under the lock, so lines keep the
+            // table's order; `send` never blocks).
+            if let Some(l) = self.log.get() {
+                let mut e = entry.clone();
+                e.first_seen_utc = rfc3339(e.first_seen);
+                e.last_seen_utc = rfc3339(e.last_seen);
+                l.send(e);
+            }
+            if g.table.insert(key, Slot { entry, last: now }).is_some() {
+                g.evicted_lru += 1;
+            }
         }
     }
 
@@ -362,7 +335,12 @@ impl Store {
     /// All entries: by severity (critical first), then count (largest
     /// first), then kind, field and sender.
     pub fn snapshot(&self) -> Vec<Entry> {
-        let mut v: Vec<Entry> = self.lock().map.values().map(|s| s.entry.clone()).collect();
+        let mut v: Vec<Entry> = self
+            .lock()
+            .table
+            .values()
+            .map(|s| s.entry.clone())
+            .collect();
         for e in &mut v {
             e.first_seen_utc = rfc3339(e.first_seen);
             e.last_seen_utc = rfc3339(e.last_seen);
@@ -381,7 +359,7 @@ impl Store {
     pub fn stats(&self) -> Stats {
         let g = self.lock();
         Stats {
-            entries: g.map.len(),
+            entries: g.table.len(),
             capacity: self.cfg.capacity,
             ttl_seconds: self.cfg.ttl.as_secs(),
             evicted_lru: g.evicted_lru,

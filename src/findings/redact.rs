@@ -72,6 +72,24 @@ impl std::fmt::Debug for Pseudonymizer {
     }
 }
 
+/// The four bytes of a pseudonym (`class-xxxxxxxx` shows them in hex):
+/// `Copy`, for table keys that must not allocate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tag32([u8; 4]);
+
+impl Tag32 {
+    /// `class-xxxxxxxx`.
+    pub fn pseudonym(self, class: &str) -> String {
+        let mut s = String::with_capacity(class.len() + 9);
+        s.push_str(class);
+        s.push('-');
+        for b in self.0 {
+            let _ = write!(s, "{b:02x}");
+        }
+        s
+    }
+}
+
 impl Pseudonymizer {
     /// `key` of any length (HMAC, RFC 2104 §3); callers give at least 32 bytes.
     pub fn new(key: &[u8]) -> Pseudonymizer {
@@ -83,16 +101,17 @@ impl Pseudonymizer {
 
     /// `class-xxxxxxxx`.
     pub fn pseudonym(&self, class: &str, id: &[u8]) -> String {
+        self.tag32(id).pseudonym(class)
+    }
+
+    /// The four bytes a pseudonym shows: the HMAC of `id`, truncated.
+    pub fn tag32(&self, id: &[u8]) -> Tag32 {
         let mut m = self.mac.clone();
         m.update(id);
         let tag = m.finalize().into_bytes();
-        let mut s = String::with_capacity(class.len() + 9);
-        s.push_str(class);
-        s.push('-');
-        for b in tag.iter().take(4) {
-            let _ = write!(s, "{b:02x}");
-        }
-        s
+        let mut b = [0u8; 4];
+        b.copy_from_slice(tag.get(..4).unwrap_or(&[0; 4]));
+        Tag32(b)
     }
 
     /// A keyed 64-bit tag of `parts` (each length-prefixed, so `["ab",
@@ -113,11 +132,23 @@ impl Pseudonymizer {
     /// `ip-xxxxxxxx` of the canonical text of the address, so the same
     /// address gives the same pseudonym as sender and inside evidence.
     pub fn ip(&self, ip: IpAddr) -> String {
+        self.ip_tag(ip).pseudonym("ip")
+    }
+
+    /// [`Self::ip`] before formatting (what tables key on). The address
+    /// text is written into a stack buffer: no allocation per message.
+    pub fn ip_tag(&self, ip: IpAddr) -> Tag32 {
+        use std::io::Write as _;
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
-        self.pseudonym("ip", ip.to_string().as_bytes())
+        // The longest address text (IPv6 with an embedded IPv4) is 45 bytes.
+        let mut buf = [0u8; 64];
+        let mut w = &mut buf[..];
+        let _ = write!(w, "{ip}");
+        let n = 64 - w.len();
+        self.tag32(buf.get(..n).unwrap_or(&[]))
     }
 
     /// Redact one evidence line: `Name: value` (or the value alone when
