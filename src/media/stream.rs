@@ -334,36 +334,45 @@ impl StreamTable {
             flow,
             ssrc: hdr.ssrc(),
         };
-        // One hash lookup per packet on a known stream: touch, then work
-        // on the front entry (the new one after an insert: `end` below does
-        // not touch the stream table).
-        if !self.streams.touch(&key) {
-            let pt = hdr.payload_type();
-            let announced = lookup();
-            let s = Stream {
-                first_seen: Micros::of(now),
-                last_seen: Micros::of(now),
-                packets: 0,
-                bytes: 0,
-                seq: SeqState::new(hdr.sequence()),
-                last_ts: hdr.timestamp().wrapping_sub(1),
-                pt,
-                clock_rate: static_clock_rate(pt),
-                jitter: Jitter::default(),
-                declared: announced.map(|a| a.declared),
-                protection: Protection::Unknown,
-                classified: false,
-                validated: false,
-                sampler: Some(Box::new(PayloadSampler::new())),
-                watch: Watch::new(announced.map(|a| a.facts).unwrap_or_default()),
-            };
-            if let Some((k, old)) = self.streams.insert(key, s) {
-                self.end(k, old, EndReason::Evicted, &mut |_| None, events);
+        // One hash lookup per packet on a known stream, and a relink in
+        // the LRU list at most once per capture second (see
+        // `Lru::touch_stamped`: expiry and eviction are then exact to
+        // within a second). `end` below does not touch the stream table,
+        // so the node number stays valid.
+        // Seconds modulo 2^16: a stream whose stamp is equal 18 hours
+        // later misses one relink, no more.
+        let tick = now.as_secs() as u16;
+        let node = match self.streams.touch_stamped(&key, tick) {
+            Some(i) => Some(i),
+            None => {
+                let pt = hdr.payload_type();
+                let announced = lookup();
+                let s = Stream {
+                    first_seen: Micros::of(now),
+                    last_seen: Micros::of(now),
+                    packets: 0,
+                    bytes: 0,
+                    seq: SeqState::new(hdr.sequence()),
+                    last_ts: hdr.timestamp().wrapping_sub(1),
+                    pt,
+                    clock_rate: static_clock_rate(pt),
+                    jitter: Jitter::default(),
+                    declared: announced.map(|a| a.declared),
+                    protection: Protection::Unknown,
+                    classified: false,
+                    validated: false,
+                    sampler: Some(Box::new(PayloadSampler::new())),
+                    watch: Watch::new(announced.map(|a| a.facts).unwrap_or_default()),
+                };
+                if let Some((k, old)) = self.streams.insert(key, s) {
+                    self.end(k, old, EndReason::Evicted, &mut |_| None, events);
+                }
+                self.streams.front_index()
             }
-        }
+        };
         let min_age = self.cfg.min_classify_age;
-        let Some(s) = self.streams.front_mut() else {
-            // Unreachable: inserted above with capacity ≥ 1.
+        let Some(s) = node.and_then(|i| self.streams.at_mut(i)) else {
+            // Unreachable: found or inserted above with capacity ≥ 1.
             return Observed {
                 protection: Protection::Unknown,
                 validated: false,
