@@ -56,20 +56,15 @@ pub struct Hideable<'a> {
 impl<'a> Hideable<'a> {
     /// Looks at header `h` classified as `field`: free-text and software
     /// headers count when not empty, routing headers when they carry an
-    /// internal (private) address.
-    pub fn see(
-        &mut self,
-        field: Option<Field>,
-        h: &Header<'a>,
-        internal: impl Fn(Field, &[u8]) -> bool,
-    ) {
+    /// internal (private) address (`internal`, which the caller read).
+    pub fn see(&mut self, field: Option<Field>, h: &Header<'a>, internal: bool) {
         let Some(field) = field else { return };
         let Some(i) = HIDEABLE.iter().position(|&f| f == field) else {
             return;
         };
         let routing = matches!(field, Field::Via | Field::RecordRoute | Field::Contact);
         let shows = if routing {
-            internal(field, h.value)
+            internal
         } else {
             !trim(h.value).is_empty()
         };

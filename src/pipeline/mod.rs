@@ -51,6 +51,7 @@ pub struct Workers {
     shared: Arc<worker::Shared>,
     /// Per worker: set if its thread panicked.
     dead: Vec<Arc<AtomicBool>>,
+    spares: dispatch::Spares,
 }
 
 /// Lives on a worker thread; marks the worker dead if the thread unwinds.
@@ -86,6 +87,9 @@ impl Workers {
             ctx.store.clone(),
             ctx.zones.clone(),
         ));
+        // A few spent batches per worker are enough: one goes back as the
+        // capture thread takes one.
+        let spares = dispatch::Spares::new(4 * n.max(1));
         for i in 0..n.max(1) {
             let (tx, rx) = crossbeam_channel::bounded(limits.queue_batches);
             let w = worker::Worker::new(i, metrics, limits, shared.clone());
@@ -100,6 +104,7 @@ impl Workers {
             );
             let flag = Arc::new(AtomicBool::new(false));
             dead.push(flag.clone());
+            let spare = spares.clone();
             let h = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
                 .spawn(move || {
@@ -112,7 +117,7 @@ impl Workers {
                         let _ = rx.recv();
                         panic!("test: worker {i} panics");
                     }
-                    w.run(rx)
+                    w.run(rx, Some(spare))
                 })?;
             senders.push(tx);
             handles.push(h);
@@ -122,11 +127,18 @@ impl Workers {
             handles,
             shared,
             dead,
+            spares,
         })
     }
 
     pub fn senders(&self) -> Vec<Sender<Msg>> {
         self.senders.clone()
+    }
+
+    /// The pool the workers return spent batches to (see
+    /// [`dispatch::Spares`]), for `Dispatcher::recycling`.
+    pub fn spares(&self) -> dispatch::Spares {
+        self.spares.clone()
     }
 
     /// Per worker, in the order of [`Workers::senders`]: set if it died.
@@ -216,7 +228,8 @@ pub fn read_files_with(
         metrics.dropped(DropReason::QueueFull),
         metrics.dropped(DropReason::WorkerDead),
     )
-    .watch_deaths(workers.dead_flags());
+    .watch_deaths(workers.dead_flags())
+    .recycling(workers.spares());
     let packets = metrics.capture_packets.with_label_values(&["file"]);
     let bytes = metrics.capture_bytes.with_label_values(&["file"]);
     let up = metrics.capture_up.with_label_values(&["file"]);
@@ -367,7 +380,8 @@ pub fn capture_live(
                 metrics.dropped(DropReason::WorkerDead),
             )
             .seeded(seeds)
-            .watch_deaths(workers.dead_flags());
+            .watch_deaths(workers.dead_flags())
+            .recycling(workers.spares());
             // `capture` alone keeps today's name for one interface.
             let probe = if single {
                 ctx.health.capture(crate::health::CAPTURE)

@@ -25,7 +25,7 @@ pub use shared::Shared;
 pub use sip_path::count_call_events;
 
 use super::counters::{DecodeFailures, ExposureCounters, SipCounters};
-use super::dispatch::Msg;
+use super::dispatch::{Msg, Spares};
 use crate::config::Limits;
 use crate::decode::defrag::{Defrag, DefragConfig, DefragOutcome};
 use crate::decode::sctp_reasm::{SctpConfig, SctpReassembler};
@@ -148,7 +148,9 @@ impl Worker {
     }
 
     /// The thread body: process until every sender is gone, then publish.
-    pub fn run(mut self, rx: Receiver<Msg>) {
+    /// Handle messages until the channel closes; spent batches go back to
+    /// `spares` for the capture thread to reuse.
+    pub fn run(mut self, rx: Receiver<Msg>, spares: Option<Spares>) {
         for msg in rx.iter() {
             match msg {
                 Msg::Batch(b) => {
@@ -157,6 +159,9 @@ impl Worker {
                     }
                     self.frames.inc_by(b.frames.len() as u64);
                     self.media.flush();
+                    if let Some(s) = &spares {
+                        s.put(b);
+                    }
                 }
                 Msg::Tick(now) => self.maintain(now),
                 Msg::Barrier(b) => {
