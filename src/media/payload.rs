@@ -234,11 +234,17 @@ impl PayloadSampler {
             // At most MAX_SAMPLE_BYTES (4096) increments in all.
             self.hist.inc(b);
         }
-        for w in sample.windows(2) {
+        // Adjacent pairs as two zipped slices, not `windows(2)`: this form
+        // vectorises (the loop was half of the sampler's time).
+        let (mut du, mut da) = (0u32, 0u32);
+        let pairs = sample.iter().zip(sample.get(1..).unwrap_or(&[]));
+        for (&a, &b) in pairs {
             // μ-law magnitude is !b & 0x7f; inversion keeps differences.
-            self.diff_u += u32::from((w[0] & 0x7f).abs_diff(w[1] & 0x7f));
-            self.diff_a += u32::from(((w[0] ^ 0x55) & 0x7f).abs_diff((w[1] ^ 0x55) & 0x7f));
+            du += u32::from((a & 0x7f).abs_diff(b & 0x7f));
+            da += u32::from(((a ^ 0x55) & 0x7f).abs_diff((b ^ 0x55) & 0x7f));
         }
+        self.diff_u += du;
+        self.diff_a += da;
         self.pairs += take.saturating_sub(1) as u32;
         self.bytes += take as u32;
         if self.last_first == Some(first) {
