@@ -6,6 +6,8 @@
 //! names no traffic (it never does: it describes files and devices).
 //! Batching, dispatch and reopening live in `pipeline`.
 
+mod pcapng;
+
 use pcap::{Active, Capture, Offline};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -142,6 +144,8 @@ struct PcapReader {
     nanos: bool,
     /// Largest `caplen` taken here (the rest goes to libpcap).
     max_caplen: u32,
+    /// pcapng: the section's interfaces so far (none: classic pcap).
+    ng: Option<Vec<pcapng::Interface>>,
 }
 
 enum Record {
@@ -170,6 +174,9 @@ impl PcapReader {
             let b = h.get(at..at + 2)?;
             Some(u16::from_ne_bytes([b[0], b[1]]))
         };
+        if u32_at(0)? == pcapng::SHB {
+            return PcapReader::open_ng(file);
+        }
         // Host byte order only: libpcap rewrites some pseudo-headers
         // (SLL protocol of CAN frames, USB, NFLOG) of swapped files.
         let nanos = match u32_at(0)? {
@@ -193,7 +200,33 @@ impl PcapReader {
             end: 0,
             nanos,
             max_caplen,
+            ng: None,
         })
+    }
+
+    /// A pcapng file whose first 24 bytes (read) begin a section header:
+    /// taken when that header is one [`pcapng::section_ok`] accepts.
+    fn open_ng(file: std::fs::File) -> Option<PcapReader> {
+        use std::io::{Seek, SeekFrom};
+        let mut r = PcapReader {
+            file,
+            buf: vec![0; READ_CHUNK],
+            pos: 0,
+            end: 0,
+            nanos: false,
+            max_caplen: MAX_SNAPLEN,
+            ng: Some(Vec::new()),
+        };
+        r.file.seek(SeekFrom::Start(0)).ok()?;
+        if !r.fill(8) {
+            return None;
+        }
+        let (_, len) = pcapng::block_header(r.buf.get(..8)?)?;
+        if !r.fill(len) || !pcapng::section_ok(r.buf.get(..len)?) {
+            return None;
+        }
+        r.pos = len;
+        Some(r)
     }
 
     /// Make `n` bytes readable at `pos` (moving the unread tail to the
@@ -221,6 +254,9 @@ impl PcapReader {
     }
 
     fn next(&mut self) -> Record {
+        if self.ng.is_some() {
+            return self.next_ng();
+        }
         if !self.fill(RECORD_HEADER) {
             // Nothing left at a record boundary is the end; a partial
             // header is libpcap's "truncated dump file" to report.
@@ -252,6 +288,95 @@ impl PcapReader {
             start,
             len,
             orig_len,
+        }
+    }
+}
+
+impl PcapReader {
+    /// The next packet of a pcapng section: interface descriptions are
+    /// learnt, blocks libpcap skips are skipped, anything else hands over.
+    fn next_ng(&mut self) -> Record {
+        loop {
+            if !self.fill(8) {
+                return if self.end == self.pos {
+                    Record::Eof
+                } else {
+                    Record::HandOver
+                };
+            }
+            let Some((kind, len)) = self
+                .buf
+                .get(self.pos..self.pos + 8)
+                .and_then(pcapng::block_header)
+            else {
+                return Record::HandOver;
+            };
+            if !self.fill(len) {
+                return Record::HandOver;
+            }
+            let at = self.pos;
+            let Some(block) = self.buf.get(at..at + len) else {
+                return Record::HandOver;
+            };
+            match kind {
+                pcapng::EPB => {
+                    let Some(p) = pcapng::packet(block) else {
+                        return Record::HandOver;
+                    };
+                    let iface = self
+                        .ng
+                        .as_ref()
+                        .and_then(|v| v.get(p.interface as usize).copied());
+                    let Some(iface) = iface else {
+                        return Record::HandOver;
+                    };
+                    // As libpcap: beyond the first interface's snaplen
+                    // (`max_caplen`) it cuts or refuses; leave it that.
+                    if p.caplen > self.max_caplen as usize {
+                        return Record::HandOver;
+                    }
+                    let (sec, frac) = (p.ts / iface.units, p.ts % iface.units);
+                    let usec = if iface.units == 1_000_000 {
+                        frac
+                    } else {
+                        frac / 1000
+                    };
+                    self.pos = at + len;
+                    return Record::Frame {
+                        ts: Duration::from_secs(sec) + Duration::from_micros(usec),
+                        start: at + p.data_at,
+                        len: p.caplen,
+                        orig_len: p.orig_len,
+                    };
+                }
+                pcapng::IDB => {
+                    let Some(i) = pcapng::interface(block) else {
+                        return Record::HandOver;
+                    };
+                    let Some(ifaces) = self.ng.as_mut() else {
+                        return Record::HandOver;
+                    };
+                    match ifaces.first() {
+                        // libpcap refuses a second link type.
+                        Some(f) if f.linktype != i.linktype => return Record::HandOver,
+                        Some(_) => {}
+                        None => {
+                            self.max_caplen = if i.snaplen == 0 {
+                                MAX_SNAPLEN
+                            } else {
+                                i.snaplen.min(MAX_SNAPLEN)
+                            };
+                        }
+                    }
+                    ifaces.push(i);
+                }
+                // A new section, or packets whose reading depends on
+                // details left to libpcap.
+                pcapng::SHB | pcapng::SPB | pcapng::OPB => return Record::HandOver,
+                // Name resolution, statistics, secrets, custom: not packets.
+                _ => {}
+            }
+            self.pos = at + len;
         }
     }
 }
@@ -703,6 +828,168 @@ mod tests {
             let (a, b) = (read_all(&mut direct), read_all(&mut plain));
             assert_eq!(a, b, "{name}");
             assert!(!a.0.is_empty(), "{name}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A pcapng block in the host's byte order.
+    fn ng_block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let len = (12 + body.len().div_ceil(4) * 4) as u32;
+        let mut b = Vec::new();
+        b.extend_from_slice(&kind.to_ne_bytes());
+        b.extend_from_slice(&len.to_ne_bytes());
+        b.extend_from_slice(body);
+        b.resize(len as usize - 4, 0);
+        b.extend_from_slice(&len.to_ne_bytes());
+        b
+    }
+
+    fn ng_shb() -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&0x1A2B_3C4Du32.to_ne_bytes());
+        b.extend_from_slice(&1u16.to_ne_bytes());
+        b.extend_from_slice(&0u16.to_ne_bytes());
+        b.extend_from_slice(&(-1i64).to_ne_bytes());
+        ng_block(0x0A0D_0D0A, &b)
+    }
+
+    /// An interface: link type, snaplen, and `tsresol` if any.
+    fn ng_idb(linktype: u16, snaplen: u32, tsresol: Option<u8>) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&linktype.to_ne_bytes());
+        b.extend_from_slice(&0u16.to_ne_bytes());
+        b.extend_from_slice(&snaplen.to_ne_bytes());
+        if let Some(r) = tsresol {
+            b.extend_from_slice(&9u16.to_ne_bytes());
+            b.extend_from_slice(&1u16.to_ne_bytes());
+            b.extend_from_slice(&[r, 0, 0, 0]);
+            b.extend_from_slice(&[0; 4]); // opt_endofopt
+        }
+        ng_block(1, &b)
+    }
+
+    fn ng_epb(iface: u32, ts: u64, data: &[u8], orig_len: u32) -> Vec<u8> {
+        let mut b = Vec::new();
+        for w in [
+            iface,
+            (ts >> 32) as u32,
+            ts as u32,
+            data.len() as u32,
+            orig_len,
+        ] {
+            b.extend_from_slice(&w.to_ne_bytes());
+        }
+        b.extend_from_slice(data);
+        ng_block(6, &b)
+    }
+
+    /// The direct reader on pcapng files yields what libpcap yields, and
+    /// hands over to libpcap where it does not interpret a block.
+    #[test]
+    fn direct_pcapng_reader_matches_libpcap() {
+        let dir = std::env::temp_dir().join(format!("ss-cap-ng-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let frame = |n: u8, len: usize| {
+            (0..len)
+                .map(|i| n.wrapping_add(i as u8))
+                .collect::<Vec<u8>>()
+        };
+        let t = 1_700_000_000_123_456u64;
+        let packets = |units: u64| {
+            let mut v = Vec::new();
+            v.extend(ng_epb(
+                0,
+                t / 1_000_000 * units + 999_999 * units / 1_000_000,
+                &frame(1, 60),
+                60,
+            ));
+            // Name resolution and interface statistics blocks: skipped.
+            v.extend(ng_block(4, &[0; 8]));
+            v.extend(ng_epb(0, t / 1_000_000 * units + 5, &frame(2, 0), 90));
+            v.extend(ng_block(5, &[0; 12]));
+            v.extend(ng_epb(
+                0,
+                t / 1_000_000 * units + 7_000,
+                &frame(3, 1500),
+                1500,
+            ));
+            v
+        };
+        let head = |snaplen: u32, res: Option<u8>| [ng_shb(), ng_idb(1, snaplen, res)].concat();
+        let micro = [head(65535, None), packets(1_000_000)].concat();
+        let mut cases = vec![
+            ("micro", micro.clone()),
+            ("nanos", [head(0, Some(9)), packets(1_000_000_000)].concat()),
+            (
+                "micro explicit",
+                [head(65535, Some(6)), packets(1_000_000)].concat(),
+            ),
+        ];
+        let mut cut = micro.clone();
+        cut.truncate(cut.len() - 7);
+        cases.push(("cut data", cut));
+        let mut cut = micro.clone();
+        cut.extend_from_slice(&[1, 2, 3]);
+        cases.push(("cut header", cut));
+        cases.push((
+            "beyond snaplen",
+            [
+                head(2000, None),
+                packets(1_000_000),
+                ng_epb(0, t, &frame(9, 3000), 3000),
+                packets(1_000_000),
+            ]
+            .concat(),
+        ));
+        cases.push((
+            "second link type",
+            [
+                micro.clone(),
+                ng_idb(105, 65535, None),
+                ng_epb(1, t, &frame(4, 30), 30),
+            ]
+            .concat(),
+        ));
+        cases.push((
+            "second interface",
+            [
+                micro.clone(),
+                ng_idb(1, 65535, Some(9)),
+                ng_epb(1, t * 1000, &frame(4, 30), 30),
+            ]
+            .concat(),
+        ));
+        cases.push((
+            "unknown interface",
+            [micro.clone(), ng_epb(3, t, &frame(5, 30), 30)].concat(),
+        ));
+        cases.push((
+            "second section",
+            [micro.clone(), head(65535, None), packets(1_000_000)].concat(),
+        ));
+        cases.push((
+            "binary resolution",
+            [head(65535, Some(0x80 | 20)), packets(1 << 20)].concat(),
+        ));
+        for (name, bytes) in cases {
+            let p = dir.join(format!("{}.pcapng", name.replace(' ', "_")));
+            std::fs::write(&p, &bytes).unwrap();
+            let mut direct = Source::open_file(&p).unwrap();
+            assert!(matches!(direct.handle, Handle::File(_, Some(_))), "{name}");
+            let mut plain = Source::open_file(&p).unwrap();
+            if let Handle::File(_, r) = &mut plain.handle {
+                *r = None;
+            }
+            let (a, b) = (read_all(&mut direct), read_all(&mut plain));
+            assert_eq!(a, b, "{name}");
+            assert!(!a.0.is_empty(), "{name}");
+            // Read to the end without libpcap exactly where expected.
+            let whole = matches!(direct.handle, Handle::File(_, Some(_)));
+            let expected = matches!(
+                name,
+                "micro" | "nanos" | "micro explicit" | "second interface"
+            );
+            assert_eq!(whole, expected, "{name}: read whole by the direct reader");
         }
         std::fs::remove_dir_all(&dir).ok();
     }
