@@ -34,7 +34,7 @@ pub struct Node<K, V> {
     prev: u32,
     next: u32,
     /// When it was last moved to the front, in the caller's units, wrapping
-    /// (see [`Lru::touch_stamped`]); 0 for entries touched by `get_mut`.
+    /// (see [`Lru::touch_stamped`]); 0 for a new entry, kept by `get_mut`.
     /// 16 bits fit beside `list` in the node's padding.
     stamp: u16,
     list: u8,
