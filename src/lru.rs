@@ -34,7 +34,7 @@ pub struct Node<K, V> {
     prev: u32,
     next: u32,
     /// When it was last moved to the front, in the caller's units, wrapping
-    /// (see [`Lru::touch_stamped`]); 0 for entries touched by `get_mut`.
+    /// (see [`Lru::touch_stamped`]); 0 for a new entry, kept by `get_mut`.
     /// 16 bits fit beside `list` in the node's padding.
     stamp: u16,
     list: u8,
@@ -466,5 +466,126 @@ mod tests {
         }
         assert_eq!(order, [2, 3, 4, 5]);
         assert_eq!(l.len(), 2);
+    }
+    /// Every operation against a model, over three lists: stamped touches
+    /// (relink only on a new stamp; a fresh entry has stamp 0), plain
+    /// touches (stamp kept), inserts with per-list eviction, removals and
+    /// conditional pops. Checks the returned node numbers, each list's
+    /// order (drained at the end and at every eviction) and the index.
+    #[test]
+    fn model_with_stamps_lists_and_pops() {
+        const LISTS: usize = 3;
+        const CAP: usize = 5;
+        const KEYS: u32 = 40;
+        let mut l: Lru<u32, u64, LISTS> = Lru::new(CAP);
+        // Per list, least recent first: (key, value, stamp).
+        let mut model: [Vec<(u32, u64, u16)>; LISTS] = Default::default();
+        let find = |m: &[Vec<(u32, u64, u16)>; LISTS], k: u32| {
+            m.iter()
+                .enumerate()
+                .find_map(|(li, v)| v.iter().position(|e| e.0 == k).map(|p| (li, p)))
+        };
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for step in 0..60_000u32 {
+            let r = next();
+            let k = (r % u64::from(KEYS)) as u32;
+            let li = ((r >> 8) % LISTS as u64) as usize;
+            // Few stamp values, so equal stamps are common.
+            let stamp = ((r >> 16) % 3) as u16;
+            let val = r >> 20;
+            match (r >> 32) % 7 {
+                0 | 1 => {
+                    if find(&model, k).is_some() {
+                        continue;
+                    }
+                    let got = l.insert_in(li, k, val);
+                    let want = if model[li].len() >= CAP {
+                        let (ek, ev, _) = model[li].remove(0);
+                        Some((ek, ev))
+                    } else {
+                        None
+                    };
+                    assert_eq!(got, want, "step {step}: eviction from list {li}");
+                    model[li].push((k, val, 0));
+                    if li == 0 {
+                        let i = l.front_index().expect("just inserted");
+                        assert_eq!(l.at_mut(i).copied(), Some(val));
+                    }
+                }
+                2 | 3 => {
+                    let got = l.touch_stamped(&k, stamp);
+                    match find(&model, k) {
+                        None => assert_eq!(got, None, "step {step}"),
+                        Some((ml, p)) => {
+                            let i = got.expect("present");
+                            let v = l.at_mut(i).expect("node number valid");
+                            assert_eq!(*v, model[ml][p].1, "step {step}: node of key {k}");
+                            // Write through the node number.
+                            *v = val;
+                            model[ml][p].1 = val;
+                            if model[ml][p].2 != stamp {
+                                let mut e = model[ml].remove(p);
+                                e.2 = stamp;
+                                model[ml].push(e);
+                            }
+                        }
+                    }
+                }
+                4 => {
+                    let got = l.get_mut(&k).copied();
+                    match find(&model, k) {
+                        None => assert_eq!(got, None),
+                        Some((ml, p)) => {
+                            let e = model[ml].remove(p);
+                            assert_eq!(got, Some(e.1));
+                            model[ml].push(e);
+                        }
+                    }
+                }
+                5 => {
+                    let want = find(&model, k).map(|(ml, p)| model[ml].remove(p).1);
+                    assert_eq!(l.remove(&k), want, "step {step}: remove {k}");
+                }
+                _ => {
+                    let want = match model[li].first() {
+                        Some(&(fk, fv, _)) if fv % 2 == 0 => {
+                            model[li].remove(0);
+                            Some((fk, fv))
+                        }
+                        _ => None,
+                    };
+                    assert_eq!(l.pop_lru_if_in(li, |v| v % 2 == 0), want, "step {step}");
+                }
+            }
+            let total: usize = model.iter().map(Vec::len).sum();
+            assert_eq!(l.len(), total);
+            for (ml, m) in model.iter().enumerate() {
+                assert_eq!(l.len_of(ml), m.len());
+                assert!(m.len() <= CAP);
+            }
+            for q in 0..KEYS {
+                let want = find(&model, q).map(|(ml, p)| (ml, model[ml][p].1));
+                let got = l.peek_with_list(&q).map(|(ml, v)| (ml, *v));
+                assert_eq!(got, want, "step {step}: key {q}");
+            }
+            // The front of list 0 is the model's most recent entry.
+            let front = l.front_index().and_then(|i| l.at_mut(i).copied());
+            assert_eq!(front, model[0].last().map(|e| e.1), "step {step}");
+        }
+        for (li, m) in model.iter().enumerate() {
+            let mut order = Vec::new();
+            while let Some((k, v)) = l.pop_lru_if_in(li, |_| true) {
+                order.push((k, v));
+            }
+            let want: Vec<_> = m.iter().map(|e| (e.0, e.1)).collect();
+            assert_eq!(order, want, "list {li}");
+        }
+        assert!(l.is_empty());
     }
 }

@@ -390,3 +390,197 @@ fn log_gets_new_entries_only() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `record_all` from four threads with overlapping keys: several findings
+/// per message, every sender seen by all threads at about the same time,
+/// each key by one to four of them. Each key's
+/// count is exactly the number of times it was recorded (a repeat counted
+/// in the first locked pass, a new key inserted in the second, a key
+/// another thread inserted in between counted as a repeat).
+#[test]
+fn concurrent_record_all_counts_exactly() {
+    let s = std::sync::Arc::new(store(20_000, 1_000_000));
+    let kinds = [
+        Kind::CustomHeader,
+        Kind::SdpUsername,
+        Kind::SoftwareVersion,
+        Kind::IdentityAsserted,
+    ];
+    // What each thread records, message by message: (sender, kinds).
+    // The threads go through the same senders in the same order (so they
+    // race to create each entry), each with kinds of its own choosing.
+    let plan = |n: u32| -> Vec<(IpAddr, Vec<Kind>)> {
+        (0..3000u32)
+            .map(|i| {
+                let mut x = u64::from(i) * 0x9e37_79b9 + u64::from(n) + 1;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let [_, _, a, b] = i.to_be_bytes();
+                let sender = IpAddr::from([10, 9, a, b]);
+                let ks: Vec<Kind> = kinds
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| *k == 0 || (x >> (16 + k)) & 1 == 1)
+                    .map(|(_, &k)| k)
+                    .collect();
+                (sender, ks)
+            })
+            .collect()
+    };
+    let mut want: std::collections::HashMap<(String, &'static str), u64> = Default::default();
+    for n in 0..4 {
+        for (sender, ks) in plan(n) {
+            for k in ks {
+                *want
+                    .entry((s.pseudonymizer().ip(sender), k.as_str()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let hs: Vec<_> = (0..4)
+        .map(|n| {
+            let s = s.clone();
+            let msgs = plan(n);
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                for (i, (sender, ks)) in msgs.into_iter().enumerate() {
+                    let fs: Vec<Finding<'_>> =
+                        ks.iter().map(|&k| Finding::new(k, Field::Other)).collect();
+                    s.record_all(&fs, sender, "udp", "lan", t(1000 + i as u64));
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let v = s.snapshot();
+    let got: std::collections::HashMap<(String, &'static str), u64> = v
+        .iter()
+        .map(|e| ((e.sender.clone(), e.kind), e.count))
+        .collect();
+    assert_eq!(v.len(), got.len(), "an entry twice");
+    assert_eq!(got, want);
+    let st = s.stats();
+    assert_eq!(
+        (st.entries, st.evicted_lru, st.evicted_ttl),
+        (want.len(), 0, 0)
+    );
+}
+
+/// A full store under four threads: every entry ever created is either in
+/// the table or counted as an LRU eviction, and the table never exceeds
+/// its capacity (each message's keys are new, so every finding creates an
+/// entry).
+#[test]
+fn concurrent_evictions_are_all_counted() {
+    let cap = 7;
+    let s = std::sync::Arc::new(store(cap, 1_000_000));
+    let per_thread = 600u32;
+    let hs: Vec<_> = (0..4u8)
+        .map(|n| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let fs = [
+                    Finding::new(Kind::CustomHeader, Field::Other),
+                    Finding::new(Kind::SdpUsername, Field::Other),
+                    Finding::new(Kind::SoftwareVersion, Field::Other),
+                ];
+                for i in 0..per_thread {
+                    let [a, b] = (i as u16).to_be_bytes();
+                    let sender = IpAddr::from([10, n, a, b]);
+                    s.record_all(&fs, sender, "udp", "lan", t(u64::from(i)));
+                    assert!(s.stats().entries <= cap);
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let st = s.stats();
+    let created = 4 * 3 * per_thread as usize;
+    assert_eq!(st.entries, cap);
+    assert_eq!(st.entries as u64 + st.evicted_lru, created as u64);
+    assert_eq!(s.take_evictions(), (created as u64 - cap as u64, 0));
+    assert_eq!(s.snapshot().len(), cap);
+}
+
+/// Time going backwards (several workers, out-of-order capture): an
+/// earlier `now` expires nothing and never panics, a repeat with an
+/// earlier time keeps `last_seen`, and once time moves past the TTL every
+/// entry expires and is counted once.
+#[test]
+fn ttl_with_time_going_backwards() {
+    let s = store(10, 100);
+    let a = Finding::new(Kind::CustomHeader, Field::Other);
+    let b = Finding::new(Kind::SdpUsername, Field::Other);
+    s.record(&a, ip("192.0.2.1"), "udp", "z", t(1000));
+    s.record(&b, ip("192.0.2.1"), "udp", "z", t(500));
+    s.record(&a, ip("192.0.2.1"), "udp", "z", t(400));
+    s.expire(t(0));
+    let v = s.snapshot();
+    assert_eq!(v.len(), 2);
+    let ea = v.iter().find(|e| e.kind == a.kind.as_str()).unwrap();
+    assert_eq!((ea.count, ea.first_seen, ea.last_seen), (2, 1000, 1000));
+    // 1099: `a` was updated at 1000, not 100 s ago; `b` (500) was.
+    s.expire(t(1099));
+    let kinds: Vec<_> = s.snapshot().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [a.kind.as_str()]);
+    s.expire(t(1100));
+    assert!(s.snapshot().is_empty());
+    assert_eq!(s.stats().evicted_ttl, 2);
+    assert_eq!(s.take_evictions(), (0, 2));
+    // A key expired by the record itself starts over.
+    s.record(&a, ip("192.0.2.1"), "udp", "z", t(2000));
+    s.record(&a, ip("192.0.2.1"), "udp", "z", t(2100));
+    let v = s.snapshot();
+    assert_eq!((v.len(), v[0].count, v[0].first_seen), (1, 1, 2100));
+    assert_eq!(s.take_evictions(), (0, 1));
+}
+
+/// The stack-formatted address gives the pseudonym of the address text
+/// (`ip` as it was: the canonical `to_string`), for every form, the
+/// longest IPv6 text included; v4-mapped v6 is its IPv4.
+#[test]
+fn ip_tag_is_the_pseudonym_of_the_address_text() {
+    let p = store(1, 1).pseudo;
+    let mut x = 0xdead_beef_cafe_f00du64;
+    let mut addrs: Vec<IpAddr> = vec![
+        ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+        ip("1111:2222:3333:4444:5555:6666:255.255.255.255"),
+        ip("::"),
+        ip("::1"),
+        ip("::ffff:10.1.2.3"),
+        ip("0.0.0.0"),
+        ip("255.255.255.255"),
+    ];
+    for _ in 0..2000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&x.to_le_bytes());
+        b[8..].copy_from_slice(&x.rotate_left(29).to_be_bytes());
+        // Zero runs of various lengths.
+        for (i, o) in b.iter_mut().enumerate() {
+            if (x >> (i * 3)) & 3 == 0 {
+                *o = 0;
+            }
+        }
+        addrs.push(IpAddr::from(b));
+        addrs.push(IpAddr::from([b[0], b[1], b[2], b[3]]));
+    }
+    for a in addrs {
+        let canon = match a {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
+            v4 => v4,
+        };
+        let want = p.pseudonym("ip", canon.to_string().as_bytes());
+        assert_eq!(p.ip_tag(a).pseudonym("ip"), want, "{a}");
+        assert_eq!(p.ip(a), want, "{a}");
+    }
+}

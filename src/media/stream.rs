@@ -367,7 +367,11 @@ impl StreamTable {
                 if let Some((k, old)) = self.streams.insert(key, s) {
                     self.end(k, old, EndReason::Evicted, &mut |_| None, events);
                 }
-                self.streams.front_index()
+                // Stamp the new entry with this second (it is at the front:
+                // no relink). Left at 0, its next packet would not relink it
+                // if that came in a second whose stamp is 0, however long
+                // after: the stream would keep its creation's place.
+                self.streams.touch_stamped(&key, tick)
             }
         };
         let min_age = self.cfg.min_classify_age;
@@ -1219,5 +1223,116 @@ mod tests {
             "classify alone: {:.1} ns/packet ({k})",
             start.elapsed().as_nanos() as f64 / n as f64
         );
+    }
+
+    /// One packet of stream `ssrc` (on one flow) at `now`.
+    fn packet(t: &mut StreamTable, ssrc: u32, seq: u16, now: Duration, ev: &mut Vec<StreamEvent>) {
+        let p = rtp(0, seq, 160 * u32::from(seq), ssrc, &[0xd5; 160]);
+        let PacketKind::Rtp(h) = classify(&p) else {
+            panic!()
+        };
+        t.observe_rtp(flow(5000), &h, now, || None::<Declared>, ev);
+    }
+
+    fn key(ssrc: u32) -> StreamKey {
+        StreamKey {
+            flow: flow(5000),
+            ssrc,
+        }
+    }
+
+    /// The LRU order follows the packets to within a second, also when a
+    /// stream's first packet after its creation falls in a second whose
+    /// 16-bit stamp is 0 (a new entry must not already count as touched
+    /// in that second).
+    #[test]
+    fn eviction_order_across_stamp_zero() {
+        for wrap in [1u64, 2, 7] {
+            let zero = 65_536 * wrap;
+            let mut t = StreamTable::new(StreamConfig {
+                max_streams: 2,
+                ..StreamConfig::default()
+            });
+            let mut ev = Vec::new();
+            let s = Duration::from_secs;
+            packet(&mut t, 1, 1, s(zero - 6), &mut ev);
+            packet(&mut t, 2, 1, s(zero - 5), &mut ev);
+            // Stream 1 again, 5 s after stream 2's last packet.
+            packet(&mut t, 1, 2, s(zero), &mut ev);
+            packet(&mut t, 3, 1, s(zero + 1), &mut ev);
+            assert!(t.streams.peek(&key(1)).is_some(), "wrap {wrap}: 1 evicted");
+            assert!(t.streams.peek(&key(2)).is_none(), "wrap {wrap}: 2 kept");
+        }
+    }
+
+    /// Random packets of a few streams over times that cross stamp
+    /// wraps: the stream evicted for a new one (or expired as idle) was
+    /// last seen no more than a second after the least recently seen
+    /// stream.
+    #[test]
+    fn eviction_is_lru_to_within_a_second() {
+        let cap = 4;
+        let mut t = StreamTable::new(StreamConfig {
+            max_streams: cap,
+            idle_timeout: Duration::from_secs(30),
+            ..StreamConfig::default()
+        });
+        let mut ev = Vec::new();
+        // Model: stream -> last packet time.
+        let mut last: std::collections::HashMap<u32, Duration> = Default::default();
+        let mut seq: std::collections::HashMap<u32, u16> = Default::default();
+        let mut now = Duration::from_secs(65_536 - 40);
+        let mut x = 0x0123_4567_89ab_cdefu64;
+        for step in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Steps of 0 to 2.5 s, now and then up to 20 s.
+            let gap = if x % 50 == 0 {
+                (x >> 8) % 20_000
+            } else {
+                (x >> 8) % 2_500
+            };
+            now += Duration::from_millis(gap);
+            if x % 400 == 1 && now.as_secs() % 65_536 < 65_536 - 100 {
+                // To a few seconds before the next wrap of the stamp; the
+                // periodic expiry runs first, as a worker's tick would (a
+                // stream idle for 2^16 s may keep a stale place otherwise).
+                let next = (now.as_secs() / 65_536 + 1) * 65_536;
+                now = Duration::from_secs(next - (x >> 40) % 8);
+                t.expire(now, &mut ev);
+                ev.clear();
+                last.retain(|_, &mut seen| now.saturating_sub(seen) <= Duration::from_secs(30));
+            }
+            let ssrc = ((x >> 24) % 9) as u32;
+            let n = seq.entry(ssrc).or_insert(0);
+            *n = n.wrapping_add(1);
+            packet(&mut t, ssrc, *n, now, &mut ev);
+            ev.clear();
+            if x % 13 == 0 {
+                t.expire(now, &mut ev);
+                ev.clear();
+            }
+            let before: Vec<(u32, Duration)> = last.iter().map(|(&k, &v)| (k, v)).collect();
+            last.insert(ssrc, now);
+            let oldest = before
+                .iter()
+                .filter(|(k, _)| *k != ssrc)
+                .map(|&(_, v)| v)
+                .min();
+            for (k, seen) in before {
+                if k != ssrc && t.streams.peek(&key(k)).is_none() {
+                    last.remove(&k);
+                    let oldest = oldest.unwrap_or(seen);
+                    let idle = now.saturating_sub(seen) > Duration::from_secs(30);
+                    assert!(
+                        idle || seen <= oldest + Duration::from_secs(1),
+                        "step {step}: stream {k} last seen {seen:?} ended, \
+                         the least recent was seen {oldest:?}"
+                    );
+                }
+            }
+            assert!(t.len() <= cap);
+        }
     }
 }

@@ -439,4 +439,105 @@ mod tests {
         }
         assert!(used.len() > 1, "all flows on one worker");
     }
+    /// The pool keeps at most `count` batches, none with a buffer above
+    /// `MAX_BYTES`, and hands them out empty with the link asked for.
+    #[test]
+    fn spares_bound_count_and_bytes() {
+        let sp = Spares::new(3);
+        let max = Spares::MAX_BYTES;
+        for (i, size) in [10usize, max + 1, max, 4 * max, 1, 2, 3, 5]
+            .into_iter()
+            .enumerate()
+        {
+            let mut b = Batch::new(LinkType::Ethernet, 4);
+            b.buf.extend(std::iter::repeat_n(i as u8, size));
+            b.frames.push(FrameMeta {
+                ts: Duration::ZERO,
+                off: 0,
+                len: size as u32,
+            });
+            sp.put(b);
+            assert!(sp.rx.len() <= 3);
+        }
+        let mut kept = Vec::new();
+        while let Ok(b) = sp.rx.try_recv() {
+            assert!(b.buf.capacity() <= max, "{}", b.buf.capacity());
+            assert!(b.buf.is_empty() && b.frames.is_empty());
+            kept.push(b);
+        }
+        // Five small batches were put: the count bound, not the bytes.
+        assert_eq!(kept.len(), 3);
+        for b in kept {
+            sp.put(b);
+        }
+        for _ in 0..4 {
+            let b = sp.take(LinkType::Raw, 4);
+            assert_eq!(b.link, LinkType::Raw);
+            assert!(b.buf.is_empty() && b.frames.is_empty());
+            assert!(b.buf.capacity() <= max);
+        }
+        assert!(sp.rx.is_empty());
+    }
+
+    /// Batches going round (dispatcher -> worker -> spares -> dispatcher)
+    /// carry exactly the frames pushed since the last send, whatever the
+    /// frames in a buffer's earlier lives, and the pool stays bounded.
+    #[test]
+    fn recycled_batches_carry_only_their_frames() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let sp = Spares::new(2);
+        let mut d = Dispatcher::new(
+            vec![tx],
+            LinkType::Ethernet,
+            4,
+            true,
+            IntCounter::new("q", "q").unwrap(),
+            IntCounter::new("d", "d").unwrap(),
+        )
+        .recycling(sp.clone());
+        let mut x = 0x5151_7a7a_0101_3c3cu64;
+        let mut pushed: std::collections::VecDeque<(Duration, Vec<u8>)> = Default::default();
+        for round in 0..400u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly small frames, sometimes jumbo ones that outgrow
+            // MAX_BYTES over a batch.
+            let len = if x % 5 == 0 {
+                30_000 + (x >> 8) as usize % 10_000
+            } else {
+                (x >> 8) as usize % 1500
+            };
+            let ts = Duration::from_micros(u64::from(round));
+            let frame: Vec<u8> = (0..len).map(|j| (j as u32 ^ round) as u8).collect();
+            d.push(ts, &frame);
+            pushed.push_back((ts, frame));
+            if round % 7 == 0 {
+                d.flush();
+            }
+            while let Ok(msg) = rx.try_recv() {
+                let Msg::Batch(b) = msg else { continue };
+                assert!(!b.frames.is_empty());
+                for (ts, f) in b.iter() {
+                    let (wts, wf) = pushed.pop_front().expect("a frame pushed");
+                    assert_eq!((ts, f), (wts, &wf[..]), "round {round}");
+                }
+                sp.put(b);
+                assert!(sp.rx.len() <= 2);
+            }
+        }
+        d.flush();
+        drop(d);
+        for msg in rx.iter() {
+            let Msg::Batch(b) = msg else { continue };
+            for (ts, f) in b.iter() {
+                let (wts, wf) = pushed.pop_front().expect("a frame pushed");
+                assert_eq!((ts, f), (wts, &wf[..]));
+            }
+        }
+        assert!(pushed.is_empty());
+        while let Ok(b) = sp.rx.try_recv() {
+            assert!(b.buf.capacity() <= Spares::MAX_BYTES);
+        }
+    }
 }
