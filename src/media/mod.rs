@@ -59,7 +59,12 @@ pub struct Micros(u64);
 
 impl Micros {
     pub fn of(t: Duration) -> Micros {
-        Micros(u64::try_from(t.as_micros()).unwrap_or(u64::MAX))
+        // Without `as_micros` (a u128): this runs on every RTP packet.
+        let us = t
+            .as_secs()
+            .checked_mul(1_000_000)
+            .and_then(|s| s.checked_add(u64::from(t.subsec_micros())));
+        Micros(us.unwrap_or(u64::MAX))
     }
 
     /// Time from this instant to `now` (zero if `now` is earlier).
