@@ -154,10 +154,12 @@ pub fn packet(block: &[u8]) -> Option<Packet> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    /// A block in the host's byte order (the capture tests build files
+    /// with it too).
+    pub(in crate::capture) fn block(kind: u32, body: &[u8]) -> Vec<u8> {
         let len = (12 + body.len().div_ceil(4) * 4) as u32;
         let mut b = Vec::new();
         b.extend_from_slice(&kind.to_ne_bytes());
