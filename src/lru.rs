@@ -340,11 +340,9 @@ mod tests {
     #[test]
     fn random_operations_keep_the_bound() {
         let mut l: Lru<u16, u16> = Lru::new(16);
-        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = crate::testkit::random::Xorshift::new(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let k = (x % 64) as u16;
             match x % 3 {
                 0 => {
@@ -373,11 +371,9 @@ mod tests {
         let mut l: Lru<u16, u16> = Lru::new(24);
         let mut model = std::collections::HashMap::new();
         let mut order: Vec<u16> = Vec::new(); // least recent first
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::testkit::random::Xorshift::new(0x9e37_79b9_7f4a_7c15);
         for _ in 0..30_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let k = (x % 97) as u16;
             match x % 4 {
                 0 | 1 => {
@@ -485,13 +481,8 @@ mod tests {
                 .enumerate()
                 .find_map(|(li, v)| v.iter().position(|e| e.0 == k).map(|p| (li, p)))
         };
-        let mut x = 0x1234_5678_9abc_def1u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testkit::random::Xorshift::new(0x1234_5678_9abc_def1);
+        let mut next = || rng.next_u64();
         for step in 0..60_000u32 {
             let r = next();
             let k = (r % u64::from(KEYS)) as u32;

@@ -412,10 +412,10 @@ fn concurrent_record_all_counts_exactly() {
     let plan = |n: u32| -> Vec<(IpAddr, Vec<Kind>)> {
         (0..3000u32)
             .map(|i| {
-                let mut x = u64::from(i) * 0x9e37_79b9 + u64::from(n) + 1;
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = crate::testkit::random::Xorshift::new(
+                    u64::from(i) * 0x9e37_79b9 + u64::from(n) + 1,
+                )
+                .next_u64();
                 let [_, _, a, b] = i.to_be_bytes();
                 let sender = IpAddr::from([10, 9, a, b]);
                 let ks: Vec<Kind> = kinds
@@ -548,7 +548,7 @@ fn ttl_with_time_going_backwards() {
 #[test]
 fn ip_tag_is_the_pseudonym_of_the_address_text() {
     let p = store(1, 1).pseudo;
-    let mut x = 0xdead_beef_cafe_f00du64;
+    let mut rng = crate::testkit::random::Xorshift::new(0xdead_beef_cafe_f00d);
     let mut addrs: Vec<IpAddr> = vec![
         ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
         ip("1111:2222:3333:4444:5555:6666:255.255.255.255"),
@@ -559,9 +559,7 @@ fn ip_tag_is_the_pseudonym_of_the_address_text() {
         ip("255.255.255.255"),
     ];
     for _ in 0..2000 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = rng.next_u64();
         let mut b = [0u8; 16];
         b[..8].copy_from_slice(&x.to_le_bytes());
         b[8..].copy_from_slice(&x.rotate_left(29).to_be_bytes());

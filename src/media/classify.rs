@@ -733,13 +733,8 @@ mod tests {
 
     #[test]
     fn random_bytes_never_panic() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testkit::random::Xorshift::new(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rng.next_u64();
         let mut buf = Vec::new();
         let mut kinds = [0usize; 6];
         for _ in 0..200_000 {

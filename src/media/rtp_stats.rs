@@ -165,13 +165,8 @@ mod arrival_tests {
     /// instants (up to 2^40 s) and clock rates, including wrap-around.
     #[test]
     fn arrival_ticks_equal_the_exact_formula() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testkit::random::Xorshift::new(0x2545_f491_4f6c_dd1d);
+        let mut next = || rng.next_u64();
         for i in 0..100_000 {
             let now = Duration::new(next() >> 24, (next() % 1_000_000_000) as u32);
             let rate = match i % 4 {

@@ -1030,12 +1030,10 @@ mod tests {
     #[test]
     fn lru_map_consistency() {
         let mut l: Lru<u32, u32> = Lru::new(8);
-        let mut x = 12345u64;
+        let mut rng = crate::testkit::random::Xorshift::new(12345);
         let mut model: Vec<u32> = Vec::new(); // most recent last
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let k = (x % 16) as u32;
             match x % 3 {
                 0 | 1 => {
@@ -1113,13 +1111,8 @@ mod tests {
             max_hint_flows: 8,
             min_classify_age: Duration::ZERO,
         });
-        let mut x = 0x1234_5678_9abc_def1u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testkit::random::Xorshift::new(0x1234_5678_9abc_def1);
+        let mut next = move || rng.next_u64();
         let mut ev = Vec::new();
         let mut payload = [0u8; 200];
         let mut news = 0;
@@ -1286,11 +1279,9 @@ mod tests {
         let mut last: std::collections::HashMap<u32, Duration> = Default::default();
         let mut seq: std::collections::HashMap<u32, u16> = Default::default();
         let mut now = Duration::from_secs(65_536 - 40);
-        let mut x = 0x0123_4567_89ab_cdefu64;
+        let mut rng = crate::testkit::random::Xorshift::new(0x0123_4567_89ab_cdef);
         for step in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             // Steps of 0 to 2.5 s, now and then up to 20 s.
             let gap = if x % 50 == 0 {
                 (x >> 8) % 20_000

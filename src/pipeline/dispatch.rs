@@ -495,12 +495,10 @@ mod tests {
             IntCounter::new("d", "d").unwrap(),
         )
         .recycling(sp.clone());
-        let mut x = 0x5151_7a7a_0101_3c3cu64;
+        let mut rng = crate::testkit::random::Xorshift::new(0x5151_7a7a_0101_3c3c);
         let mut pushed: std::collections::VecDeque<(Duration, Vec<u8>)> = Default::default();
         for round in 0..400u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             // Mostly small frames, sometimes jumbo ones that outgrow
             // MAX_BYTES over a batch.
             let len = if x % 5 == 0 {
