@@ -217,6 +217,17 @@ impl<K: Hash + Eq + Copy, V, const L: usize> Lru<K, V, L> {
     /// evicting that list's least recently used entry when the list is
     /// full; returns it.
     pub fn insert_in(&mut self, l: usize, k: K, v: V) -> Option<(K, V)> {
+        self.insert_stamped_in(l, k, v, 0)
+    }
+
+    /// [`Self::insert`] with the new entry's stamp set to `stamp`, as a
+    /// [`Self::touch_stamped`] in this tick would leave it (left at 0, a
+    /// later touch in a tick whose stamp is 0 would not relink it).
+    pub fn insert_stamped(&mut self, k: K, v: V, stamp: u16) -> Option<(K, V)> {
+        self.insert_stamped_in(0, k, v, stamp)
+    }
+
+    fn insert_stamped_in(&mut self, l: usize, k: K, v: V, stamp: u16) -> Option<(K, V)> {
         let l = l.min(L - 1);
         let evicted = if self.lens[l] >= self.cap {
             self.pop_lru_if_in(l, |_| true)
@@ -229,7 +240,7 @@ impl<K: Hash + Eq + Copy, V, const L: usize> Lru<K, V, L> {
             val: v,
             prev: NIL,
             next: NIL,
-            stamp: 0,
+            stamp,
             list: l as u8,
         });
         let (nodes, hasher) = (&self.nodes, &self.hasher);

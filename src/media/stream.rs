@@ -368,14 +368,14 @@ impl StreamTable {
                     sampler: Some(Box::new(PayloadSampler::new())),
                     watch: Watch::new(announced.map(|a| a.facts).unwrap_or_default()),
                 };
-                if let Some((k, old)) = self.streams.insert(key, s) {
+                // Stamped with this second: left at 0, its next packet would
+                // not relink it if that came in a second whose stamp is 0,
+                // however long after, and the stream would keep its
+                // creation's place.
+                if let Some((k, old)) = self.streams.insert_stamped(key, s, tick) {
                     self.end(k, old, EndReason::Evicted, &mut |_| None, events);
                 }
-                // Stamp the new entry with this second (it is at the front:
-                // no relink). Left at 0, its next packet would not relink it
-                // if that came in a second whose stamp is 0, however long
-                // after: the stream would keep its creation's place.
-                self.streams.touch_stamped(&key, tick)
+                self.streams.front_index()
             }
         };
         let min_age = self.cfg.min_classify_age;
