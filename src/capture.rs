@@ -115,6 +115,16 @@ enum Handle {
 const READ_CHUNK: usize = 128 << 10;
 /// libpcap's `max_snaplen_for_dlt` for every link type we decode.
 const MAX_SNAPLEN: u32 = 262_144;
+/// The largest captured length libpcap returns unchanged for a file's
+/// snaplen (0: none given).
+fn caplen_limit(snaplen: u32) -> u32 {
+    if snaplen == 0 {
+        MAX_SNAPLEN
+    } else {
+        snaplen.min(MAX_SNAPLEN)
+    }
+}
+
 /// Classic pcap record header: seconds, fraction, captured and wire length.
 const RECORD_HEADER: usize = 16;
 
@@ -188,11 +198,7 @@ impl PcapReader {
             return None;
         }
         let snaplen = u32_at(16)?;
-        let max_caplen = if snaplen == 0 {
-            MAX_SNAPLEN
-        } else {
-            snaplen.min(MAX_SNAPLEN)
-        };
+        let max_caplen = caplen_limit(snaplen);
         Some(PcapReader {
             file,
             buf: vec![0; READ_CHUNK],
@@ -361,11 +367,7 @@ impl PcapReader {
                         Some(f) if f.linktype != i.linktype => return Record::HandOver,
                         Some(_) => {}
                         None => {
-                            self.max_caplen = if i.snaplen == 0 {
-                                MAX_SNAPLEN
-                            } else {
-                                i.snaplen.min(MAX_SNAPLEN)
-                            };
+                            self.max_caplen = caplen_limit(i.snaplen);
                         }
                     }
                     ifaces.push(i);

@@ -47,17 +47,21 @@ pub fn block_header(b: &[u8]) -> Option<(u32, usize)> {
     (len >= MIN_BLOCK && len % 4 == 0 && len <= MAX_BLOCK).then_some((kind, len))
 }
 
+/// The length of `block` if it is one whole block of type `kind`: a sane
+/// header, exactly `block.len()` bytes, the trailing length equal.
+fn whole(block: &[u8], kind: u32) -> Option<usize> {
+    let (k, len) = block_header(block)?;
+    (k == kind && block.len() == len && u32_at(block, len - 4)? == u32::try_from(len).ok()?)
+        .then_some(len)
+}
+
 /// A section header block (whole) in the host's byte order, version 1.0:
 /// the reader takes the file; anything else is libpcap's.
 pub fn section_ok(block: &[u8]) -> bool {
-    let Some((SHB, len)) = block_header(block) else {
-        return false;
-    };
-    block.len() == len
+    whole(block, SHB).is_some()
         && u32_at(block, 8) == Some(BYTE_ORDER_MAGIC)
         && u16_at(block, 12) == Some(1)
         && u16_at(block, 14) == Some(0)
-        && u32_at(block, len - 4) == u32::try_from(len).ok()
 }
 
 /// One interface of the section, as far as the reader cares.
@@ -75,12 +79,7 @@ pub struct Interface {
 /// or nanoseconds, a time stamp offset) or is malformed: libpcap takes
 /// over there.
 pub fn interface(block: &[u8]) -> Option<Interface> {
-    let (IDB, len) = block_header(block)? else {
-        return None;
-    };
-    if block.len() != len || u32_at(block, len - 4)? != u32::try_from(len).ok()? {
-        return None;
-    }
+    let len = whole(block, IDB)?;
     let linktype = u16_at(block, 8)?;
     let snaplen = u32_at(block, 12)?;
     let mut units = 1_000_000;
@@ -130,12 +129,7 @@ pub struct Packet {
 /// An enhanced packet block (whole). `None` when malformed (data beyond
 /// the block, trailing length differs): libpcap reports it.
 pub fn packet(block: &[u8]) -> Option<Packet> {
-    let (EPB, len) = block_header(block)? else {
-        return None;
-    };
-    if block.len() != len || u32_at(block, len - 4)? != u32::try_from(len).ok()? {
-        return None;
-    }
+    let len = whole(block, EPB)?;
     let interface = u32_at(block, 8)?;
     let ts = u64::from(u32_at(block, 12)?) << 32 | u64::from(u32_at(block, 16)?);
     let caplen = usize::try_from(u32_at(block, 20)?).ok()?;
