@@ -25,9 +25,11 @@ pub const EPB: u32 = 6;
 const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 /// Smallest block: type, total length, total length.
 pub const MIN_BLOCK: usize = 12;
-/// libpcap refuses blocks larger than this (`MAX_BLOCKSIZE` for the
-/// largest snaplen); past it the reader hands over and libpcap says why.
-pub const MAX_BLOCK: usize = 16 * 1024 * 1024;
+/// Largest block the reader takes: an enhanced packet block of libpcap's
+/// largest snaplen (262,144) with 64 KiB of header and options. A larger
+/// block (libpcap accepts up to 16 MiB) goes to libpcap, so eight bytes of
+/// block header never make the reader's buffer grow past this.
+pub const MAX_BLOCK: usize = 262_144 + 65_536;
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     let s = b.get(at..at + 2)?;
@@ -215,5 +217,8 @@ pub(super) mod tests {
         // Insane lengths.
         assert_eq!(block_header(&[6, 0, 0, 0, 13, 0, 0, 0]), None);
         assert_eq!(block_header(&[6, 0, 0, 0, 8, 0, 0, 0]), None);
+        let huge = |len: u32| [6u32.to_ne_bytes(), len.to_ne_bytes()].concat();
+        assert_eq!(block_header(&huge(MAX_BLOCK as u32)), Some((6, MAX_BLOCK)));
+        assert_eq!(block_header(&huge(MAX_BLOCK as u32 + 4)), None);
     }
 }
